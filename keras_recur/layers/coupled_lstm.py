@@ -1,0 +1,146 @@
+"""Coupled input-forget gate LSTM (CIFG; Greff et al. 2015)."""
+
+import keras
+from keras import ops
+
+from keras_recur.layers.base import LSTMCellBase
+from keras_recur.layers.base import RecurrentLayer
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class CoupledLSTMCell(LSTMCellBase):
+    """Cell of the coupled input-forget gate LSTM (CIFG).
+
+    The input gate is `1 - f`, which saves a quarter of the LSTM's weights
+    with no significant loss (Greff et al. 2015, "LSTM: A Search Space
+    Odyssey"). Peepholes are optional:
+
+    ```
+    f = sigma(x W_f + h U_f + b_f [+ p_f * c_{t-1}])
+    c_t = f * c_{t-1} + (1 - f) * tanh(x W_c + h U_c + b_c)
+    o = sigma(x W_o + h U_o + b_o [+ p_o * c_t])
+    h_t = o * tanh(c_t)
+    ```
+
+    Weights, in order: `kernel` (input_dim, 3 * units) with gate blocks
+    `[f, c, o]`, `recurrent_kernel` (units, 3 * units), `bias` (3 * units,),
+    then with `use_peepholes=True` `forget_gate_peephole_weights` and
+    `output_gate_peephole_weights` (units,).
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        use_peepholes: Whether the gates look at the cell state.
+            Default: `False`.
+        activation: Default: `"tanh"`.
+        recurrent_activation: Activation of the gates. Default: `"sigmoid"`.
+        use_bias: Default: `True`.
+        kernel_initializer: Default: `"glorot_uniform"`.
+        recurrent_initializer: Default: `"orthogonal"`.
+        bias_initializer: Default: `"zeros"`.
+        unit_forget_bias: If `True`, the forget gate's bias block starts at
+            one. Default: `True`.
+        peephole_initializer: Default: `"glorot_uniform"`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        peephole_regularizer: Default: `None`.
+        kernel_constraint, recurrent_constraint, bias_constraint,
+        peephole_constraint: Default: `None`.
+        dropout: Fraction of the inputs dropped, in [0, 1). Default: 0.
+        recurrent_dropout: Fraction of `h_{t-1}` dropped before the recurrent
+            matmul, in [0, 1). Default: 0.
+        seed: Integer seed of the dropout masks. Default: `None`.
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: `[h, c]`, each `(batch, units)`.
+        training: Whether dropout is applied.
+
+    Example:
+
+    >>> cell = keras_recur.layers.CoupledLSTMCell(4, use_peepholes=True)
+    >>> rnn = keras.layers.RNN(cell)
+    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    (2, 4)
+    """
+
+    gate_count = 3
+    forget_block = 0
+
+    def __init__(self, units, use_peepholes=False, **kwargs):
+        super().__init__(units, **kwargs)
+        self.use_peepholes = bool(use_peepholes)
+
+    def build_extra_weights(self):
+        if self.use_peepholes:
+            self.forget_gate_peephole_weights = self.add_peephole(
+                "forget_gate_peephole_weights"
+            )
+            self.output_gate_peephole_weights = self.add_peephole(
+                "output_gate_peephole_weights"
+            )
+
+    def recurrent_step(self, projected, states, training=False):
+        h_prev, c_prev = states
+        z = projected + ops.matmul(
+            self.recurrent_input(h_prev, training), self.recurrent_kernel
+        )
+        z_f, z_c, z_o = ops.split(z, 3, axis=-1)
+        sigma, tanh = self.recurrent_activation, self.activation
+
+        if self.use_peepholes:
+            z_f = z_f + self.forget_gate_peephole_weights * c_prev
+        f = sigma(z_f)
+        c = f * c_prev + (1.0 - f) * tanh(z_c)
+        if self.use_peepholes:
+            z_o = z_o + self.output_gate_peephole_weights * c
+        o = sigma(z_o)
+        h = o * tanh(c)
+        return h, [h, c]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "use_peepholes": self.use_peepholes,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class CoupledLSTM(RecurrentLayer):
+    """Coupled input-forget gate LSTM layer (CIFG; Greff et al. 2015).
+
+    Takes every argument of `keras.layers.LSTM`, with the same defaults,
+    plus `use_peepholes` (default `False`) and `peephole_initializer`,
+    `peephole_regularizer`, `peephole_constraint`; see `CoupledLSTMCell` for
+    the equations and the weight layout.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        return_sequences: Return the whole output sequence rather than the
+            last output. Default: `False`.
+        return_state: Also return the final states `h, c`. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Use each batch's final states as the next batch's initial
+            states (needs a fixed batch size). Default: `False`.
+        unroll: Unroll the loop (needs a fixed number of steps).
+            Default: `False`.
+        activity_regularizer: Regularizer of the layer's output.
+        **kwargs: The cell arguments of `CoupledLSTMCell` and the base layer
+            arguments (name, dtype, trainable).
+
+    Call arguments:
+        inputs: A 3D tensor `(batch, timesteps, features)`.
+        mask: Optional boolean `(batch, timesteps)`; `False` steps are
+            skipped (the state is carried over).
+        training: Whether dropout is applied.
+        initial_state: Optional list `[h, c]` of `(batch, units)` tensors.
+
+    Example:
+
+    >>> inputs = keras.Input((None, 8))
+    >>> outputs = keras_recur.layers.CoupledLSTM(16)(inputs)
+    >>> model = keras.Model(inputs, keras.layers.Dense(1)(outputs))
+    >>> model(np.zeros((2, 10, 8), "float32")).shape
+    (2, 1)
+    """
+
+    cell_class = CoupledLSTMCell

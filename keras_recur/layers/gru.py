@@ -1,0 +1,146 @@
+"""Gated recurrent unit, weight-compatible with `keras.layers.GRU`."""
+
+import keras
+from keras import ops
+
+from keras_recur.layers.base import RecurrentCell
+from keras_recur.layers.base import RecurrentLayer
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class GRUCell(RecurrentCell):
+    """Cell of the GRU, the model and weight layout of `keras.layers.GRUCell`.
+
+    ```
+    z = sigma(x W_z + b_z + h U_z + b'_z)
+    r = sigma(x W_r + b_r + h U_r + b'_r)
+    h~ = tanh(x W_h + b_h + r * (h U_h + b'_h))   # reset_after=True
+    h~ = tanh(x W_h + b_h + (r * h) U_h)          # reset_after=False
+    h_t = z * h_{t-1} + (1 - z) * h~
+    ```
+
+    The textbook form `h_t = (1 - z) h_{t-1} + z h~` is the same model with
+    `z` relabelled. Weights: `kernel` (input_dim, 3 * units) with gate blocks
+    `[z, r, h]`, `recurrent_kernel` (units, 3 * units), and `bias` of shape
+    (2, 3 * units) with `reset_after=True` (row 0 input bias `b`, row 1
+    recurrent bias `b'`) or (3 * units,) with `reset_after=False` (no `b'`).
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        activation: Default: `"tanh"`.
+        recurrent_activation: Activation of the gates. Default: `"sigmoid"`.
+        use_bias: Default: `True`.
+        kernel_initializer: Default: `"glorot_uniform"`.
+        recurrent_initializer: Default: `"orthogonal"`.
+        bias_initializer: Default: `"zeros"`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            Default: `None`.
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Default: `None`.
+        dropout: Fraction of the inputs dropped, in [0, 1). Default: 0.
+        recurrent_dropout: Fraction of `h_{t-1}` dropped before the recurrent
+            matmul, in [0, 1). Default: 0.
+        reset_after: Apply the reset gate after the recurrent matmul (the
+            cuDNN and torch convention). Default: `True`.
+        seed: Integer seed of the dropout masks. Default: `None`.
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: `[h]`, `(batch, units)`.
+        training: Whether dropout is applied.
+
+    Example:
+
+    >>> cell = keras_recur.layers.GRUCell(4)
+    >>> rnn = keras.layers.RNN(cell)
+    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    (2, 4)
+    """
+
+    gate_count = 3
+    state_count = 1
+
+    def __init__(self, units, reset_after=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.reset_after = bool(reset_after)
+
+    def bias_shape(self):
+        width = self.gate_count * self.units
+        return (2, width) if self.reset_after else (width,)
+
+    @property
+    def input_bias(self):
+        return self.bias[0] if self.reset_after else self.bias
+
+    def recurrent_step(self, projected, states, training=False):
+        (h_prev,) = states
+        h_in = self.recurrent_input(h_prev, training)
+        x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
+        u_zr = self.recurrent_kernel[:, : 2 * self.units]
+        u_h = self.recurrent_kernel[:, 2 * self.units :]
+        sigma, tanh = self.recurrent_activation, self.activation
+
+        if self.reset_after:
+            recurrent = ops.matmul(h_in, self.recurrent_kernel)
+            if self.use_bias:
+                recurrent = recurrent + self.bias[1]
+            h_z, h_r, h_h = ops.split(recurrent, 3, axis=-1)
+            z = sigma(x_z + h_z)
+            r = sigma(x_r + h_r)
+            candidate = tanh(x_h + r * h_h)
+        else:
+            h_z, h_r = ops.split(ops.matmul(h_in, u_zr), 2, axis=-1)
+            z = sigma(x_z + h_z)
+            r = sigma(x_r + h_r)
+            candidate = tanh(x_h + ops.matmul(r * h_in, u_h))
+        h = z * h_prev + (1.0 - z) * candidate
+        return h, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "reset_after": self.reset_after}
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class GRU(RecurrentLayer):
+    """Gated recurrent unit layer (Cho et al. 2014), as `keras.layers.GRU`.
+
+    Takes every argument of `keras.layers.GRU` with the same defaults and
+    computes the same model with the same weight layout, so
+    `set_weights(keras_gru.get_weights())` gives identical outputs; see
+    `GRUCell` for the equations.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        return_sequences: Return the whole output sequence rather than the
+            last output. Default: `False`.
+        return_state: Also return the final state `h`. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Use each batch's final state as the next batch's initial
+            state (needs a fixed batch size). Default: `False`.
+        unroll: Unroll the loop (needs a fixed number of steps).
+            Default: `False`.
+        activity_regularizer: Regularizer of the layer's output.
+        **kwargs: The cell arguments of `GRUCell` (including `reset_after`)
+            and the base layer arguments (name, dtype, trainable).
+
+    Call arguments:
+        inputs: A 3D tensor `(batch, timesteps, features)`.
+        mask: Optional boolean `(batch, timesteps)`; `False` steps are
+            skipped (the state is carried over).
+        training: Whether dropout is applied.
+        initial_state: Optional list `[h]` of one `(batch, units)` tensor.
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((None,), dtype="int32"),
+    ...     keras.layers.Embedding(100, 8, mask_zero=True),
+    ...     keras.layers.Bidirectional(keras_recur.layers.GRU(16)),
+    ...     keras.layers.Dense(1),
+    ... ])
+    >>> model(np.array([[3, 7, 0, 0]])).shape
+    (1, 1)
+    """
+
+    cell_class = GRUCell

@@ -1,0 +1,142 @@
+"""Peephole LSTM (Gers, Schraudolph & Schmidhuber 2002)."""
+
+import keras
+from keras import ops
+
+from keras_recur.layers.base import LSTMCellBase
+from keras_recur.layers.base import RecurrentLayer
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class PeepholeLSTMCell(LSTMCellBase):
+    """Cell of the peephole LSTM, weight-compatible with TF-Addons'.
+
+    Input and forget gates look at the previous cell state, the output gate
+    at the new one, through diagonal peephole weights `p`:
+
+    ```
+    i = sigma(x W_i + h U_i + b_i + p_i * c_{t-1})
+    f = sigma(x W_f + h U_f + b_f + p_f * c_{t-1})
+    c_t = f * c_{t-1} + i * tanh(x W_c + h U_c + b_c)
+    o = sigma(x W_o + h U_o + b_o + p_o * c_t)
+    h_t = o * tanh(c_t)
+    ```
+
+    Weights, in order: `kernel` (input_dim, 4 * units) with gate blocks
+    `[i, f, c, o]`, `recurrent_kernel` (units, 4 * units), `bias`
+    (4 * units,), `input_gate_peephole_weights`, `forget_gate_peephole_weights`
+    and `output_gate_peephole_weights` (units,): the order and shapes of
+    `tfa.rnn.PeepholeLSTMCell`, so its `get_weights()` load with `set_weights`.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        activation: Default: `"tanh"`.
+        recurrent_activation: Activation of the gates. Default: `"sigmoid"`.
+        use_bias: Default: `True`.
+        kernel_initializer: Default: `"glorot_uniform"`.
+        recurrent_initializer: Default: `"orthogonal"`.
+        bias_initializer: Default: `"zeros"`.
+        unit_forget_bias: If `True`, the forget gate's bias block starts at
+            one. Default: `True`.
+        peephole_initializer: Initializer of the three peephole vectors.
+            Default: `"glorot_uniform"` (TF-Addons used its kernel
+            initializer, whose default this is).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        peephole_regularizer: Default: `None`.
+        kernel_constraint, recurrent_constraint, bias_constraint,
+        peephole_constraint: Default: `None`.
+        dropout: Fraction of the inputs dropped, in [0, 1). Default: 0.
+        recurrent_dropout: Fraction of `h_{t-1}` dropped before the recurrent
+            matmul, in [0, 1). Default: 0.
+        seed: Integer seed of the dropout masks. Default: `None`.
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: `[h, c]`, each `(batch, units)`.
+        training: Whether dropout is applied.
+
+    Example:
+
+    >>> cell = keras_recur.layers.PeepholeLSTMCell(4)
+    >>> rnn = keras.layers.RNN(cell, return_sequences=True)
+    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    (2, 5, 4)
+    """
+
+    gate_count = 4
+    forget_block = 1
+
+    def build_extra_weights(self):
+        self.input_gate_peephole_weights = self.add_peephole(
+            "input_gate_peephole_weights"
+        )
+        self.forget_gate_peephole_weights = self.add_peephole(
+            "forget_gate_peephole_weights"
+        )
+        self.output_gate_peephole_weights = self.add_peephole(
+            "output_gate_peephole_weights"
+        )
+
+    def recurrent_step(self, projected, states, training=False):
+        h_prev, c_prev = states
+        z = projected + ops.matmul(
+            self.recurrent_input(h_prev, training), self.recurrent_kernel
+        )
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        sigma, tanh = self.recurrent_activation, self.activation
+
+        i = sigma(z_i + self.input_gate_peephole_weights * c_prev)
+        f = sigma(z_f + self.forget_gate_peephole_weights * c_prev)
+        c = f * c_prev + i * tanh(z_c)
+        o = sigma(z_o + self.output_gate_peephole_weights * c)
+        h = o * tanh(c)
+        return h, [h, c]
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class PeepholeLSTM(RecurrentLayer):
+    """Peephole LSTM layer (Gers, Schraudolph & Schmidhuber 2002).
+
+    Takes every argument of `keras.layers.LSTM`, with the same defaults,
+    plus `peephole_initializer`, `peephole_regularizer` and
+    `peephole_constraint`; see `PeepholeLSTMCell` for the equations and the
+    weight layout (that of `tfa.rnn.PeepholeLSTMCell`). With zero peephole
+    weights it computes exactly `keras.layers.LSTM`.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        return_sequences: Return the whole output sequence rather than the
+            last output. Default: `False`.
+        return_state: Also return the final states `h, c`. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Use each batch's final states as the next batch's initial
+            states (needs a fixed batch size). Default: `False`.
+        unroll: Unroll the loop (needs a fixed number of steps).
+            Default: `False`.
+        activity_regularizer: Regularizer of the layer's output.
+        **kwargs: The cell arguments of `PeepholeLSTMCell` (activation,
+            recurrent_activation, use_bias, initializers, regularizers,
+            constraints, unit_forget_bias, dropout, recurrent_dropout, seed)
+            and the base layer arguments (name, dtype, trainable).
+
+    Call arguments:
+        inputs: A 3D tensor `(batch, timesteps, features)`.
+        mask: Optional boolean `(batch, timesteps)`; `False` steps are
+            skipped (the state is carried over).
+        training: Whether dropout is applied.
+        initial_state: Optional list `[h, c]` of `(batch, units)` tensors.
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((10, 8)),
+    ...     keras_recur.layers.PeepholeLSTM(16, return_sequences=True),
+    ...     keras_recur.layers.PeepholeLSTM(16),
+    ...     keras.layers.Dense(1),
+    ... ])
+    >>> model(np.zeros((2, 10, 8), "float32")).shape
+    (2, 1)
+    """
+
+    cell_class = PeepholeLSTMCell
