@@ -1,0 +1,97 @@
+"""Shared helpers. The backend is fixed by KERAS_BACKEND before import; tox
+runs this whole suite once per backend, each in its own process."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_recur
+from tests import reference
+
+BACKEND = keras.backend.backend()
+
+# name -> (layer class, extra layer arguments, NumPy step builder)
+VARIANTS = {
+    "peephole": (keras_recur.PeepholeLSTM, {}),
+    "coupled": (keras_recur.CoupledLSTM, {}),
+    "coupled_peepholes": (keras_recur.CoupledLSTM, {"use_peepholes": True}),
+    "gru": (keras_recur.GRU, {}),
+    "gru_reset_before": (keras_recur.GRU, {"reset_after": False}),
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def randomize(layer, rng, scale=0.5):
+    """Gives every weight of a built layer random normal values."""
+    layer.set_weights(
+        [rng.normal(0.0, scale, w.shape).astype("float32") for w in layer.weights]
+    )
+
+
+def reference_step(variant, weight_values):
+    """The NumPy step of `variant` with these weights (in layer order)."""
+    values = [np.asarray(w, np.float64) for w in weight_values]
+    names = ["kernel", "recurrent_kernel", "bias"]
+    if variant == "peephole":
+        names += ["p_i", "p_f", "p_o"]
+    elif variant == "coupled_peepholes":
+        names += ["p_f", "p_o"]
+    weights = dict(zip(names, values))
+    if variant.startswith("gru"):
+        reset_after = variant == "gru"
+        return lambda x, h: reference.gru_step(x, h, weights, reset_after)
+    kind = "peephole" if variant == "peephole" else "coupled"
+    return reference.lstm_family(kind, weights)
+
+
+def make_layer(variant, units, input_shape, rng=None, **kwargs):
+    layer_class, extra = VARIANTS[variant]
+    layer = layer_class(units, **extra, **kwargs)
+    layer.build(input_shape)
+    if rng is not None:
+        randomize(layer, rng)
+    return layer
+
+
+def state_count(variant):
+    return 1 if variant.startswith("gru") else 2
+
+
+def gradients(loss_fn, variables):
+    """d loss_fn() / d variables, with the backend's own autodiff."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        return [to_numpy(g) for g in tape.gradient(loss, variables)]
+    if BACKEND == "torch":
+        for v in variables:
+            v.value.grad = None
+        loss_fn().backward()
+        return [to_numpy(v.value.grad) for v in variables]
+    if BACKEND == "jax":
+        import jax
+
+        originals = [v.value for v in variables]
+
+        def pure(values):
+            with keras.StatelessScope(
+                state_mapping=list(zip(variables, values))
+            ):
+                return loss_fn()
+
+        grads = jax.grad(pure)(originals)
+        return [to_numpy(g) for g in grads]
+    raise NotImplementedError(BACKEND)

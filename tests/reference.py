@@ -1,0 +1,86 @@
+"""NumPy transcriptions of the papers' equations, written independently of
+the layers (float64), and a loop with Keras' masking and go_backwards rules.
+"""
+
+import numpy as np
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def peephole_lstm_step(x, h, c, w):
+    """Gers, Schraudolph & Schmidhuber 2002, TF-Addons weight layout."""
+    W_i, W_f, W_c, W_o = np.split(w["kernel"], 4, axis=1)
+    U_i, U_f, U_c, U_o = np.split(w["recurrent_kernel"], 4, axis=1)
+    b_i, b_f, b_c, b_o = np.split(w["bias"], 4)
+    i = sigmoid(x @ W_i + h @ U_i + b_i + w["p_i"] * c)
+    f = sigmoid(x @ W_f + h @ U_f + b_f + w["p_f"] * c)
+    c_new = f * c + i * np.tanh(x @ W_c + h @ U_c + b_c)
+    o = sigmoid(x @ W_o + h @ U_o + b_o + w["p_o"] * c_new)
+    return o * np.tanh(c_new), c_new
+
+
+def coupled_lstm_step(x, h, c, w):
+    """Greff et al. 2015 CIFG: the input gate is 1 - f."""
+    W_f, W_c, W_o = np.split(w["kernel"], 3, axis=1)
+    U_f, U_c, U_o = np.split(w["recurrent_kernel"], 3, axis=1)
+    b_f, b_c, b_o = np.split(w["bias"], 3)
+    p_f, p_o = w.get("p_f", 0.0), w.get("p_o", 0.0)
+    f = sigmoid(x @ W_f + h @ U_f + b_f + p_f * c)
+    c_new = f * c + (1.0 - f) * np.tanh(x @ W_c + h @ U_c + b_c)
+    o = sigmoid(x @ W_o + h @ U_o + b_o + p_o * c_new)
+    return o * np.tanh(c_new), c_new
+
+
+def gru_step(x, h, w, reset_after):
+    """Keras/cuDNN GRU: h_t = z * h_{t-1} + (1 - z) * candidate."""
+    W_z, W_r, W_h = np.split(w["kernel"], 3, axis=1)
+    U_z, U_r, U_h = np.split(w["recurrent_kernel"], 3, axis=1)
+    if reset_after:
+        b_z, b_r, b_h = np.split(w["bias"][0], 3)
+        rb_z, rb_r, rb_h = np.split(w["bias"][1], 3)
+    else:
+        b_z, b_r, b_h = np.split(w["bias"], 3)
+        rb_z = rb_r = rb_h = 0.0
+    z = sigmoid(x @ W_z + b_z + h @ U_z + rb_z)
+    r = sigmoid(x @ W_r + b_r + h @ U_r + rb_r)
+    if reset_after:
+        candidate = np.tanh(x @ W_h + b_h + r * (h @ U_h + rb_h))
+    else:
+        candidate = np.tanh(x @ W_h + b_h + (r * h) @ U_h)
+    return z * h + (1.0 - z) * candidate
+
+
+def run(step, x, states, mask=None, go_backwards=False):
+    """Runs `step(x_t, *states) -> new states` (output = states[0]).
+
+    Keras' rules: a masked step keeps the states and repeats the previous
+    output; go_backwards walks the steps in reverse and returns the outputs
+    in the order they were computed. Returns (outputs, final states).
+    """
+    x = np.asarray(x, np.float64)
+    states = [np.asarray(s, np.float64) for s in states]
+    steps = range(x.shape[1])
+    if go_backwards:
+        steps = reversed(steps)
+    outputs = []
+    output = np.zeros_like(states[0])
+    for t in steps:
+        new = step(x[:, t], *states)
+        new = list(new) if isinstance(new, tuple) else [new]
+        if mask is not None:
+            keep = mask[:, t][:, None]
+            new = [np.where(keep, n, s) for n, s in zip(new, states)]
+            output = np.where(keep, new[0], output)
+        else:
+            output = new[0]
+        states = new
+        outputs.append(output)
+    return np.stack(outputs, axis=1), states
+
+
+def lstm_family(kind, weights):
+    """Step function of one of the two LSTMs, closed over its weights."""
+    fn = peephole_lstm_step if kind == "peephole" else coupled_lstm_step
+    return lambda x, h, c: fn(x, h, c, weights)
