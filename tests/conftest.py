@@ -39,7 +39,7 @@ def randomize(layer, rng, scale=0.5):
     )
 
 
-def reference_step(variant, weight_values):
+def reference_step(variant, weight_values, recurrent_mask=1.0):
     """The NumPy step of `variant` with these weights (in layer order)."""
     values = [np.asarray(w, np.float64) for w in weight_values]
     names = ["kernel", "recurrent_kernel", "bias"]
@@ -50,9 +50,11 @@ def reference_step(variant, weight_values):
     weights = dict(zip(names, values))
     if variant.startswith("gru"):
         reset_after = variant == "gru"
-        return lambda x, h: reference.gru_step(x, h, weights, reset_after)
+        return lambda x, h: reference.gru_step(
+            x, h, weights, reset_after, recurrent_mask
+        )
     kind = "peephole" if variant == "peephole" else "coupled"
-    return reference.lstm_family(kind, weights)
+    return reference.lstm_family(kind, weights, recurrent_mask)
 
 
 def make_layer(variant, units, input_shape, rng=None, **kwargs):

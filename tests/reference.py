@@ -9,8 +9,13 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def peephole_lstm_step(x, h, c, w):
+# `recurrent_mask` multiplies h_{t-1} where it enters the recurrent matmul
+# (recurrent dropout, one mask per sequence).
+
+
+def peephole_lstm_step(x, h, c, w, recurrent_mask=1.0):
     """Gers, Schraudolph & Schmidhuber 2002, TF-Addons weight layout."""
+    h = h * recurrent_mask
     W_i, W_f, W_c, W_o = np.split(w["kernel"], 4, axis=1)
     U_i, U_f, U_c, U_o = np.split(w["recurrent_kernel"], 4, axis=1)
     b_i, b_f, b_c, b_o = np.split(w["bias"], 4)
@@ -21,8 +26,9 @@ def peephole_lstm_step(x, h, c, w):
     return o * np.tanh(c_new), c_new
 
 
-def coupled_lstm_step(x, h, c, w):
+def coupled_lstm_step(x, h, c, w, recurrent_mask=1.0):
     """Greff et al. 2015 CIFG: the input gate is 1 - f."""
+    h = h * recurrent_mask
     W_f, W_c, W_o = np.split(w["kernel"], 3, axis=1)
     U_f, U_c, U_o = np.split(w["recurrent_kernel"], 3, axis=1)
     b_f, b_c, b_o = np.split(w["bias"], 3)
@@ -33,8 +39,9 @@ def coupled_lstm_step(x, h, c, w):
     return o * np.tanh(c_new), c_new
 
 
-def gru_step(x, h, w, reset_after):
+def gru_step(x, h_prev, w, reset_after, recurrent_mask=1.0):
     """Keras/cuDNN GRU: h_t = z * h_{t-1} + (1 - z) * candidate."""
+    h = h_prev * recurrent_mask
     W_z, W_r, W_h = np.split(w["kernel"], 3, axis=1)
     U_z, U_r, U_h = np.split(w["recurrent_kernel"], 3, axis=1)
     if reset_after:
@@ -49,7 +56,7 @@ def gru_step(x, h, w, reset_after):
         candidate = np.tanh(x @ W_h + b_h + r * (h @ U_h + rb_h))
     else:
         candidate = np.tanh(x @ W_h + b_h + (r * h) @ U_h)
-    return z * h + (1.0 - z) * candidate
+    return z * h_prev + (1.0 - z) * candidate
 
 
 def run(step, x, states, mask=None, go_backwards=False):
@@ -80,7 +87,7 @@ def run(step, x, states, mask=None, go_backwards=False):
     return np.stack(outputs, axis=1), states
 
 
-def lstm_family(kind, weights):
+def lstm_family(kind, weights, recurrent_mask=1.0):
     """Step function of one of the two LSTMs, closed over its weights."""
     fn = peephole_lstm_step if kind == "peephole" else coupled_lstm_step
-    return lambda x, h, c: fn(x, h, c, weights)
+    return lambda x, h, c: fn(x, h, c, weights, recurrent_mask)
