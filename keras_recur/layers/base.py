@@ -419,6 +419,19 @@ class RecurrentLayer(keras.layers.RNN):
         return words.lower()
 
     def build(self, sequences_shape, initial_state_shape=None):
+        shape = tuple(sequences_shape)
+        if self.stateful and shape[0] is None:
+            raise ValueError(
+                "`stateful=True` needs a fixed batch size (for example "
+                "`keras.Input(batch_shape=...)`). "
+                f"Received: inputs.shape={shape}"
+            )
+        if self.unroll and shape[1] is None:
+            raise ValueError(
+                "`unroll=True` needs a fixed number of timesteps (for example "
+                "`keras.Input((timesteps, features))`). "
+                f"Received: inputs.shape={shape}"
+            )
         super().build(sequences_shape, initial_state_shape)
         # Later calls must keep the feature size the weights were built for.
         self.input_spec = keras.layers.InputSpec(

@@ -1,0 +1,141 @@
+"""`.keras` saving, and loading under each backend after a bare import."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_recur
+from tests.conftest import BACKEND
+from tests.conftest import to_numpy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOAD_AND_PREDICT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import keras
+    import keras_recur  # registers the layers: no custom_objects needed
+
+    model = keras.saving.load_model(sys.argv[1])
+    np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
+    """
+)
+
+
+SERIALIZERS = {
+    "activation": keras.activations,
+    "initializer": keras.initializers,
+    "regularizer": keras.regularizers,
+    "constraint": keras.constraints,
+}
+
+
+def build_model():
+    inputs = keras.Input((None, 3))
+    x = keras.layers.Masking(0.0)(inputs)
+    x = keras_recur.PeepholeLSTM(6, return_sequences=True, dropout=0.1)(x)
+    x = keras.layers.Bidirectional(
+        keras_recur.CoupledLSTM(4, use_peepholes=True, return_sequences=True)
+    )(x)
+    x = keras_recur.GRU(5, reset_after=False, recurrent_dropout=0.1)(x)
+    rnn = keras.layers.RNN(
+        [keras_recur.GRUCell(3), keras_recur.CoupledLSTMCell(2)]
+    )(inputs)
+    outputs = keras.layers.Concatenate()([x, rnn])
+    return keras.Model(inputs, keras.layers.Dense(2)(outputs))
+
+
+def test_layer_configs_round_trip():
+    layers = [
+        layer
+        for layer in build_model()._flatten_layers(include_self=False)
+        if type(layer).__module__.startswith("keras_recur")
+    ]
+    assert len(layers) == 10  # 4 layers (Bidirectional holds 2), 6 cells
+    for layer in layers:
+        config = layer.get_config()
+        clone = layer.__class__.from_config(config)
+        assert clone.get_config() == config
+
+
+def test_save_and_load_under_every_backend(tmp_path):
+    model = build_model()
+    x = np.random.default_rng(0).normal(size=(4, 6, 3)).astype("float32")
+    x[1, 4:] = 0.0
+    want = model.predict(x, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), want, atol=1e-6)
+    for original, restored in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(to_numpy(original), to_numpy(restored))
+
+    np.save(tmp_path / "x.npy", x)
+    for backend in ("tensorflow", "jax", "torch"):
+        out = tmp_path / f"{backend}.npy"
+        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT}
+        result = subprocess.run(
+            [sys.executable, "-c", LOAD_AND_PREDICT, path, tmp_path / "x.npy", out],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        np.testing.assert_allclose(
+            np.load(out), want, atol=1e-5, err_msg=f"{BACKEND} -> {backend}"
+        )
+
+
+@pytest.mark.parametrize(
+    "layer", [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM, keras_recur.GRU]
+)
+def test_every_argument_survives_the_config(layer):
+    arguments = dict(
+        units=3,
+        activation="relu",
+        recurrent_activation="hard_sigmoid",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        recurrent_initializer="glorot_normal",
+        bias_initializer="ones",
+        kernel_regularizer="l1",
+        recurrent_regularizer="l2",
+        bias_regularizer="l1",
+        activity_regularizer="l2",
+        kernel_constraint="non_neg",
+        recurrent_constraint="unit_norm",
+        bias_constraint="max_norm",
+        dropout=0.25,
+        recurrent_dropout=0.5,
+        seed=3,
+        return_sequences=True,
+        return_state=True,
+        go_backwards=True,
+        stateful=True,
+        unroll=True,
+    )
+    if layer is keras_recur.GRU:
+        arguments["reset_after"] = False
+    else:
+        arguments.update(
+            unit_forget_bias=False,
+            peephole_initializer="zeros",
+            peephole_regularizer="l2",
+            peephole_constraint="non_neg",
+        )
+    if layer is keras_recur.CoupledLSTM:
+        arguments["use_peepholes"] = True
+    config = layer(**arguments).get_config()
+    for name, value in arguments.items():
+        module = SERIALIZERS.get(name.rsplit("_", 1)[-1])
+        if module is not None:
+            value = module.serialize(module.get(value))
+        assert config[name] == value, name
+    assert layer.from_config(config).get_config() == config

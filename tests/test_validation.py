@@ -1,0 +1,96 @@
+"""Bad input gets a ValueError naming the argument and the value received."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_recur
+
+LAYERS = [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM, keras_recur.GRU]
+CELLS = [layer.cell_class for layer in LAYERS]
+
+
+@pytest.mark.parametrize("cls", LAYERS + CELLS)
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"units": 0}, "units=0"),
+        ({"units": -3}, "units=-3"),
+        ({"units": 2.5}, "units=2.5"),
+        ({"units": "4"}, "units='4'"),
+        ({"units": 4, "dropout": 1.0}, "dropout=1.0"),
+        ({"units": 4, "dropout": -0.1}, "dropout=-0.1"),
+        ({"units": 4, "recurrent_dropout": 1.5}, "recurrent_dropout=1.5"),
+        ({"units": 4, "activation": "tanhh"}, "activation='tanhh'"),
+        (
+            {"units": 4, "recurrent_activation": "sigmod"},
+            "recurrent_activation='sigmod'",
+        ),
+        (
+            {"units": 4, "kernel_initializer": "glorot"},
+            "kernel_initializer='glorot'",
+        ),
+        (
+            {"units": 4, "recurrent_initializer": "orthogonl"},
+            "recurrent_initializer='orthogonl'",
+        ),
+        ({"units": 4, "bias_initializer": "onez"}, "bias_initializer='onez'"),
+        ({"units": 4, "kernel_regularizer": "l3"}, "kernel_regularizer='l3'"),
+        ({"units": 4, "seed": "7"}, "seed='7'"),
+    ],
+)
+def test_bad_arguments_are_named(cls, arguments, message):
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        cls(**arguments)
+
+
+@pytest.mark.parametrize("cls", [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM])
+def test_bad_peephole_initializer_is_named(cls):
+    with pytest.raises(ValueError, match="peephole_initializer='nope'"):
+        cls(4, peephole_initializer="nope")
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+def test_input_must_be_rank_3(cls):
+    with pytest.raises(ValueError, match=r"ndim=3.*\(2, 3\)"):
+        cls(4)(np.zeros((2, 3), "float32"))
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+def test_feature_size_cannot_change_after_build(cls):
+    layer = cls(4)
+    layer(np.zeros((2, 5, 3), "float32"))
+    with pytest.raises(ValueError, match=r"value 3.*\(2, 5, 4\)"):
+        layer(np.zeros((2, 5, 4), "float32"))
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+def test_initial_state_count_and_shapes_are_checked(cls):
+    layer = cls(4)
+    x = np.zeros((2, 5, 3), "float32")
+    count = len(layer.cell.state_size)
+    good = [np.zeros((2, 4), "float32")] * count
+    layer(x, initial_state=good)
+    with pytest.raises(ValueError, match=r"initial_state.*Received.*\(2, 4\)"):
+        layer(x, initial_state=good + [np.zeros((2, 4), "float32")])
+    with pytest.raises(ValueError, match=r"initial_state.*Received.*\(2, 7\)"):
+        layer(x, initial_state=[np.zeros((2, 7), "float32")] * count)
+    with pytest.raises(ValueError, match=r"initial_state.*Received.*\(3, 4\)"):
+        layer(x, initial_state=[np.zeros((3, 4), "float32")] * count)
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+def test_stateful_needs_a_fixed_batch_size(cls):
+    with pytest.raises(ValueError, match=r"stateful.*\(None, 5, 3\)"):
+        keras.Sequential([keras.Input((5, 3)), cls(4, stateful=True)])
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+def test_unroll_needs_a_fixed_number_of_steps(cls):
+    with pytest.raises(ValueError, match=r"unroll.*\(None, None, 3\)"):
+        keras.Sequential([keras.Input((None, 3)), cls(4, unroll=True)])
+
+
+def test_unknown_argument_is_named():
+    with pytest.raises(ValueError, match="'unit_forget_bias': True"):
+        keras_recur.GRU(4, unit_forget_bias=True)
