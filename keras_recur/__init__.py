@@ -5,9 +5,9 @@ needs no `custom_objects`.
 """
 
 from keras_recur import layers
+from keras_recur.layers import GRU
 from keras_recur.layers import CoupledLSTM
 from keras_recur.layers import CoupledLSTMCell
-from keras_recur.layers import GRU
 from keras_recur.layers import GRUCell
 from keras_recur.layers import PeepholeLSTM
 from keras_recur.layers import PeepholeLSTMCell

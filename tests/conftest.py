@@ -35,7 +35,10 @@ def to_numpy(x):
 def randomize(layer, rng, scale=0.5):
     """Gives every weight of a built layer random normal values."""
     layer.set_weights(
-        [rng.normal(0.0, scale, w.shape).astype("float32") for w in layer.weights]
+        [
+            rng.normal(0.0, scale, w.shape).astype("float32")
+            for w in layer.weights
+        ]
     )
 
 

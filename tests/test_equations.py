@@ -44,7 +44,11 @@ def test_matches_numpy_equations(variant, go_backwards, masked):
     )
     got = layer(x, initial_state=states, mask=mask)
     want_outputs, want_states = reference.run(
-        reference_step(variant, layer.get_weights()), x, states, mask, go_backwards
+        reference_step(variant, layer.get_weights()),
+        x,
+        states,
+        mask,
+        go_backwards,
     )
     # Keras' backends disagree on the output of masked steps that come before
     # any real step (zeros on TensorFlow and torch, the initial h on JAX), so

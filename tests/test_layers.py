@@ -37,13 +37,19 @@ def test_sequential_and_functional_models_agree_with_the_layer(variant):
     x = sample()
     layer = make_layer(variant, UNITS, x.shape, np.random.default_rng(1))
     cls, args = layer_class(variant), layer_args(variant)
-    sequential = keras.Sequential([keras.Input((STEPS, FEATURES)), cls(UNITS, **args)])
+    sequential = keras.Sequential(
+        [keras.Input((STEPS, FEATURES)), cls(UNITS, **args)]
+    )
     inputs = keras.Input((None, FEATURES))
     functional = keras.Model(inputs, cls(UNITS, **args)(inputs))
     copy_weights(layer, sequential.layers[0], functional.layers[1])
     want = to_numpy(layer(x))
-    np.testing.assert_allclose(sequential.predict(x, verbose=0), want, atol=1e-6)
-    np.testing.assert_allclose(functional.predict(x, verbose=0), want, atol=1e-6)
+    np.testing.assert_allclose(
+        sequential.predict(x, verbose=0), want, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        functional.predict(x, verbose=0), want, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("variant", ALL)
@@ -53,7 +59,9 @@ def test_cells_in_keras_rnn_and_stacked(variant):
     rng = np.random.default_rng(2)
     first = make_layer(variant, UNITS, x.shape, rng, return_sequences=True)
     second = make_layer(variant, 2, (BATCH, STEPS, UNITS), rng)
-    single = keras.layers.RNN(cls.cell_class(UNITS, **args), return_sequences=True)
+    single = keras.layers.RNN(
+        cls.cell_class(UNITS, **args), return_sequences=True
+    )
     stacked = keras.layers.RNN(
         [cls.cell_class(UNITS, **args), cls.cell_class(2, **args)]
     )
@@ -76,15 +84,21 @@ def test_cells_in_keras_rnn_and_stacked(variant):
     )
     dropped.build(x.shape)
     dropped.set_weights(stacked.get_weights())
-    np.testing.assert_allclose(to_numpy(dropped(x)), to_numpy(stacked(x)), atol=1e-6)
-    assert not np.allclose(to_numpy(dropped(x, training=True)), to_numpy(stacked(x)))
+    np.testing.assert_allclose(
+        to_numpy(dropped(x)), to_numpy(stacked(x)), atol=1e-6
+    )
+    assert not np.allclose(
+        to_numpy(dropped(x, training=True)), to_numpy(stacked(x))
+    )
 
 
 @pytest.mark.parametrize("variant", ALL)
 def test_bidirectional_is_forward_plus_reversed_backward(variant):
     x = sample()
     cls, args = layer_class(variant), layer_args(variant)
-    bidirectional = keras.layers.Bidirectional(cls(UNITS, return_sequences=True, **args))
+    bidirectional = keras.layers.Bidirectional(
+        cls(UNITS, return_sequences=True, **args)
+    )
     bidirectional.build(x.shape)
     rng = np.random.default_rng(3)
     forward = make_layer(variant, UNITS, x.shape, rng, return_sequences=True)
@@ -103,9 +117,13 @@ def test_unroll_equals_loop(variant):
     x = sample()
     rng = np.random.default_rng(4)
     looped = make_layer(variant, UNITS, x.shape, rng, return_sequences=True)
-    unrolled = make_layer(variant, UNITS, x.shape, None, return_sequences=True, unroll=True)
+    unrolled = make_layer(
+        variant, UNITS, x.shape, None, return_sequences=True, unroll=True
+    )
     copy_weights(looped, unrolled)
-    np.testing.assert_allclose(to_numpy(unrolled(x)), to_numpy(looped(x)), atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(unrolled(x)), to_numpy(looped(x)), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("variant", ALL)
@@ -114,7 +132,12 @@ def test_stateful_carries_state_and_reset_state_clears_it(variant):
     rng = np.random.default_rng(5)
     whole = make_layer(variant, UNITS, x.shape, rng, return_sequences=True)
     stateful = make_layer(
-        variant, UNITS, (BATCH, 3, FEATURES), None, return_sequences=True, stateful=True
+        variant,
+        UNITS,
+        (BATCH, 3, FEATURES),
+        None,
+        return_sequences=True,
+        stateful=True,
     )
     copy_weights(whole, stateful)
     first, second = to_numpy(stateful(x[:, :3])), to_numpy(stateful(x[:, 3:]))
@@ -174,18 +197,29 @@ def test_masking_layer_padded_row_equals_cut_row(variant):
 
 
 @pytest.mark.parametrize("variant", ALL)
-def test_dropout_uses_one_seeded_mask_per_sequence_and_only_in_training(variant):
+def test_dropout_uses_one_seeded_mask_per_sequence_and_only_in_training(
+    variant,
+):
     x = sample(8)
     rng = np.random.default_rng(9)
     rates = dict(dropout=0.3, recurrent_dropout=0.4, seed=7)
-    layer = make_layer(variant, UNITS, x.shape, rng, return_sequences=True, **rates)
+    layer = make_layer(
+        variant, UNITS, x.shape, rng, return_sequences=True, **rates
+    )
     # Keras' RNN draws the input mask, then the recurrent mask, from the
     # cell's SeedGenerator(seed) before the loop; redraw them the same way.
     generator = keras.random.SeedGenerator(7)
     ones = keras.ops.ones
-    input_mask = to_numpy(keras.random.dropout(ones((BATCH, FEATURES)), 0.3, seed=generator))
-    recurrent_mask = to_numpy(keras.random.dropout(ones((BATCH, UNITS)), 0.4, seed=generator))
-    assert 0 < np.mean(input_mask == 0) < 1 and 0 < np.mean(recurrent_mask == 0) < 1
+    input_mask = to_numpy(
+        keras.random.dropout(ones((BATCH, FEATURES)), 0.3, seed=generator)
+    )
+    recurrent_mask = to_numpy(
+        keras.random.dropout(ones((BATCH, UNITS)), 0.4, seed=generator)
+    )
+    assert (
+        0 < np.mean(input_mask == 0) < 1
+        and 0 < np.mean(recurrent_mask == 0) < 1
+    )
 
     step = reference_step(variant, layer.get_weights(), recurrent_mask)
     zeros = [np.zeros((BATCH, UNITS))] * len(layer.cell.state_size)
@@ -193,8 +227,12 @@ def test_dropout_uses_one_seeded_mask_per_sequence_and_only_in_training(variant)
     trained = to_numpy(layer(x, training=True))
     np.testing.assert_allclose(trained, want, atol=2e-5)
 
-    plain, _ = reference.run(reference_step(variant, layer.get_weights()), x, zeros)
-    np.testing.assert_allclose(to_numpy(layer(x, training=False)), plain, atol=2e-5)
+    plain, _ = reference.run(
+        reference_step(variant, layer.get_weights()), x, zeros
+    )
+    np.testing.assert_allclose(
+        to_numpy(layer(x, training=False)), plain, atol=2e-5
+    )
     # The generator moves on: the next batch gets new masks.
     assert not np.allclose(to_numpy(layer(x, training=True)), trained)
 
@@ -218,7 +256,9 @@ def test_regularizers_add_losses_and_constraints_apply(variant):
         **extra,
         **args,
     )
-    model = keras.Sequential([keras.Input((STEPS, FEATURES)), layer, keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((STEPS, FEATURES)), layer, keras.layers.Dense(1)]
+    )
     x, y = sample(10), np.ones((BATCH, 1), "float32")
     model(x)
     expected_count = 4 + (1 if extra else 0) * len(layer.weights[3:])
@@ -235,14 +275,18 @@ def test_regularizers_add_losses_and_constraints_apply(variant):
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision(variant, policy):
     x = sample(11)
-    reference_layer = make_layer(variant, UNITS, x.shape, np.random.default_rng(12))
+    reference_layer = make_layer(
+        variant, UNITS, x.shape, np.random.default_rng(12)
+    )
     keras.config.set_dtype_policy(policy)
     layer = make_layer(variant, UNITS, x.shape, None, return_state=True)
     copy_weights(reference_layer, layer)
     outputs = layer(x)
     assert all(w.dtype == "float32" for w in layer.weights)
     compute = policy.removeprefix("mixed_")
-    assert all(keras.backend.standardize_dtype(o.dtype) == compute for o in outputs)
+    assert all(
+        keras.backend.standardize_dtype(o.dtype) == compute for o in outputs
+    )
     tolerance = 2e-2 if compute == "bfloat16" else 5e-3
     np.testing.assert_allclose(
         to_numpy(outputs[0]).astype("float32"),
@@ -264,7 +308,11 @@ def test_fit_learns(variant, jit_compile):
     y = x[:, :, :1].sum(axis=1)  # a running sum, which a recurrence learns
     cls, args = layer_class(variant), layer_args(variant)
     model = keras.Sequential(
-        [keras.Input((6, 2)), cls(8, dropout=0.1, **args), keras.layers.Dense(1)]
+        [
+            keras.Input((6, 2)),
+            cls(8, dropout=0.1, **args),
+            keras.layers.Dense(1),
+        ]
     )
     model.compile(keras.optimizers.Adam(0.02), "mse", jit_compile=jit_compile)
     before = model.evaluate(x, y, verbose=0)

@@ -81,7 +81,14 @@ def test_save_and_load_under_every_backend(tmp_path):
         out = tmp_path / f"{backend}.npy"
         env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT}
         result = subprocess.run(
-            [sys.executable, "-c", LOAD_AND_PREDICT, path, tmp_path / "x.npy", out],
+            [
+                sys.executable,
+                "-c",
+                LOAD_AND_PREDICT,
+                path,
+                tmp_path / "x.npy",
+                out,
+            ],
             env=env,
             capture_output=True,
             text=True,
@@ -94,7 +101,8 @@ def test_save_and_load_under_every_backend(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "layer", [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM, keras_recur.GRU]
+    "layer",
+    [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM, keras_recur.GRU],
 )
 def test_every_argument_survives_the_config(layer):
     arguments = dict(

@@ -44,7 +44,9 @@ def test_bad_arguments_are_named(cls, arguments, message):
         cls(**arguments)
 
 
-@pytest.mark.parametrize("cls", [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM])
+@pytest.mark.parametrize(
+    "cls", [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM]
+)
 def test_bad_peephole_initializer_is_named(cls):
     with pytest.raises(ValueError, match="peephole_initializer='nope'"):
         cls(4, peephole_initializer="nope")

@@ -387,8 +387,7 @@ class RecurrentLayer(keras.layers.RNN):
         cell_kwargs = {
             key: kwargs.pop(key)
             for key in list(kwargs)
-            if key not in _LAYER_ONLY_ARGUMENTS
-            and key not in _SHARED_ARGUMENTS
+            if key not in _LAYER_ONLY_ARGUMENTS and key not in _SHARED_ARGUMENTS
         }
         for key in _SHARED_ARGUMENTS:
             if key in kwargs:
