@@ -113,17 +113,22 @@ def test_bidirectional_is_forward_plus_reversed_backward(variant):
 
 
 @pytest.mark.parametrize("variant", ALL)
-def test_unroll_equals_loop(variant):
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_unroll_equals_loop_with_masks(variant, go_backwards):
+    # Keras' own unrolled torch loop fails on a mask with go_backwards.
     x = sample()
+    mask = np.arange(STEPS)[None, :] < np.array([[STEPS], [5], [2], [1]])
     rng = np.random.default_rng(4)
-    looped = make_layer(variant, UNITS, x.shape, rng, return_sequences=True)
-    unrolled = make_layer(
-        variant, UNITS, x.shape, None, return_sequences=True, unroll=True
-    )
+    options = dict(return_sequences=True, go_backwards=go_backwards)
+    looped = make_layer(variant, UNITS, x.shape, rng, **options)
+    unrolled = make_layer(variant, UNITS, x.shape, None, unroll=True, **options)
     copy_weights(looped, unrolled)
-    np.testing.assert_allclose(
-        to_numpy(unrolled(x)), to_numpy(looped(x)), atol=1e-6
-    )
+    for m in (None, mask):
+        np.testing.assert_allclose(
+            to_numpy(unrolled(x, mask=m)),
+            to_numpy(looped(x, mask=m)),
+            atol=1e-6,
+        )
 
 
 @pytest.mark.parametrize("variant", ALL)

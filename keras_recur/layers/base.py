@@ -449,6 +449,23 @@ class RecurrentLayer(keras.layers.RNN):
             training=training,
         )
 
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if not self.go_backwards:
+            return super().inner_loop(sequences, initial_state, mask, training)
+        # Reverse the steps here and run Keras' loop forwards: its unrolled
+        # torch loop fails on a mask with go_backwards. Keras returns the
+        # outputs in processing order, so nothing is reversed back.
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        sequences = ops.flip(sequences, axis=1)
+        if mask is not None:
+            mask = ops.flip(mask, axis=1)
+        self.go_backwards = False
+        try:
+            return super().inner_loop(sequences, initial_state, mask, training)
+        finally:
+            self.go_backwards = True
+
     def _checked_initial_state(self, initial_state, batch_size):
         states = (
             list(initial_state)
