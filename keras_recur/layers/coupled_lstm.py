@@ -58,7 +58,7 @@ class CoupledLSTMCell(LSTMCellBase):
 
     >>> cell = keras_recur.layers.CoupledLSTMCell(4, use_peepholes=True)
     >>> rnn = keras.layers.RNN(cell)
-    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 4)
     """
 
@@ -139,7 +139,7 @@ class CoupledLSTM(RecurrentLayer):
     >>> inputs = keras.Input((None, 8))
     >>> outputs = keras_recur.layers.CoupledLSTM(16)(inputs)
     >>> model = keras.Model(inputs, keras.layers.Dense(1)(outputs))
-    >>> model(np.zeros((2, 10, 8), "float32")).shape
+    >>> tuple(model(np.zeros((2, 10, 8), "float32")).shape)
     (2, 1)
     """
 

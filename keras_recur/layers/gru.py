@@ -53,7 +53,7 @@ class GRUCell(RecurrentCell):
 
     >>> cell = keras_recur.layers.GRUCell(4)
     >>> rnn = keras.layers.RNN(cell)
-    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 4)
     """
 
@@ -139,7 +139,7 @@ class GRU(RecurrentLayer):
     ...     keras.layers.Bidirectional(keras_recur.layers.GRU(16)),
     ...     keras.layers.Dense(1),
     ... ])
-    >>> model(np.array([[3, 7, 0, 0]])).shape
+    >>> tuple(model(np.array([[3, 7, 0, 0]])).shape)
     (1, 1)
     """
 

@@ -59,7 +59,7 @@ class PeepholeLSTMCell(LSTMCellBase):
 
     >>> cell = keras_recur.layers.PeepholeLSTMCell(4)
     >>> rnn = keras.layers.RNN(cell, return_sequences=True)
-    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 5, 4)
     """
 
@@ -135,7 +135,7 @@ class PeepholeLSTM(RecurrentLayer):
     ...     keras_recur.layers.PeepholeLSTM(16),
     ...     keras.layers.Dense(1),
     ... ])
-    >>> model(np.zeros((2, 10, 8), "float32")).shape
+    >>> tuple(model(np.zeros((2, 10, 8), "float32")).shape)
     (2, 1)
     """
 
