@@ -110,6 +110,13 @@ def test_bidirectional_is_forward_plus_reversed_backward(variant):
         [to_numpy(forward(x)), to_numpy(backward(x))[:, ::-1]], axis=-1
     )
     np.testing.assert_allclose(to_numpy(bidirectional(x)), want, atol=1e-6)
+    # The bare cell in keras.layers.RNN wraps the same way.
+    of_cell = keras.layers.Bidirectional(
+        keras.layers.RNN(cls.cell_class(UNITS, **args), return_sequences=True)
+    )
+    of_cell.build(x.shape)
+    of_cell.set_weights(bidirectional.get_weights())
+    np.testing.assert_allclose(to_numpy(of_cell(x)), want, atol=1e-6)
 
 
 @pytest.mark.parametrize("variant", ALL)

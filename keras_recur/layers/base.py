@@ -41,11 +41,20 @@ _SHARED_ARGUMENTS = ("dtype", "trainable")
 _CELL_IDENTITY_KEYS = ("name", "trainable", "dtype")
 
 
-def lookup(getter, argument, value):
-    """Resolves an activation/initializer/regularizer/constraint identifier.
+_GETTERS = {
+    "activation": activations.get,
+    "initializer": initializers.get,
+    "regularizer": regularizers.get,
+    "constraint": constraints.get,
+}
+
+
+def resolve(argument, value):
+    """Looks up a Keras identifier of the kind `argument`'s name ends in.
 
     Keras' own error does not name the argument; this one does.
     """
+    getter = _GETTERS[argument.rsplit("_", 1)[-1]]
     try:
         return getter(value)
     except (ValueError, TypeError) as error:
@@ -145,36 +154,19 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
             raise ValueError(
                 f"`seed` must be an integer or None. Received: seed={seed!r}"
             )
-        resolved = {
-            "activation": lookup(activations.get, "activation", activation),
-            "kernel_initializer": lookup(
-                initializers.get, "kernel_initializer", kernel_initializer
-            ),
-            "recurrent_initializer": lookup(
-                initializers.get, "recurrent_initializer", recurrent_initializer
-            ),
-            "bias_initializer": lookup(
-                initializers.get, "bias_initializer", bias_initializer
-            ),
-            "kernel_regularizer": lookup(
-                regularizers.get, "kernel_regularizer", kernel_regularizer
-            ),
-            "recurrent_regularizer": lookup(
-                regularizers.get, "recurrent_regularizer", recurrent_regularizer
-            ),
-            "bias_regularizer": lookup(
-                regularizers.get, "bias_regularizer", bias_regularizer
-            ),
-            "kernel_constraint": lookup(
-                constraints.get, "kernel_constraint", kernel_constraint
-            ),
-            "recurrent_constraint": lookup(
-                constraints.get, "recurrent_constraint", recurrent_constraint
-            ),
-            "bias_constraint": lookup(
-                constraints.get, "bias_constraint", bias_constraint
-            ),
+        identifiers = {
+            "activation": activation,
+            "kernel_initializer": kernel_initializer,
+            "recurrent_initializer": recurrent_initializer,
+            "bias_initializer": bias_initializer,
+            "kernel_regularizer": kernel_regularizer,
+            "recurrent_regularizer": recurrent_regularizer,
+            "bias_regularizer": bias_regularizer,
+            "kernel_constraint": kernel_constraint,
+            "recurrent_constraint": recurrent_constraint,
+            "bias_constraint": bias_constraint,
         }
+        resolved = {name: resolve(name, v) for name, v in identifiers.items()}
         super().__init__(
             int(units),
             use_bias=bool(use_bias),
@@ -184,8 +176,8 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
             **resolved,
             **kwargs,
         )
-        self.recurrent_activation = lookup(
-            activations.get, "recurrent_activation", recurrent_activation
+        self.recurrent_activation = resolve(
+            "recurrent_activation", recurrent_activation
         )
         self.state_size = [self.units] * self.state_count
         self.output_size = self.units
@@ -311,14 +303,14 @@ class LSTMCellBase(RecurrentCell):
     ):
         super().__init__(units, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.peephole_initializer = lookup(
-            initializers.get, "peephole_initializer", peephole_initializer
+        self.peephole_initializer = resolve(
+            "peephole_initializer", peephole_initializer
         )
-        self.peephole_regularizer = lookup(
-            regularizers.get, "peephole_regularizer", peephole_regularizer
+        self.peephole_regularizer = resolve(
+            "peephole_regularizer", peephole_regularizer
         )
-        self.peephole_constraint = lookup(
-            constraints.get, "peephole_constraint", peephole_constraint
+        self.peephole_constraint = resolve(
+            "peephole_constraint", peephole_constraint
         )
 
     def bias_weight_initializer(self):
@@ -400,8 +392,8 @@ class RecurrentLayer(keras.layers.RNN):
             go_backwards=bool(go_backwards),
             stateful=bool(stateful),
             unroll=bool(unroll),
-            activity_regularizer=lookup(
-                regularizers.get, "activity_regularizer", activity_regularizer
+            activity_regularizer=resolve(
+                "activity_regularizer", activity_regularizer
             ),
             **kwargs,
         )
