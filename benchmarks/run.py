@@ -1,0 +1,356 @@
+"""Speed and memory of the keras_recur layers next to Keras' and torch.nn's.
+
+    python benchmarks/run.py                       # all backends, issue-3 shape
+    python benchmarks/run.py --backends jax --steps 100 1000 --repeats 20
+    python benchmarks/run.py --smoke               # tiny run that CI makes
+
+Each backend is measured in its own process (Keras fixes the backend at
+import); inside that process every layer is timed side by side, one training
+step and one inference call per layer per round, so that ratios compare runs
+made under the same conditions. Reported per layer: median time with min and
+max, the ratio to Keras' built-in layer of the same kind (LSTM for the LSTMs,
+GRU for the GRU) as the median of the per-round ratios with their min and max,
+and the growth of resident memory during one training step (Linux' peak RSS,
+reset before the step). The floor row times the same matrix multiplications
+alone in NumPy: the input projection of every step and the recurrent matmul,
+three times over for a training step (forward, and two for the gradients).
+Results go to OUT/results.md, OUT/results.json and OUT/ratios.png.
+"""
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+BACKENDS = ("tensorflow", "jax", "torch")
+# name -> (family, gate blocks); family picks the Keras baseline.
+LAYERS = {
+    "keras.LSTM": ("lstm", 4),
+    "PeepholeLSTM": ("lstm", 4),
+    "CoupledLSTM": ("lstm", 3),
+    "CoupledLSTM+peepholes": ("lstm", 3),
+    "keras.GRU": ("gru", 3),
+    "GRU": ("gru", 3),
+    "torch.nn.LSTM": ("lstm", 4),
+    "torch.nn.GRU": ("gru", 3),
+}
+BASELINE = {"lstm": "keras.LSTM", "gru": "keras.GRU"}
+
+
+def keras_layer(name, units):
+    import keras
+
+    import keras_recur
+
+    return {
+        "keras.LSTM": lambda: keras.layers.LSTM(units),
+        "PeepholeLSTM": lambda: keras_recur.PeepholeLSTM(units),
+        "CoupledLSTM": lambda: keras_recur.CoupledLSTM(units),
+        "CoupledLSTM+peepholes": lambda: keras_recur.CoupledLSTM(
+            units, use_peepholes=True
+        ),
+        "keras.GRU": lambda: keras.layers.GRU(units),
+        "GRU": lambda: keras_recur.GRU(units),
+    }[name]()
+
+
+class KerasRunner:
+    def __init__(self, name, x, y, units):
+        import keras
+
+        self.model = keras.Sequential(
+            [
+                keras.Input(x.shape[1:], batch_size=x.shape[0]),
+                keras_layer(name, units),
+                keras.layers.Dense(1),
+            ]
+        )
+        self.model.compile(keras.optimizers.Adam(1e-3), "mse")
+        self.x, self.y = x, y
+
+    def train(self):
+        self.model.train_on_batch(self.x, self.y)  # returns numbers: synced
+
+    def infer(self):
+        self.model.predict_on_batch(self.x)
+
+
+class TorchRunner:
+    def __init__(self, name, x, y, units):
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        module = torch.nn.LSTM if name == "torch.nn.LSTM" else torch.nn.GRU
+        self.rnn = module(x.shape[-1], units, batch_first=True)
+        self.head = torch.nn.Linear(units, 1)
+        params = list(self.rnn.parameters()) + list(self.head.parameters())
+        self.optimizer = torch.optim.Adam(params, 1e-3)
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        self.torch = torch
+
+    def _predict(self):
+        output, _ = self.rnn(self.x)
+        return self.head(output[:, -1])
+
+    def train(self):
+        self.optimizer.zero_grad()
+        loss = ((self._predict() - self.y) ** 2).mean()
+        loss.backward()
+        self.optimizer.step()
+
+    def infer(self):
+        with self.torch.no_grad():
+            self._predict()
+
+
+def matmul_floor(batch, steps, features, units, gates, repeats):
+    """Seconds of the step's matrix multiplications alone (NumPy BLAS)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((batch * steps, features), dtype=np.float32)
+    kernel = rng.random((features, gates * units), dtype=np.float32)
+    h = rng.random((batch, units), dtype=np.float32)
+    recurrent = rng.random((units, gates * units), dtype=np.float32)
+    times = []
+    for _ in range(repeats + 1):  # the first round warms BLAS up
+        start = time.perf_counter()
+        x @ kernel
+        for _ in range(steps):
+            h @ recurrent
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def peak_rss_growth_mb(fn):
+    """Peak resident memory during fn() above the resident memory before."""
+
+    def status(field):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1]) / 1024.0
+        raise KeyError(field)
+
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets the peak (VmHWM) to the current RSS
+    before = status("VmRSS:")
+    fn()
+    return status("VmHWM:") - before
+
+
+def worker(args):
+    """Measures every layer on the current backend; prints JSON."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    shape = (args.batch, args.steps, args.features)
+    x = rng.normal(size=shape).astype("float32")
+    y = rng.normal(size=(args.batch, 1)).astype("float32")
+    runners = {}
+    for name in args.layers:
+        runner_class = TorchRunner if name.startswith("torch") else KerasRunner
+        runners[name] = runner_class(name, x, y, args.units)
+        for _ in range(args.warmup):  # compiles / traces
+            runners[name].train()
+            runners[name].infer()
+
+    results = {name: {"train": [], "infer": []} for name in runners}
+    for _ in range(args.repeats):
+        for name, runner in runners.items():
+            for kind in ("train", "infer"):
+                start = time.perf_counter()
+                getattr(runner, kind)()
+                results[name][kind].append(time.perf_counter() - start)
+    for name, runner in runners.items():
+        results[name]["memory_mb"] = peak_rss_growth_mb(runner.train)
+    for gates in sorted({LAYERS[name][1] for name in runners}):
+        forward = matmul_floor(
+            args.batch,
+            args.steps,
+            args.features,
+            args.units,
+            gates,
+            args.repeats,
+        )
+        results[f"floor ({gates} gates)"] = {
+            "infer": forward,
+            "train": [3 * t for t in forward],
+        }
+    json.dump(
+        {"backend": keras.backend.backend(), "results": results}, sys.stdout
+    )
+
+
+def spread(values, scale=1.0):
+    values = [v * scale for v in values]
+    return statistics.median(values), min(values), max(values)
+
+
+def table(backend, results, steps):
+    lines = [
+        f"**{backend}**, {steps} steps",
+        "",
+        "| layer | train ms (min-max) | train ratio | infer ms (min-max) "
+        "| infer ratio | step memory MB | memory ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ratios = {}
+    for name, measured in results.items():
+        family = LAYERS.get(name, (None,))[0]
+        baseline = results.get(BASELINE.get(family, ""), None)
+        cells = [name]
+        for kind in ("train", "infer"):
+            median, low, high = spread(measured[kind], 1000.0)
+            cells.append(f"{median:.1f} ({low:.1f}-{high:.1f})")
+            if baseline:
+                per_round = [
+                    a / b for a, b in zip(measured[kind], baseline[kind])
+                ]
+                r_med, r_low, r_high = spread(per_round)
+                cells.append(f"{r_med:.2f}x ({r_low:.2f}-{r_high:.2f})")
+                ratios[(name, kind)] = r_med
+            else:
+                cells.append("")
+        memory = measured.get("memory_mb")
+        if memory is None:
+            cells += ["", ""]
+        else:
+            cells.append(f"{memory:.1f}")
+            base_memory = baseline.get("memory_mb") if baseline else None
+            cells.append(f"{memory / base_memory:.2f}x" if base_memory else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines), ratios
+
+
+def chart(all_ratios, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted(all_ratios)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 4), squeeze=False
+    )
+    for ax, key in zip(axes[0], panels):
+        ratios = all_ratios[key]
+        names = sorted({name for name, _ in ratios})
+        positions = np.arange(len(names))
+        for offset, kind in ((-0.2, "train"), (0.2, "infer")):
+            values = [ratios.get((n, kind), np.nan) for n in names]
+            ax.bar(positions + offset, values, width=0.4, label=kind)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(positions, names, rotation=45, ha="right")
+        ax.set_ylabel("time / Keras built-in (lower is faster)")
+        ax.set_title(f"{key[0]}, {key[1]} steps")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument(
+        "--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS
+    )
+    parser.add_argument(
+        "--layers", nargs="+", default=list(LAYERS), choices=list(LAYERS)
+    )
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, nargs="+", default=[100])
+    parser.add_argument("--features", type=int, default=32)
+    parser.add_argument("--units", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one tiny shape, one repeat: checks the script",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    for option in ("batch", "features", "units", "repeats"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option} must be at least 1")
+    if args.smoke:
+        args.batch, args.steps, args.features, args.units = 4, [5], 3, 8
+        args.repeats, args.warmup = 1, 1
+
+    if args.worker:
+        args.steps = args.steps[0]
+        return worker(args)
+
+    os.makedirs(args.out, exist_ok=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    sections, all_ratios, raw = [], {}, []
+    for backend in args.backends:
+        for steps in args.steps:
+            command = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--worker",
+                "--layers",
+                *args.layers,
+                "--batch",
+                str(args.batch),
+                "--steps",
+                str(steps),
+                "--features",
+                str(args.features),
+                "--units",
+                str(args.units),
+                "--repeats",
+                str(args.repeats),
+                "--warmup",
+                str(args.warmup),
+            ]
+            env = {
+                **os.environ,
+                "KERAS_BACKEND": backend,
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+                "PYTHONPATH": os.pathsep.join(
+                    [os.path.dirname(here), os.environ.get("PYTHONPATH", "")]
+                ),
+            }
+            print(f"measuring {backend}, {steps} steps ...", flush=True)
+            done = subprocess.run(
+                command, env=env, capture_output=True, text=True, check=False
+            )
+            if done.returncode != 0:
+                sys.exit(f"{backend} worker failed:\n{done.stderr[-4000:]}")
+            measured = json.loads(done.stdout.strip().splitlines()[-1])
+            raw.append({"steps": steps, **measured})
+            text, ratios = table(backend, measured["results"], steps)
+            sections.append(text)
+            all_ratios[(backend, steps)] = ratios
+            print(text + "\n", flush=True)
+
+    shape = (
+        f"batch {args.batch}, steps {args.steps}, features "
+        f"{args.features}, units {args.units}, {args.repeats} rounds"
+    )
+    machine = f"{os.cpu_count()} CPU cores, {sys.platform}"
+    report = "\n\n".join([f"Shape: {shape}. Machine: {machine}."] + sections)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(report + "\n")
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"shape": shape, "runs": raw}, f, indent=1)
+    chart(all_ratios, os.path.join(args.out, "ratios.png"))
+    print(f"wrote {args.out}/results.md, results.json and ratios.png")
+
+
+if __name__ == "__main__":
+    main()
