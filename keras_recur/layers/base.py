@@ -20,6 +20,8 @@ from keras import initializers
 from keras import ops
 from keras import regularizers
 
+from keras_recur.layers import recurrence
+
 # Layer arguments that belong to the sequence wrapper rather than to the cell.
 _LAYER_ONLY_ARGUMENTS = (
     "return_sequences",
@@ -442,21 +444,27 @@ class RecurrentLayer(keras.layers.RNN):
         )
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        if not self.go_backwards:
-            return super().inner_loop(sequences, initial_state, mask, training)
-        # Reverse the steps here and run Keras' loop forwards: its unrolled
-        # torch loop fails on a mask with go_backwards. Keras returns the
-        # outputs in processing order, so nothing is reversed back.
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        sequences = ops.flip(sequences, axis=1)
-        if mask is not None:
-            mask = ops.flip(mask, axis=1)
-        self.go_backwards = False
-        try:
-            return super().inner_loop(sequences, initial_state, mask, training)
-        finally:
-            self.go_backwards = True
+        if training and self.cell.dropout > 0:
+            # The one mask of this sequence, drawn by `RNN.call` beforehand.
+            step_mask = self.cell.get_dropout_mask(sequences[:, 0])
+            sequences = sequences * ops.expand_dims(step_mask, 1)
+        if self.stateful:
+            # The state variables are assigned in place after the loop; torch
+            # autograd must not see that write on tensors it saved.
+            initial_state = [ops.copy(state) for state in initial_state]
+        last_output, outputs, states, self.recurrence_path = recurrence.run(
+            self.cell,
+            sequences,
+            initial_state,
+            mask=mask,
+            training=training,
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+            zero_output_for_mask=self.zero_output_for_mask,
+        )
+        return last_output, outputs, states
 
     def _checked_initial_state(self, initial_state, batch_size):
         states = (
