@@ -463,6 +463,7 @@ class RecurrentLayer(keras.layers.RNN):
             go_backwards=self.go_backwards,
             unroll=self.unroll,
             zero_output_for_mask=self.zero_output_for_mask,
+            return_sequences=self.return_sequences,
         )
         return last_output, outputs, states
 

@@ -44,14 +44,16 @@ def run(
     go_backwards=False,
     unroll=False,
     zero_output_for_mask=False,
+    return_sequences=True,
 ):
     """Runs `cell` over `inputs` (batch, time, features).
 
     Returns `(last_output, outputs, final_states, path)` where `outputs` is
-    (batch, time, units) in processing order (reversed with
-    `go_backwards`, as Keras returns it) and `path` names the code that ran.
-    A masked step keeps the states, and its output is the carried `h`
-    (zeros with `zero_output_for_mask`).
+    (batch, time, units) in processing order (reversed with `go_backwards`,
+    as Keras returns it), or only the last output (batch, 1, units) when
+    `return_sequences` is False, and `path` names the code that ran. A masked
+    step keeps the states, and its output is the carried `h` (zeros with
+    `zero_output_for_mask`).
     """
     if go_backwards:
         inputs = ops.flip(inputs, axis=1)
@@ -68,17 +70,32 @@ def run(
         except NotImplementedError:
             pass
     if result is None:
-        result = _general(cell, inputs, initial_states, mask, training, unroll)
+        result = _general(
+            cell,
+            inputs,
+            initial_states,
+            mask,
+            training,
+            unroll,
+            return_sequences,
+        )
     outputs, states, path = result
-    if zero_output_for_mask and mask is not None:
+    if outputs is None:
+        outputs = ops.expand_dims(states[0], 1)
+    elif zero_output_for_mask and mask is not None:
         outputs = ops.where(ops.expand_dims(mask, -1), outputs, 0.0)
     return states[0], outputs, states, path
 
 
-def _general(cell, inputs, initial_states, mask, training, unroll):
-    projected = cell.project_inputs(inputs)  # one matmul for every step
+def _general(
+    cell, inputs, initial_states, mask, training, unroll, return_sequences
+):
+    # Time-major before projecting: the small input is transposed, not the
+    # projection, which is gates * units wide.
+    time_major = ops.transpose(inputs, (1, 0, 2))
+    projected = cell.project_inputs(time_major)  # one matmul for every step
 
-    def step(states, projected_t, mask_t):
+    def step(states, projected_t, mask_t=None):
         _, new_states = cell.recurrent_step(projected_t, states, training)
         if mask_t is not None:
             new_states = [
@@ -87,51 +104,84 @@ def _general(cell, inputs, initial_states, mask, training, unroll):
             ]
         return new_states
 
+    if mask is None:
+        xs, scan_step = projected, step
+    else:
+        xs = (projected, ops.transpose(ops.expand_dims(mask, -1), (1, 0, 2)))
+
+        def scan_step(states, xs_t):
+            return step(states, *xs_t)
+
     states = list(initial_states)
     if unroll:
-        outputs = []
-        for t in range(inputs.shape[1]):
-            mask_t = None if mask is None else mask[:, t : t + 1]
-            states = step(states, projected[:, t], mask_t)
-            outputs.append(states[0])
-        return ops.stack(outputs, axis=1), states, "unrolled"
-
-    time_major = ops.transpose(projected, (1, 0, 2))
-    if mask is None:
-        states, sequences = _scan(
-            lambda states, x_t: step(states, x_t, None), states, time_major
-        )
+        states, outputs = _loop(scan_step, states, xs, return_sequences)
     else:
-        mask_time_major = ops.transpose(ops.expand_dims(mask, -1), (1, 0, 2))
-        states, sequences = _scan(
-            lambda states, xs_t: step(states, *xs_t),
-            states,
-            (time_major, mask_time_major),
-        )
-    outputs = ops.transpose(sequences[0], (1, 0, 2))
-    return outputs, states, "scan"
+        states, outputs = _scan(scan_step, states, xs, return_sequences)
+    if outputs is not None:
+        outputs = ops.transpose(outputs, (1, 0, 2))
+    return outputs, states, "unrolled" if unroll else "scan"
 
 
-def _scan(step, states, xs):
+def _scan(step, states, xs, collect_outputs):
     """Scans `step(states, xs_t) -> states` over the leading axis of `xs`.
 
-    Returns the final states and every step's states, stacked.
+    Returns the final states and, if `collect_outputs`, every step's
+    `states[0]` stacked time-major (else None).
     """
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        # tf.scan bounds its while-loop (maximum_iterations); XLA needs that
-        # to differentiate a loop that reads variables, and keras.ops.scan's
-        # TensorFlow loop has no bound.
-        stacked = tf.scan(step, xs, initializer=states)
-        return [sequence[-1] for sequence in stacked], stacked
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return _tensorflow_scan(step, states, xs, collect_outputs)
+    if backend == "torch":  # eager: a plain loop has the least overhead
+        return _loop(step, states, xs, collect_outputs)
 
     def body(states, xs_t):
         new_states = step(states, xs_t)
-        return new_states, new_states
+        return new_states, (new_states[0] if collect_outputs else None)
 
-    states, stacked = ops.scan(body, states, xs)
-    return list(states), stacked
+    states, outputs = ops.scan(body, states, xs)
+    return list(states), outputs
+
+
+def _loop(step, states, xs, collect_outputs):
+    """`_scan` as a Python loop (unrolled when traced): static length only."""
+    outputs = []
+    flat_xs = keras.tree.flatten(xs)
+    for xs_t in zip(*[ops.unstack(x, axis=0) for x in flat_xs]):
+        states = step(states, keras.tree.pack_sequence_as(xs, list(xs_t)))
+        if collect_outputs:
+            outputs.append(states[0])
+    return states, (ops.stack(outputs) if collect_outputs else None)
+
+
+def _tensorflow_scan(step, states, xs, collect_outputs):
+    # keras.ops.scan's TensorFlow loop has no iteration bound, which XLA
+    # needs to differentiate a loop that reads variables, and it stacks the
+    # whole carry; this one is bounded and keeps only h.
+    import tensorflow as tf
+
+    flat_xs = tf.nest.flatten(xs)
+    steps = flat_xs[0].shape[0] or tf.shape(flat_xs[0])[0]
+    inputs = [tf.TensorArray(x.dtype, size=steps).unstack(x) for x in flat_xs]
+    outputs = tf.TensorArray(
+        states[0].dtype,
+        size=steps if collect_outputs else 0,
+        element_shape=states[0].shape,
+    )
+
+    def body(t, states, outputs):
+        xs_t = tf.nest.pack_sequence_as(xs, [x.read(t) for x in inputs])
+        new_states = step(list(states), xs_t)
+        if collect_outputs:
+            outputs = outputs.write(t, new_states[0])
+        return t + 1, new_states, outputs
+
+    _, states, outputs = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (0, states, outputs),
+        maximum_iterations=steps,
+    )
+    return list(states), (outputs.stack() if collect_outputs else None)
 
 
 def _torch_fused_gru(cell, inputs, initial_states, mask, training):
