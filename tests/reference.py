@@ -60,11 +60,12 @@ def gru_step(x, h_prev, w, reset_after, recurrent_mask=1.0):
 
 
 def run(step, x, states, mask=None, go_backwards=False):
-    """Runs `step(x_t, *states) -> new states` (output = states[0]).
+    """Runs `step(x_t, *states) -> new states`; the output is states[0].
 
-    Keras' rules: a masked step keeps the states and repeats the previous
-    output; go_backwards walks the steps in reverse and returns the outputs
-    in the order they were computed. Returns (outputs, final states).
+    A masked step keeps the states, so its output is the carried h (before
+    any real step, the initial h); go_backwards walks the steps in reverse
+    and returns the outputs in the order they were computed, as Keras does.
+    Returns (outputs, final states).
     """
     x = np.asarray(x, np.float64)
     states = [np.asarray(s, np.float64) for s in states]
@@ -72,18 +73,14 @@ def run(step, x, states, mask=None, go_backwards=False):
     if go_backwards:
         steps = reversed(steps)
     outputs = []
-    output = np.zeros_like(states[0])
     for t in steps:
         new = step(x[:, t], *states)
         new = list(new) if isinstance(new, tuple) else [new]
         if mask is not None:
             keep = mask[:, t][:, None]
             new = [np.where(keep, n, s) for n, s in zip(new, states)]
-            output = np.where(keep, new[0], output)
-        else:
-            output = new[0]
         states = new
-        outputs.append(output)
+        outputs.append(states[0])
     return np.stack(outputs, axis=1), states
 
 
