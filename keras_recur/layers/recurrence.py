@@ -1,9 +1,9 @@
 """The recurrence engine that every keras_recur layer runs.
 
-Keras' generic RNN loop calls the cell (through `Layer.__call__`) at every
-step and recomputes `x_t W` there. Here the input projection `x W + b` of all
-steps is one large matmul before the loop, and only the cell's
-`recurrent_step` (the recurrent matmul and the gate math) runs per step.
+Keras' generic RNN loop calls the cell through `Layer.__call__` at every
+step. Here the loop calls the cell's `project_inputs` (`x W + b`) and
+`recurrent_step` (the recurrent matmul and the gate math) directly; on
+eager PyTorch the projection of all steps is one matmul before the loop.
 
 A backend may register a fused path that serves some configurations and
 raises `NotImplementedError` for the rest, which then take the general path
@@ -90,12 +90,17 @@ def run(
 def _general(
     cell, inputs, initial_states, mask, training, unroll, return_sequences
 ):
-    # Time-major before projecting: the small input is transposed, not the
-    # projection, which is gates * units wide.
+    # Where x W goes was measured (benchmarks/run.py): eager torch pays per
+    # op, so all steps are projected in one matmul before its loop; compiled
+    # loops (XLA on JAX, TensorFlow graphs) run faster with the small x_t W
+    # fused into each step than with one large projection read back per step.
+    project_first = keras.backend.backend() == "torch"
     time_major = ops.transpose(inputs, (1, 0, 2))
-    projected = cell.project_inputs(time_major)  # one matmul for every step
+    if project_first:
+        time_major = cell.project_inputs(time_major)
 
-    def step(states, projected_t, mask_t=None):
+    def step(states, x_t, mask_t=None):
+        projected_t = x_t if project_first else cell.project_inputs(x_t)
         _, new_states = cell.recurrent_step(projected_t, states, training)
         if mask_t is not None:
             new_states = [
@@ -105,9 +110,9 @@ def _general(
         return new_states
 
     if mask is None:
-        xs, scan_step = projected, step
+        xs, scan_step = time_major, step
     else:
-        xs = (projected, ops.transpose(ops.expand_dims(mask, -1), (1, 0, 2)))
+        xs = (time_major, ops.transpose(ops.expand_dims(mask, -1), (1, 0, 2)))
 
         def scan_step(states, xs_t):
             return step(states, *xs_t)
