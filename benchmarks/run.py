@@ -11,9 +11,12 @@ made under the same conditions. Reported per layer: median time with min and
 max, the ratio to Keras' built-in layer of the same kind (LSTM for the LSTMs,
 GRU for the GRU) as the median of the per-round ratios with their min and max,
 and the growth of resident memory during one training step (Linux' peak RSS,
-reset before the step). The floor row times the same matrix multiplications
-alone in NumPy: the input projection of every step and the recurrent matmul,
-three times over for a training step (forward, and two for the gradients).
+reset before the step; the allocators of TensorFlow, XLA and PyTorch keep
+memory between steps, so this often reads near zero and its ratio is shown
+only when both sides grew by more than 1 MB). The floor row times the same
+matrix multiplications alone in NumPy: the input projection of every step and
+the recurrent matmul, three times over for a training step (forward, and two
+for the gradients).
 Results go to OUT/results.md, OUT/results.json and OUT/ratios.png.
 """
 
@@ -219,12 +222,15 @@ def table(backend, results, steps):
             else:
                 cells.append("")
         memory = measured.get("memory_mb")
+        base_memory = baseline.get("memory_mb") if baseline else None
+        # Caching allocators often serve a step from memory already held, so
+        # small growths say nothing; a ratio is shown only above 1 MB.
         if memory is None:
             cells += ["", ""]
+        elif base_memory and min(memory, base_memory) > 1:
+            cells += [f"{memory:.1f}", f"{memory / base_memory:.2f}x"]
         else:
-            cells.append(f"{memory:.1f}")
-            base_memory = baseline.get("memory_mb") if baseline else None
-            cells.append(f"{memory / base_memory:.2f}x" if base_memory else "")
+            cells += [f"{memory:.1f}", "n/a"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), ratios
 
