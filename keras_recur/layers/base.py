@@ -126,6 +126,9 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
     """
 
     gate_count = None
+    # States: [h] or [h, c]; the step output is always h == states[0], which
+    # Keras' masked JAX/NumPy loops rely on.
+    state_count = 1
 
     def __init__(
         self,
@@ -183,10 +186,6 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
         )
         self.state_size = [self.units] * self.state_count
         self.output_size = self.units
-
-    # States: [h] or [h, c]; the step output is always h == states[0], which
-    # Keras' masked JAX/NumPy loops rely on.
-    state_count = 1
 
     def build(self, input_shape):
         input_dim = input_shape[-1]

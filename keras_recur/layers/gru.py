@@ -58,7 +58,6 @@ class GRUCell(RecurrentCell):
     """
 
     gate_count = 3
-    state_count = 1
 
     def __init__(self, units, reset_after=True, **kwargs):
         super().__init__(units, **kwargs)
