@@ -17,24 +17,41 @@ SHAPE = (3, 6, 4)
 UNITS = 5
 
 
+MASK = np.array([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5], bool)
+
+
 def expected_path(variant, masked, unroll):
-    # ATen's GRU serves the configurations it computes exactly, unroll or not.
+    # Fused paths serve the configurations they compute exactly, unroll or
+    # not: ATen's GRU without masks, the LSTM family's own torch function.
     if BACKEND == "torch" and variant == "gru" and not masked:
         return "torch_fused_gru"
+    if BACKEND == "torch" and variant in LSTM_VARIANTS:
+        return "torch_fused_lstm"
     return "unrolled" if unroll else "scan"
 
 
+LSTM_VARIANTS = ("peephole", "coupled", "coupled_peepholes")
+
+
 def outputs_and_gradients(layer, x, mask, training=False):
+    """Outputs and weight gradients of one call. The dropout masks are drawn
+    from the same seed state every time, and that state is restored."""
     readout = keras.ops.convert_to_tensor(
         np.random.default_rng(1).normal(size=(*SHAPE[:2], UNITS)), "float32"
     )
+    seed_state = np.array(to_numpy(layer.cell.seed_generator.state))
+
+    def call():
+        layer.cell.seed_generator.state.assign(seed_state)
+        return layer(x, mask=mask, training=training)
 
     def loss():
-        return keras.ops.sum(layer(x, mask=mask, training=training) * readout)
+        return keras.ops.sum(call() * readout)
 
-    return to_numpy(layer(x, mask=mask)), gradients(
-        loss, layer.trainable_variables
-    )
+    outputs = to_numpy(call())
+    grads = gradients(loss, layer.trainable_variables)
+    layer.cell.seed_generator.state.assign(seed_state)  # for the next run
+    return outputs, grads
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -43,8 +60,7 @@ def outputs_and_gradients(layer, x, mask, training=False):
 def test_engine_equals_keras_generic_loop(variant, masked, unroll):
     rng = np.random.default_rng(0)
     x = rng.normal(size=SHAPE).astype("float32")
-    mask = np.array([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5], bool)
-    mask = mask if masked else None
+    mask = MASK if masked else None
     ours = make_layer(
         variant, UNITS, SHAPE, rng, return_sequences=True, unroll=unroll
     )
@@ -66,10 +82,18 @@ def test_engine_equals_keras_generic_loop(variant, masked, unroll):
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-@pytest.mark.parametrize("go_backwards", [False, True])
-def test_fused_path_equals_general_path(variant, go_backwards):
+@pytest.mark.parametrize(
+    "go_backwards, masked, training",
+    [(False, False, False), (True, True, False), (True, True, True)],
+)
+def test_fused_path_equals_general_path(
+    variant, go_backwards, masked, training
+):
     rng = np.random.default_rng(2)
     x = rng.normal(size=SHAPE).astype("float32")
+    mask = MASK if masked else None
+    # Recurrent dropout in training sends the GRU to the general path.
+    recurrent_dropout = 0.4 if variant in LSTM_VARIANTS else 0.0
     layer = make_layer(
         variant,
         UNITS,
@@ -78,13 +102,13 @@ def test_fused_path_equals_general_path(variant, go_backwards):
         return_sequences=True,
         go_backwards=go_backwards,
         dropout=0.3,
+        recurrent_dropout=recurrent_dropout,
         seed=5,
     )
-    fast, fast_grads = outputs_and_gradients(layer, x, None)
-    fast_path = layer.recurrence_path
-    assert fast_path == expected_path(variant, False, False)
+    fast, fast_grads = outputs_and_gradients(layer, x, mask, training)
+    assert layer.recurrence_path == expected_path(variant, masked, False)
     with recurrence.fast_paths(False):
-        general, general_grads = outputs_and_gradients(layer, x, None)
+        general, general_grads = outputs_and_gradients(layer, x, mask, training)
     assert layer.recurrence_path == "scan"
     np.testing.assert_allclose(fast, general, atol=1e-5)
     for fast_grad, general_grad in zip(fast_grads, general_grads):
@@ -107,3 +131,46 @@ def test_fused_gru_declines_what_it_does_not_compute():
     assert layer.recurrence_path == "scan"
     layer(x, training=False)
     assert layer.recurrence_path == expected_path("gru", False, False)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch's fused LSTM path")
+@pytest.mark.parametrize("variant", LSTM_VARIANTS)
+def test_fused_lstm_gradients_reach_the_initial_state(variant):
+    import torch
+
+    rng = np.random.default_rng(4)
+    x = torch.tensor(rng.normal(size=SHAPE), dtype=torch.float32)
+    layer = make_layer(variant, UNITS, SHAPE, rng, return_state=True)
+
+    def state_gradients():
+        initial = [
+            torch.tensor(
+                rng.normal(size=(SHAPE[0], UNITS)), dtype=torch.float32
+            ).requires_grad_()
+            for _ in range(2)
+        ]
+        output, h, c = layer(x, initial_state=initial, mask=MASK)
+        (output.sum() + (c * c).sum()).backward()
+        return [to_numpy(state.grad) for state in initial]
+
+    rng = np.random.default_rng(5)
+    fused = state_gradients()
+    assert layer.recurrence_path == "torch_fused_lstm"
+    rng = np.random.default_rng(5)
+    with recurrence.fast_paths(False):
+        general = state_gradients()
+    for got, want in zip(fused, general):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch's fused LSTM path")
+def test_fused_lstm_declines_what_it_does_not_compute():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=SHAPE).astype("float32")
+    for arguments in (
+        dict(activation="relu"),
+        dict(recurrent_activation="hard_sigmoid"),
+    ):
+        layer = make_layer("peephole", UNITS, SHAPE, rng, **arguments)
+        layer(x)
+        assert layer.recurrence_path == "scan", arguments

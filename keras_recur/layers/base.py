@@ -285,13 +285,18 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
 class LSTMCellBase(RecurrentCell):
     """Base of the cells with a cell state `c`: states `[h, c]`.
 
-    Adds `unit_forget_bias` (ones in the forget gate's bias block, at
-    `forget_block`) and the peephole weights' initializer, regularizer and
-    constraint.
+    Gate blocks are `[i, f, c, o]`, or `[f, c, o]` when the input gate is
+    coupled to the forget gate (`i = 1 - f`). Subclasses set
+    `coupled_input_gate` and `peephole_gates`, the gates among `"input"`,
+    `"forget"` and `"output"` that have a diagonal peephole weight, named
+    `{gate}_gate_peephole_weights` as in TF-Addons. Adds `unit_forget_bias`
+    (ones in the forget gate's bias block) and the peephole weights'
+    initializer, regularizer and constraint.
     """
 
     state_count = 2
-    forget_block = None
+    coupled_input_gate = False
+    peephole_gates = ()
 
     def __init__(
         self,
@@ -314,6 +319,29 @@ class LSTMCellBase(RecurrentCell):
             "peephole_constraint", peephole_constraint
         )
 
+    @property
+    def gate_count(self):
+        return 3 if self.coupled_input_gate else 4
+
+    @property
+    def forget_block(self):
+        return 0 if self.coupled_input_gate else 1
+
+    def build_extra_weights(self):
+        for gate in self.peephole_gates:
+            name = f"{gate}_gate_peephole_weights"
+            setattr(
+                self,
+                name,
+                self.add_weight(
+                    shape=(self.units,),
+                    name=name,
+                    initializer=self.peephole_initializer,
+                    regularizer=self.peephole_regularizer,
+                    constraint=self.peephole_constraint,
+                ),
+            )
+
     def bias_weight_initializer(self):
         if not self.unit_forget_bias:
             return self.bias_initializer
@@ -329,16 +357,6 @@ class LSTMCellBase(RecurrentCell):
             return ops.concatenate(blocks)
 
         return initializer
-
-    def add_peephole(self, name):
-        """Adds one diagonal peephole vector of shape `(units,)`."""
-        return self.add_weight(
-            shape=(self.units,),
-            name=name,
-            initializer=self.peephole_initializer,
-            regularizer=self.peephole_regularizer,
-            constraint=self.peephole_constraint,
-        )
 
     def get_config(self):
         return {

@@ -62,21 +62,15 @@ class CoupledLSTMCell(LSTMCellBase):
     (2, 4)
     """
 
-    gate_count = 3
-    forget_block = 0
+    coupled_input_gate = True
 
     def __init__(self, units, use_peepholes=False, **kwargs):
         super().__init__(units, **kwargs)
         self.use_peepholes = bool(use_peepholes)
 
-    def build_extra_weights(self):
-        if self.use_peepholes:
-            self.forget_gate_peephole_weights = self.add_peephole(
-                "forget_gate_peephole_weights"
-            )
-            self.output_gate_peephole_weights = self.add_peephole(
-                "output_gate_peephole_weights"
-            )
+    @property
+    def peephole_gates(self):
+        return ("forget", "output") if self.use_peepholes else ()
 
     def recurrent_step(self, projected, states, training=False):
         h_prev, c_prev = states

@@ -63,19 +63,7 @@ class PeepholeLSTMCell(LSTMCellBase):
     (2, 5, 4)
     """
 
-    gate_count = 4
-    forget_block = 1
-
-    def build_extra_weights(self):
-        self.input_gate_peephole_weights = self.add_peephole(
-            "input_gate_peephole_weights"
-        )
-        self.forget_gate_peephole_weights = self.add_peephole(
-            "forget_gate_peephole_weights"
-        )
-        self.output_gate_peephole_weights = self.add_peephole(
-            "output_gate_peephole_weights"
-        )
+    peephole_gates = ("input", "forget", "output")
 
     def recurrent_step(self, projected, states, training=False):
         h_prev, c_prev = states

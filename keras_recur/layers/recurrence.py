@@ -63,10 +63,11 @@ def run(
         mask = ops.cast(mask, "bool")
 
     result = None
-    fused = _FUSED.get(keras.backend.backend())
-    if fused is not None and _state["fast_paths"]:
+    fused_paths = _FUSED.get(keras.backend.backend(), ())
+    for fused in fused_paths if _state["fast_paths"] else ():
         try:
             result = fused(cell, inputs, initial_states, mask, training)
+            break
         except NotImplementedError:
             pass
     if result is None:
@@ -189,6 +190,13 @@ def _tensorflow_scan(step, states, xs, collect_outputs):
     return list(states), (outputs.stack() if collect_outputs else None)
 
 
+def _standard_activations(cell):
+    return (
+        cell.activation is activations.tanh
+        and cell.recurrent_activation is activations.sigmoid
+    )
+
+
 def _torch_fused_gru(cell, inputs, initial_states, mask, training):
     """ATen's fused CPU/GPU GRU: exactly `GRUCell` with reset_after=True."""
     import torch
@@ -198,8 +206,7 @@ def _torch_fused_gru(cell, inputs, initial_states, mask, training):
     if not (
         isinstance(cell, GRUCell)
         and cell.reset_after
-        and cell.activation is activations.tanh
-        and cell.recurrent_activation is activations.sigmoid
+        and _standard_activations(cell)
         and mask is None
         and not (training and cell.recurrent_dropout > 0)
         and cell.compute_dtype == "float32"
@@ -238,4 +245,61 @@ def _torch_fused_gru(cell, inputs, initial_states, mask, training):
     return outputs, [h_n[0]], "torch_fused_gru"
 
 
-_FUSED = {"torch": _torch_fused_gru}
+def _torch_fused_lstm(cell, inputs, initial_states, mask, training):
+    """The LSTM family as one autograd function with a hand-written backward
+    pass (torch_lstm.py): peephole LSTM and CIFG, masks and dropout included.
+    """
+    import torch
+
+    from keras_recur.layers.base import LSTMCellBase
+    from keras_recur.layers.torch_lstm import LSTMRecurrence
+
+    if not (
+        isinstance(cell, LSTMCellBase)
+        and _standard_activations(cell)
+        and cell.compute_dtype in ("float32", "float64")
+        and cell.variable_dtype == cell.compute_dtype
+    ):
+        raise NotImplementedError
+    leading = ("forget",) if cell.coupled_input_gate else ("input", "forget")
+    lead_peepholes = output_peephole = None
+    if cell.peephole_gates == (*leading, "output"):
+        lead_peepholes = torch.stack(
+            [
+                ops.convert_to_tensor(
+                    getattr(cell, f"{g}_gate_peephole_weights")
+                )
+                for g in leading
+            ]
+        )
+        output_peephole = ops.convert_to_tensor(
+            cell.output_gate_peephole_weights
+        )
+    elif cell.peephole_gates:
+        raise NotImplementedError
+
+    h0, c0 = (ops.convert_to_tensor(state) for state in initial_states)
+    recurrent_mask = None
+    if training and cell.recurrent_dropout > 0:
+        recurrent_mask = cell.get_recurrent_dropout_mask(h0)
+    if mask is not None:
+        mask = mask.transpose(0, 1).unsqueeze(-1)
+    projected = cell.project_inputs(
+        ops.convert_to_tensor(inputs).transpose(0, 1)
+    )
+    h_all, c_last = LSTMRecurrence.apply(
+        projected,
+        h0,
+        c0,
+        ops.convert_to_tensor(cell.recurrent_kernel),
+        lead_peepholes,
+        output_peephole,
+        mask,
+        recurrent_mask,
+        cell.coupled_input_gate,
+    )
+    return h_all.transpose(0, 1), [h_all[-1], c_last], "torch_fused_lstm"
+
+
+# Tried in order; each raises NotImplementedError for cells it does not serve.
+_FUSED = {"torch": (_torch_fused_gru, _torch_fused_lstm)}
