@@ -10,10 +10,15 @@ step and one inference call per layer per round, so that ratios compare runs
 made under the same conditions. Reported per layer: median time with min and
 max, the ratio to Keras' built-in layer of the same kind (LSTM for the LSTMs,
 GRU for the GRU) as the median of the per-round ratios with their min and max,
-and the growth of resident memory during one training step (Linux' peak RSS,
-reset before the step; the allocators of TensorFlow, XLA and PyTorch keep
-memory between steps, so this often reads near zero and its ratio is shown
-only when both sides grew by more than 1 MB). The floor row times the same
+and the memory of one training step, measured with each backend's own
+accounting (resident-set growth says little, as the allocators keep memory
+between steps): on TensorFlow the peak of its CPU allocator during the step
+above its level before (the worker sets TF_CPU_ALLOCATOR_USE_BFC=true, which
+makes the allocator keep statistics); on JAX the temporary buffers XLA
+allocates for the compiled gradient of the loss; on PyTorch the tensors
+autograd keeps for the backward pass (distinct storages, counted through
+saved-tensor hooks). torch.nn's layers get a memory figure on the PyTorch
+backend only. The floor row times the same
 matrix multiplications alone in NumPy: the input projection of every step and
 the recurrent matmul, three times over for a training step (forward, and two
 for the gradients).
@@ -21,7 +26,6 @@ Results go to OUT/results.md, OUT/results.json and OUT/ratios.png.
 """
 
 import argparse
-import gc
 import json
 import os
 import statistics
@@ -83,6 +87,45 @@ class KerasRunner:
     def infer(self):
         self.model.predict_on_batch(self.x)
 
+    def step_memory_bytes(self):
+        import keras
+
+        backend = keras.backend.backend()
+        if backend == "torch":
+            return torch_saved_bytes(self.train)
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats("CPU:0")
+            before = tf.config.experimental.get_memory_info("CPU:0")
+            self.train()
+            after = tf.config.experimental.get_memory_info("CPU:0")
+            return after["peak"] - before["current"]
+        return self._jax_gradient_temp_bytes()
+
+    def _jax_gradient_temp_bytes(self):
+        import jax
+
+        model = self.model
+
+        def loss(trainable, non_trainable, x, y):
+            predicted, _ = model.stateless_call(
+                trainable, non_trainable, x, training=True
+            )
+            return jax.numpy.mean((predicted - y) ** 2)
+
+        compiled = (
+            jax.jit(jax.grad(loss))
+            .lower(
+                [v.value for v in model.trainable_variables],
+                [v.value for v in model.non_trainable_variables],
+                self.x,
+                self.y,
+            )
+            .compile()
+        )
+        return compiled.memory_analysis().temp_size_in_bytes
+
 
 class TorchRunner:
     def __init__(self, name, x, y, units):
@@ -111,6 +154,30 @@ class TorchRunner:
         with self.torch.no_grad():
             self._predict()
 
+    def step_memory_bytes(self):
+        import keras
+
+        # Only the PyTorch backend's measure applies to a torch module.
+        if keras.backend.backend() != "torch":
+            return None
+        return torch_saved_bytes(self.train)
+
+
+def torch_saved_bytes(train):
+    """Bytes of the distinct storages autograd saves during train()."""
+    import torch
+
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        train()
+    return sum(storages.values())
+
 
 def matmul_floor(batch, steps, features, units, gates, repeats):
     """Seconds of the step's matrix multiplications alone (NumPy BLAS)."""
@@ -127,24 +194,6 @@ def matmul_floor(batch, steps, features, units, gates, repeats):
             h @ recurrent
         times.append(time.perf_counter() - start)
     return times[1:]
-
-
-def peak_rss_growth_mb(fn):
-    """Peak resident memory during fn() above the resident memory before."""
-
-    def status(field):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field):
-                    return int(line.split()[1]) / 1024.0
-        raise KeyError(field)
-
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets the peak (VmHWM) to the current RSS
-    before = status("VmRSS:")
-    fn()
-    return status("VmHWM:") - before
 
 
 def worker(args):
@@ -172,7 +221,8 @@ def worker(args):
                 getattr(runner, kind)()
                 results[name][kind].append(time.perf_counter() - start)
     for name, runner in runners.items():
-        results[name]["memory_mb"] = peak_rss_growth_mb(runner.train)
+        memory = runner.step_memory_bytes()
+        results[name]["memory_mb"] = None if memory is None else memory / 2**20
     for gates in sorted({LAYERS[name][1] for name in runners}):
         forward = matmul_floor(
             args.batch,
@@ -223,14 +273,12 @@ def table(backend, results, steps):
                 cells.append("")
         memory = measured.get("memory_mb")
         base_memory = baseline.get("memory_mb") if baseline else None
-        # Caching allocators often serve a step from memory already held, so
-        # small growths say nothing; a ratio is shown only above 1 MB.
-        if memory is None:
-            cells += ["", ""]
-        elif base_memory and min(memory, base_memory) > 1:
-            cells += [f"{memory:.1f}", f"{memory / base_memory:.2f}x"]
+        cells.append("" if memory is None else f"{memory:.2f}")
+        if memory is not None and base_memory:
+            cells.append(f"{memory / base_memory:.2f}x")
+            ratios[(name, "memory")] = memory / base_memory
         else:
-            cells += [f"{memory:.1f}", "n/a"]
+            cells.append("")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), ratios
 
@@ -249,12 +297,13 @@ def chart(all_ratios, path):
         ratios = all_ratios[key]
         names = sorted({name for name, _ in ratios})
         positions = np.arange(len(names))
-        for offset, kind in ((-0.2, "train"), (0.2, "infer")):
+        kinds = (("train", -0.27), ("infer", 0.0), ("memory", 0.27))
+        for kind, offset in kinds:
             values = [ratios.get((n, kind), np.nan) for n in names]
-            ax.bar(positions + offset, values, width=0.4, label=kind)
+            ax.bar(positions + offset, values, width=0.27, label=kind)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(positions, names, rotation=45, ha="right")
-        ax.set_ylabel("time / Keras built-in (lower is faster)")
+        ax.set_ylabel("ratio to Keras built-in (lower is better)")
         ax.set_title(f"{key[0]}, {key[1]} steps")
         ax.legend()
     fig.tight_layout()
@@ -327,6 +376,7 @@ def main():
                 **os.environ,
                 "KERAS_BACKEND": backend,
                 "TF_CPP_MIN_LOG_LEVEL": "2",
+                "TF_CPU_ALLOCATOR_USE_BFC": "true",
                 "PYTHONPATH": os.pathsep.join(
                     [os.path.dirname(here), os.environ.get("PYTHONPATH", "")]
                 ),
