@@ -7,9 +7,10 @@ eager PyTorch the projection of all steps is one matmul before the loop.
 
 A backend may register a fused path that serves some configurations and
 raises `NotImplementedError` for the rest, which then take the general path
-(the pattern of Keras' own `backend.lstm`/`backend.gru`). The general path is
-`keras.ops.scan` (`lax.scan` on JAX, a `tf.while_loop` on TensorFlow, a
-Python loop on PyTorch), or a Python loop when `unroll=True`.
+(the pattern of Keras' own `backend.lstm`/`backend.gru`): on PyTorch,
+ATen's GRU and the LSTM family's autograd function (torch_lstm.py). The
+general path is `keras.ops.scan` (`lax.scan` on JAX, a `tf.while_loop` on
+TensorFlow, a Python loop on PyTorch), or a Python loop when `unroll=True`.
 """
 
 import contextlib
