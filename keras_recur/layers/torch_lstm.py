@@ -50,7 +50,6 @@ class LSTMRecurrence(torch.autograd.Function):
         lead = 1 if coupled else 2
         h_all = projected.new_empty((steps + 1, batch, units))
         c_all = projected.new_empty((steps + 1, batch, units))
-        tanh_c = projected.new_empty((steps, batch, units))
         gates = projected.new_empty((steps, batch, width))
         h_all[0], c_all[0] = h0, c0
         for t in range(steps):
@@ -75,11 +74,11 @@ class LSTMRecurrence(torch.autograd.Function):
             if output_peephole is not None:
                 o.addcmul_(output_peephole, c)
             o.sigmoid_()
-            torch.tanh(c, out=tanh_c[t])
+            tanh_c = torch.tanh(c)
             if mask is None:
-                torch.mul(o, tanh_c[t], out=h_all[t + 1])
+                torch.mul(o, tanh_c, out=h_all[t + 1])
             else:
-                torch.where(mask[t], o * tanh_c[t], h_all[t], out=h_all[t + 1])
+                torch.where(mask[t], o * tanh_c, h_all[t], out=h_all[t + 1])
                 torch.where(mask[t], c, c_prev, out=c_all[t + 1])
         # Saved through autograd (not as ctx attributes) so that
         # saved-tensor hooks (offloading, memory accounting) see them.
@@ -91,7 +90,6 @@ class LSTMRecurrence(torch.autograd.Function):
             recurrent_mask,
             h_all,
             c_all,
-            tanh_c,
             gates,
         )
         ctx.coupled = coupled
@@ -108,7 +106,6 @@ class LSTMRecurrence(torch.autograd.Function):
             recurrent_mask,
             h_all,
             c_all,
-            tanh_c,
             gates,
         ) = ctx.saved_tensors
         coupled = ctx.coupled
@@ -120,6 +117,9 @@ class LSTMRecurrence(torch.autograd.Function):
             d_outputs = torch.zeros_like(h_all[1:])
 
         # What does not depend on the recurrence, for all steps at once.
+        # (A masked step stores the carried c, not its new one, but all its
+        # gradient terms are multiplied by zero, so recomputing is exact.)
+        tanh_c = torch.tanh(c_new_all)
         gate_lead = gates[..., : lead * units]
         f = gates[..., (lead - 1) * units : lead * units]
         g = gates[..., lead * units : (lead + 1) * units]
