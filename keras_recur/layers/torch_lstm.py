@@ -20,6 +20,17 @@ output gate sees `c_t`.
 import torch
 
 
+def _gate_blocks(z, lead, units):
+    """Views of the gate blocks on `z`'s last axis: the leading gates
+    (`[i, f]` or `[f]`), `f`, the cell input and the output gate."""
+    return (
+        z[..., : lead * units],
+        z[..., (lead - 1) * units : lead * units],
+        z[..., lead * units : (lead + 1) * units],
+        z[..., (lead + 1) * units :],
+    )
+
+
 class LSTMRecurrence(torch.autograd.Function):
     """`apply(projected, h0, c0, kernel, lead_peepholes, output_peephole,
     mask, recurrent_mask, coupled) -> (h for every step, last c)`.
@@ -57,20 +68,18 @@ class LSTMRecurrence(torch.autograd.Function):
             if recurrent_mask is not None:
                 h_prev = h_prev * recurrent_mask
             z = torch.addmm(projected[t], h_prev, kernel, out=gates[t])
-            z_lead = z[:, : lead * units]
+            z_lead, f, g, o = _gate_blocks(z, lead, units)
             if lead_peepholes is not None:
                 z_lead.view(batch, lead, units).addcmul_(
                     lead_peepholes, c_prev.unsqueeze(1)
                 )
-            z_lead.sigmoid_()
-            f = z[:, (lead - 1) * units : lead * units]
-            g = z[:, lead * units : (lead + 1) * units].tanh_()
-            o = z[:, (lead + 1) * units :]
+            z_lead.sigmoid_()  # f is a view into z_lead
+            g.tanh_()
             c = torch.empty_like(c_prev) if mask is not None else c_all[t + 1]
             if coupled:  # f * c + (1 - f) * g
                 torch.addcmul(g, f, c_prev - g, out=c)
             else:
-                torch.mul(f, c_prev, out=c).addcmul_(z[:, :units], g)
+                torch.mul(f, c_prev, out=c).addcmul_(z_lead[:, :units], g)
             if output_peephole is not None:
                 o.addcmul_(output_peephole, c)
             o.sigmoid_()
@@ -120,11 +129,8 @@ class LSTMRecurrence(torch.autograd.Function):
         # (A masked step stores the carried c, not its new one, but all its
         # gradient terms are multiplied by zero, so recomputing is exact.)
         tanh_c = torch.tanh(c_new_all)
-        gate_lead = gates[..., : lead * units]
-        f = gates[..., (lead - 1) * units : lead * units]
-        g = gates[..., lead * units : (lead + 1) * units]
-        o = gates[..., (lead + 1) * units :]
-        i = 1.0 - f if coupled else gates[..., :units]
+        gate_lead, f, g, o = _gate_blocks(gates, lead, units)
+        i = 1.0 - f if coupled else gate_lead[..., :units]
         d_lead_by_dc = gate_lead * (1.0 - gate_lead)  # sigma'
         if coupled:  # dc/df = c_{t-1} - g
             d_lead_by_dc = d_lead_by_dc * (c_prev_all - g)
@@ -149,18 +155,14 @@ class LSTMRecurrence(torch.autograd.Function):
                 d_h = torch.where(kept, d_h, 0.0)
                 d_c = torch.where(kept, d_c, 0.0)
             d_z_t = d_z[t]
-            d_z_o = d_z_t[:, (lead + 1) * units :]
+            d_z_lead, _, d_z_g, d_z_o = _gate_blocks(d_z_t, lead, units)
             torch.mul(d_h, d_o_by_dh[t], out=d_z_o)
             d_c.addcmul_(d_h, d_c_by_dh[t])
             if output_peephole is not None:
                 d_c.addcmul_(d_z_o, output_peephole)
-            d_z_lead = d_z_t[:, : lead * units].view(batch, lead, units)
+            d_z_lead = d_z_lead.view(batch, lead, units)
             torch.mul(d_c.unsqueeze(1), d_lead_by_dc[t], out=d_z_lead)
-            torch.mul(
-                d_c,
-                d_g_by_dc[t],
-                out=d_z_t[:, lead * units : (lead + 1) * units],
-            )
+            torch.mul(d_c, d_g_by_dc[t], out=d_z_g)
             d_c.mul_(f[t])
             if lead_peepholes is not None:
                 d_c.add_((d_z_lead * lead_peepholes).sum(1))
@@ -178,15 +180,14 @@ class LSTMRecurrence(torch.autograd.Function):
             h_in = h_in * recurrent_mask
         d_kernel = h_in.reshape(-1, units).t() @ d_z.reshape(-1, width)
         d_lead_peepholes = d_output_peephole = None
+        d_z_lead, _, _, d_z_o = _gate_blocks(d_z, lead, units)
         if lead_peepholes is not None:
             d_lead_peepholes = (
-                d_z[..., : lead * units].reshape(steps, batch, lead, units)
+                d_z_lead.reshape(steps, batch, lead, units)
                 * c_prev_all.unsqueeze(2)
             ).sum((0, 1))
         if output_peephole is not None:
-            d_output_peephole = (
-                d_z[..., (lead + 1) * units :] * c_new_all
-            ).sum((0, 1))
+            d_output_peephole = (d_z_o * c_new_all).sum((0, 1))
         return (
             d_z,
             d_h,
