@@ -46,15 +46,27 @@ LAYERS = {
     "GRU": ("gru", 3),
     "torch.nn.LSTM": ("lstm", 4),
     "torch.nn.GRU": ("gru", 3),
+    "torch.nn.LSTM in Keras": ("lstm", 4),
+    "torch.nn.GRU in Keras": ("gru", 3),
 }
 BASELINE = {"lstm": "keras.LSTM", "gru": "keras.GRU"}
+# ATen's kernels, timed raw and inside the same Keras model as ours
+# (TorchModuleWrapper, train_on_batch): the second isolates the layer.
+TORCH_REFERENCES = {
+    "lstm": ("torch.nn.LSTM in Keras", "torch.nn.LSTM"),
+    "gru": ("torch.nn.GRU in Keras", "torch.nn.GRU"),
+}
 
 
-def keras_layer(name, units):
+def keras_layer(name, units, features):
     import keras
 
     import keras_recur
 
+    if name.endswith(" in Keras"):
+        return keras.layers.TorchModuleWrapper(
+            torch_last_output(name.split()[0], features, units)
+        )
     return {
         "keras.LSTM": lambda: keras.layers.LSTM(units),
         "PeepholeLSTM": lambda: keras_recur.PeepholeLSTM(units),
@@ -67,6 +79,23 @@ def keras_layer(name, units):
     }[name]()
 
 
+def torch_last_output(name, features, units):
+    """A torch.nn.LSTM / GRU module that returns its last output."""
+    import torch
+
+    rnn_class = torch.nn.LSTM if name == "torch.nn.LSTM" else torch.nn.GRU
+
+    class LastOutput(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn_class(features, units, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x)[0][:, -1]
+
+    return LastOutput()
+
+
 class KerasRunner:
     def __init__(self, name, x, y, units):
         import keras
@@ -74,7 +103,7 @@ class KerasRunner:
         self.model = keras.Sequential(
             [
                 keras.Input(x.shape[1:], batch_size=x.shape[0]),
-                keras_layer(name, units),
+                keras_layer(name, units, x.shape[-1]),
                 keras.layers.Dense(1),
             ]
         )
@@ -132,8 +161,7 @@ class TorchRunner:
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)
-        module = torch.nn.LSTM if name == "torch.nn.LSTM" else torch.nn.GRU
-        self.rnn = module(x.shape[-1], units, batch_first=True)
+        self.rnn = torch_last_output(name, x.shape[-1], units)
         self.head = torch.nn.Linear(units, 1)
         params = list(self.rnn.parameters()) + list(self.head.parameters())
         self.optimizer = torch.optim.Adam(params, 1e-3)
@@ -141,8 +169,7 @@ class TorchRunner:
         self.torch = torch
 
     def _predict(self):
-        output, _ = self.rnn(self.x)
-        return self.head(output[:, -1])
+        return self.head(self.rnn(self.x))
 
     def train(self):
         self.optimizer.zero_grad()
@@ -207,7 +234,11 @@ def worker(args):
     y = rng.normal(size=(args.batch, 1)).astype("float32")
     runners = {}
     for name in args.layers:
-        runner_class = TorchRunner if name.startswith("torch") else KerasRunner
+        in_keras = name.endswith(" in Keras")
+        if in_keras and keras.backend.backend() != "torch":
+            continue  # a torch module is a Keras layer on torch only
+        raw_torch = name.startswith("torch") and not in_keras
+        runner_class = TorchRunner if raw_torch else KerasRunner
         runners[name] = runner_class(name, x, y, args.units)
         for _ in range(args.warmup):  # compiles / traces
             runners[name].train()
@@ -263,12 +294,10 @@ def table(backend, results, steps):
             median, low, high = spread(measured[kind], 1000.0)
             cells.append(f"{median:.1f} ({low:.1f}-{high:.1f})")
             if baseline:
-                per_round = [
+                cells.append(per_round_ratio(measured, baseline, kind))
+                ratios[(name, kind)] = statistics.median(
                     a / b for a, b in zip(measured[kind], baseline[kind])
-                ]
-                r_med, r_low, r_high = spread(per_round)
-                cells.append(f"{r_med:.2f}x ({r_low:.2f}-{r_high:.2f})")
-                ratios[(name, kind)] = r_med
+                )
             else:
                 cells.append("")
         memory = measured.get("memory_mb")
@@ -280,7 +309,43 @@ def table(backend, results, steps):
         else:
             cells.append("")
         lines.append("| " + " | ".join(cells) + " |")
+    lines += torch_reference_table(results)
     return "\n".join(lines), ratios
+
+
+def per_round_ratio(measured, reference, kind):
+    per_round = [a / b for a, b in zip(measured[kind], reference[kind])]
+    median, low, high = spread(per_round)
+    return f"{median:.2f}x ({low:.2f}-{high:.2f})"
+
+
+def torch_reference_table(results):
+    """Our layers against ATen's kernels, inside Keras and raw."""
+    rows = []
+    for name, measured in results.items():
+        family = LAYERS.get(name, (None,))[0]
+        if name.startswith(("keras.", "torch.")) or family is None:
+            continue
+        cells = []
+        for reference in TORCH_REFERENCES[family]:
+            for kind in ("train", "infer"):
+                if reference in results:
+                    cells.append(
+                        per_round_ratio(measured, results[reference], kind)
+                    )
+                else:
+                    cells.append("")
+        if any(cells):
+            rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        "",
+        "| layer | train / torch.nn in Keras | infer / torch.nn in Keras "
+        "| train / raw torch.nn | infer / raw torch.nn |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def chart(all_ratios, path):

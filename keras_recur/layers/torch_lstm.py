@@ -63,32 +63,41 @@ class LSTMRecurrence(torch.autograd.Function):
         c_all = projected.new_empty((steps + 1, batch, units))
         gates = projected.new_empty((steps, batch, width))
         h_all[0], c_all[0] = h0, c0
+        # Per-step views made once: indexing inside the loop costs a
+        # Python round trip per view.
+        h, c, x, z = (t.unbind(0) for t in (h_all, c_all, projected, gates))
+        z_lead, f, g, o = (
+            block.unbind(0) for block in _gate_blocks(gates, lead, units)
+        )
+        z_lead_by_gate = gates[..., : lead * units].unflatten(-1, (lead, units))
+        z_lead_by_gate = z_lead_by_gate.unbind(0)
+        c_by_gate = c_all.unsqueeze(2).unbind(0)
+        i = None if coupled else gates[..., :units].unbind(0)
+        tanh_c = torch.empty_like(c0)
+        new_c = torch.empty_like(c0)
         for t in range(steps):
-            h_prev, c_prev = h_all[t], c_all[t]
+            h_prev = h[t]
             if recurrent_mask is not None:
                 h_prev = h_prev * recurrent_mask
-            z = torch.addmm(projected[t], h_prev, kernel, out=gates[t])
-            z_lead, f, g, o = _gate_blocks(z, lead, units)
+            torch.addmm(x[t], h_prev, kernel, out=z[t])
             if lead_peepholes is not None:
-                z_lead.view(batch, lead, units).addcmul_(
-                    lead_peepholes, c_prev.unsqueeze(1)
-                )
-            z_lead.sigmoid_()  # f is a view into z_lead
-            g.tanh_()
-            c = torch.empty_like(c_prev) if mask is not None else c_all[t + 1]
+                z_lead_by_gate[t].addcmul_(lead_peepholes, c_by_gate[t])
+            z_lead[t].sigmoid_()  # f is a view into z_lead
+            g[t].tanh_()
+            c_t = c[t + 1] if mask is None else new_c
             if coupled:  # f * c + (1 - f) * g
-                torch.addcmul(g, f, c_prev - g, out=c)
+                torch.addcmul(g[t], f[t], c[t] - g[t], out=c_t)
             else:
-                torch.mul(f, c_prev, out=c).addcmul_(z_lead[:, :units], g)
+                torch.mul(f[t], c[t], out=c_t).addcmul_(i[t], g[t])
             if output_peephole is not None:
-                o.addcmul_(output_peephole, c)
-            o.sigmoid_()
-            tanh_c = torch.tanh(c)
+                o[t].addcmul_(output_peephole, c_t)
+            o[t].sigmoid_()
+            torch.tanh(c_t, out=tanh_c)
             if mask is None:
-                torch.mul(o, tanh_c, out=h_all[t + 1])
+                torch.mul(o[t], tanh_c, out=h[t + 1])
             else:
-                torch.where(mask[t], o * tanh_c, h_all[t], out=h_all[t + 1])
-                torch.where(mask[t], c, c_prev, out=c_all[t + 1])
+                torch.where(mask[t], o[t] * tanh_c, h[t], out=h[t + 1])
+                torch.where(mask[t], c_t, c[t], out=c[t + 1])
         # Saved through autograd (not as ctx attributes) so that
         # saved-tensor hooks (offloading, memory accounting) see them.
         ctx.save_for_backward(
@@ -128,20 +137,49 @@ class LSTMRecurrence(torch.autograd.Function):
         # What does not depend on the recurrence, for all steps at once.
         # (A masked step stores the carried c, not its new one, but all its
         # gradient terms are multiplied by zero, so recomputing is exact.)
+        # Each operation here is a pass over every step's buffer, so they
+        # are few and in place: x - x * y is one addcmul.
         tanh_c = torch.tanh(c_new_all)
         gate_lead, f, g, o = _gate_blocks(gates, lead, units)
-        i = 1.0 - f if coupled else gate_lead[..., :units]
-        d_lead_by_dc = gate_lead * (1.0 - gate_lead)  # sigma'
-        if coupled:  # dc/df = c_{t-1} - g
-            d_lead_by_dc = d_lead_by_dc * (c_prev_all - g)
+        # dz/dc_t of the leading gates and the cell input, adjacent blocks
+        # of one buffer: one multiplication per step fills both.
+        d_lead_and_g_by_dc = gates.new_empty((steps, batch, lead + 1, units))
+        d_lead_by_dc = d_lead_and_g_by_dc[..., :lead, :].flatten(-2)
+        d_g_by_dc = d_lead_and_g_by_dc[..., lead, :]
+        torch.addcmul(
+            gate_lead, gate_lead, gate_lead, value=-1.0, out=d_lead_by_dc
+        )
+        if coupled:  # i = 1 - f; dc/df = c_{t-1} - g
+            i = 1.0 - f
+            d_lead_by_dc.mul_(c_prev_all - g)
         else:  # dc/di = g, dc/df = c_{t-1}
-            d_lead_by_dc = d_lead_by_dc * torch.cat([g, c_prev_all], dim=-1)
-        d_lead_by_dc = d_lead_by_dc.view(steps, batch, lead, units)
-        d_g_by_dc = i * (1.0 - g * g)
-        d_o_by_dh = tanh_c * o * (1.0 - o)
-        d_c_by_dh = o * (1.0 - tanh_c * tanh_c)
+            i = gate_lead[..., :units]
+            d_lead_by_dc[..., :units].mul_(g)
+            d_lead_by_dc[..., units:].mul_(c_prev_all)
+        torch.addcmul(i, i * g, g, value=-1.0, out=d_g_by_dc)  # i (1 - g^2)
+        d_o_by_dh = torch.addcmul(o, o, o, value=-1.0).mul_(tanh_c)
+        # dc_t/dh_t, through tanh(c) and through the output peephole.
+        d_c_by_dh = torch.addcmul(o, o * tanh_c, tanh_c, value=-1.0)
+        if output_peephole is not None:
+            d_c_by_dh.addcmul_(d_o_by_dh, output_peephole)
+        # dc_{t-1}/dc_t, through f and through the leading peepholes.
+        d_c_carry = f
+        if lead_peepholes is not None:
+            for gate in range(lead):
+                d_c_carry = torch.addcmul(
+                    d_c_carry,
+                    d_lead_by_dc[..., gate * units : (gate + 1) * units],
+                    lead_peepholes[gate],
+                )
 
         d_z = torch.empty_like(gates)
+        d_z_steps = d_z.unbind(0)
+        d_z_o = _gate_blocks(d_z, lead, units)[3].unbind(0)
+        d_z_lead_and_g = (
+            d_z[..., : (lead + 1) * units]
+            .unflatten(-1, (lead + 1, units))
+            .unbind(0)
+        )
         kernel_t = kernel.t()
         d_h = d_outputs[steps - 1].clone()
         d_c = (
@@ -154,26 +192,23 @@ class LSTMRecurrence(torch.autograd.Function):
                 d_c_carried = torch.where(kept, 0.0, d_c)
                 d_h = torch.where(kept, d_h, 0.0)
                 d_c = torch.where(kept, d_c, 0.0)
-            d_z_t = d_z[t]
-            d_z_lead, _, d_z_g, d_z_o = _gate_blocks(d_z_t, lead, units)
-            torch.mul(d_h, d_o_by_dh[t], out=d_z_o)
+            torch.mul(d_h, d_o_by_dh[t], out=d_z_o[t])
             d_c.addcmul_(d_h, d_c_by_dh[t])
-            if output_peephole is not None:
-                d_c.addcmul_(d_z_o, output_peephole)
-            d_z_lead = d_z_lead.view(batch, lead, units)
-            torch.mul(d_c.unsqueeze(1), d_lead_by_dc[t], out=d_z_lead)
-            torch.mul(d_c, d_g_by_dc[t], out=d_z_g)
-            d_c.mul_(f[t])
-            if lead_peepholes is not None:
-                d_c.add_((d_z_lead * lead_peepholes).sum(1))
-            d_h = d_z_t @ kernel_t
-            if recurrent_mask is not None:
-                d_h.mul_(recurrent_mask)
+            torch.mul(
+                d_c.unsqueeze(1), d_lead_and_g_by_dc[t], out=d_z_lead_and_g[t]
+            )
+            d_c.mul_(d_c_carry[t])
+            if t > 0 and recurrent_mask is None:
+                d_h = torch.addmm(d_outputs[t - 1], d_z_steps[t], kernel_t)
+            else:
+                d_h = d_z_steps[t] @ kernel_t
+                if recurrent_mask is not None:
+                    d_h.mul_(recurrent_mask)
+                if t > 0:
+                    d_h.add_(d_outputs[t - 1])
             if mask is not None:
                 d_h.add_(d_h_carried)
                 d_c.add_(d_c_carried)
-            if t > 0:
-                d_h.add_(d_outputs[t - 1])
 
         h_in = h_all[:-1]
         if recurrent_mask is not None:
@@ -183,8 +218,7 @@ class LSTMRecurrence(torch.autograd.Function):
         d_z_lead, _, _, d_z_o = _gate_blocks(d_z, lead, units)
         if lead_peepholes is not None:
             d_lead_peepholes = (
-                d_z_lead.reshape(steps, batch, lead, units)
-                * c_prev_all.unsqueeze(2)
+                d_z_lead.unflatten(-1, (lead, units)) * c_prev_all.unsqueeze(2)
             ).sum((0, 1))
         if output_peephole is not None:
             d_output_peephole = (d_z_o * c_new_all).sum((0, 1))
