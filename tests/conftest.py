@@ -73,6 +73,18 @@ def state_count(variant):
     return 1 if variant.startswith("gru") else 2
 
 
+def numeric_gradient(loss, values, index, eps=1e-6):
+    """Central differences of `loss(values)` w.r.t. `values[index]`."""
+    grad = np.zeros_like(values[index])
+    for position in np.ndindex(grad.shape):
+        shifted = [v.copy() for v in values]
+        shifted[index][position] += eps
+        up = loss(shifted)
+        shifted[index][position] -= 2 * eps
+        grad[position] = (up - loss(shifted)) / (2 * eps)
+    return grad
+
+
 def gradients(loss_fn, variables):
     """d loss_fn() / d variables, with the backend's own autodiff."""
     if BACKEND == "tensorflow":

@@ -88,3 +88,84 @@ def lstm_family(kind, weights, recurrent_mask=1.0):
     """Step function of one of the two LSTMs, closed over its weights."""
     fn = peephole_lstm_step if kind == "peephole" else coupled_lstm_step
     return lambda x, h, c: fn(x, h, c, weights, recurrent_mask)
+
+
+def bahdanau_attention(query, value, w, key=None, value_mask=None):
+    """Bahdanau et al. 2014 additive attention, one query at a time.
+
+    query (batch, query_dim); value (batch, Tv, dim); weights by name:
+    query_kernel, memory_kernel, v, and with weight normalisation g and b.
+    Returns context (batch, dim) and weights (batch, Tv).
+    """
+    key = value if key is None else key
+    batch, steps = value.shape[0], value.shape[1]
+    context = np.zeros((batch, value.shape[2]))
+    alphas = np.zeros((batch, steps))
+    for n in range(batch):
+        energies = []
+        for j in range(steps):
+            hidden = (
+                query[n] @ w["query_kernel"] + key[n, j] @ w["memory_kernel"]
+            )
+            if "g" in w:  # weight normalisation (TF-Addons `normalize=True`)
+                v = w["g"] * w["v"] / np.linalg.norm(w["v"])
+                energies.append(v @ np.tanh(hidden + w["b"]))
+            else:
+                energies.append(w["v"] @ np.tanh(hidden))
+        energies = np.array(energies)
+        valid = np.ones(steps, bool) if value_mask is None else value_mask[n]
+        if valid.any():
+            exp = np.where(valid, np.exp(energies - energies[valid].max()), 0.0)
+            alphas[n] = exp / exp.sum()
+        context[n] = alphas[n] @ value[n]
+    return context, alphas
+
+
+def attention_decoder(
+    cell_step,
+    states,
+    inputs,
+    memory,
+    attention_weights,
+    memory_mask=None,
+    mask=None,
+):
+    """Bahdanau's decoder: the query of step i is the previous state's first
+    element; the cell reads [y_i, c_i]; the output is [h_i, c_i].
+
+    `cell_step(x, *states) -> new states` (h first). A masked step keeps the
+    states and repeats the previous output, with zero attention weights.
+    Returns outputs (batch, Ty, units + dim), final states, weights
+    (batch, Ty, Tx).
+    """
+    states = [np.asarray(s, np.float64) for s in states]
+    outputs, alphas = [], []
+    previous = np.zeros((inputs.shape[0], states[0].shape[1] + memory.shape[2]))
+    for i in range(inputs.shape[1]):
+        context, alpha = bahdanau_attention(
+            states[0], memory, attention_weights, value_mask=memory_mask
+        )
+        new = cell_step(np.concatenate([inputs[:, i], context], -1), *states)
+        new = list(new) if isinstance(new, tuple) else [new]
+        output = np.concatenate([new[0], context], -1)
+        if mask is not None:
+            keep = mask[:, i][:, None]
+            new = [np.where(keep, n, s) for n, s in zip(new, states)]
+            output = np.where(keep, output, previous)
+            alpha = np.where(keep, alpha, 0.0)
+        states, previous = new, output
+        outputs.append(output)
+        alphas.append(alpha)
+    return np.stack(outputs, 1), states, np.stack(alphas, 1)
+
+
+def keras_lstm_step(x, h, c, w):
+    """keras.layers.LSTMCell: gates [i, f, c, o], no peepholes."""
+    W_i, W_f, W_c, W_o = np.split(w["kernel"], 4, axis=1)
+    U_i, U_f, U_c, U_o = np.split(w["recurrent_kernel"], 4, axis=1)
+    b_i, b_f, b_c, b_o = np.split(w["bias"], 4)
+    i = sigmoid(x @ W_i + h @ U_i + b_i)
+    f = sigmoid(x @ W_f + h @ U_f + b_f)
+    c_new = f * c + i * np.tanh(x @ W_c + h @ U_c + b_c)
+    o = sigmoid(x @ W_o + h @ U_o + b_o)
+    return o * np.tanh(c_new), c_new

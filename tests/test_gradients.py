@@ -9,19 +9,9 @@ from tests import reference
 from tests.conftest import VARIANTS
 from tests.conftest import gradients
 from tests.conftest import make_layer
+from tests.conftest import numeric_gradient
 from tests.conftest import reference_step
 from tests.conftest import state_count
-
-
-def numeric_gradient(loss, values, index, eps=1e-6):
-    grad = np.zeros_like(values[index])
-    for position in np.ndindex(grad.shape):
-        shifted = [v.copy() for v in values]
-        shifted[index][position] += eps
-        up = loss(shifted)
-        shifted[index][position] -= 2 * eps
-        grad[position] = (up - loss(shifted)) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

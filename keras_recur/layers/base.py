@@ -90,6 +90,42 @@ def check_rate(argument, value):
         )
 
 
+def check_seed(seed):
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+    ):
+        raise ValueError(
+            f"`seed` must be an integer or None. Received: seed={seed!r}"
+        )
+
+
+def checked_initial_state(layer_name, state_size, initial_state, batch_size):
+    """`initial_state` as a list, checked against the cell's `state_size`."""
+    sizes = (
+        state_size if isinstance(state_size, (list, tuple)) else [state_size]
+    )
+    states = (
+        list(initial_state)
+        if isinstance(initial_state, (list, tuple))
+        else [initial_state]
+    )
+    shapes = [tuple(state.shape) for state in states]
+    expected = [(batch_size, size) for size in sizes]
+    valid = len(shapes) == len(expected) and all(
+        len(shape) == 2
+        and shape[1] == want[1]
+        and (None in (shape[0], want[0]) or shape[0] == want[0])
+        for shape, want in zip(shapes, expected)
+    )
+    if not valid:
+        raise ValueError(
+            f"`initial_state` of layer '{layer_name}' must be "
+            f"{len(expected)} tensor(s) of shapes {expected}. "
+            f"Received: initial_state with shapes {shapes}"
+        )
+    return states
+
+
 # Keras' RNN layer prepares one dropout mask per sequence, outside its
 # (JAX-traced) loop, only for cells that carry its private `DropoutRNNCell`
 # mixin. `SimpleRNNCell` is the public class that carries it, and it already
@@ -153,12 +189,7 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
         check_positive_int("units", units)
         check_rate("dropout", dropout)
         check_rate("recurrent_dropout", recurrent_dropout)
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-        ):
-            raise ValueError(
-                f"`seed` must be an integer or None. Received: seed={seed!r}"
-            )
+        check_seed(seed)
         identifiers = {
             "activation": activation,
             "kernel_initializer": kernel_initializer,
@@ -450,8 +481,8 @@ class RecurrentLayer(keras.layers.RNN):
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if initial_state is not None:
-            initial_state = self._checked_initial_state(
-                initial_state, sequences.shape[0]
+            initial_state = checked_initial_state(
+                self.name, self.state_size, initial_state, sequences.shape[0]
             )
         return super().call(
             sequences,
@@ -483,28 +514,6 @@ class RecurrentLayer(keras.layers.RNN):
             return_sequences=self.return_sequences,
         )
         return last_output, outputs, states
-
-    def _checked_initial_state(self, initial_state, batch_size):
-        states = (
-            list(initial_state)
-            if isinstance(initial_state, (list, tuple))
-            else [initial_state]
-        )
-        shapes = [tuple(state.shape) for state in states]
-        expected = [(batch_size, size) for size in self.state_size]
-        valid = len(shapes) == len(expected) and all(
-            len(shape) == 2
-            and shape[1] == want[1]
-            and (None in (shape[0], want[0]) or shape[0] == want[0])
-            for shape, want in zip(shapes, expected)
-        )
-        if not valid:
-            raise ValueError(
-                f"`initial_state` of layer '{self.name}' must be "
-                f"{len(expected)} tensor(s) of shapes {expected}. "
-                f"Received: initial_state with shapes {shapes}"
-            )
-        return states
 
     def get_config(self):
         config = super().get_config()

@@ -109,7 +109,7 @@ def _general(
                 ops.where(mask_t, new, old)
                 for new, old in zip(new_states, states)
             ]
-        return new_states
+        return new_states, ((new_states[0],) if return_sequences else ())
 
     if mask is None:
         xs, scan_step = time_major, step
@@ -119,76 +119,74 @@ def _general(
         def scan_step(states, xs_t):
             return step(states, *xs_t)
 
-    states = list(initial_states)
-    if unroll:
-        states, outputs = _loop(scan_step, states, xs, return_sequences)
-    else:
-        states, outputs = _scan(scan_step, states, xs, return_sequences)
-    if outputs is not None:
-        outputs = ops.transpose(outputs, (1, 0, 2))
+    states, collected = scan(scan_step, list(initial_states), xs, unroll)
+    outputs = None
+    if return_sequences:
+        outputs = ops.transpose(collected[0], (1, 0, 2))
     return outputs, states, "unrolled" if unroll else "scan"
 
 
-def _scan(step, states, xs, collect_outputs):
-    """Scans `step(states, xs_t) -> states` over the leading axis of `xs`.
+def scan(step, states, xs, unroll=False):
+    """Runs `step(states, xs_t) -> (states, ys_t)` along the leading (time)
+    axis of `xs`, a tensor or a nest of them.
 
-    Returns the final states and, if `collect_outputs`, every step's
-    `states[0]` stacked time-major (else None).
+    `states` is a list of tensors; `ys_t` a tuple of tensors collected at
+    every step. Returns the final states and the tuple of `ys` stacked
+    time-major. Compiled loops on TensorFlow and JAX; a Python loop on eager
+    PyTorch (the least overhead there) and with `unroll`.
     """
     backend = keras.backend.backend()
+    if unroll or backend == "torch":
+        return _loop(step, states, xs)
     if backend == "tensorflow":
-        return _tensorflow_scan(step, states, xs, collect_outputs)
-    if backend == "torch":  # eager: a plain loop has the least overhead
-        return _loop(step, states, xs, collect_outputs)
-
-    def body(states, xs_t):
-        new_states = step(states, xs_t)
-        return new_states, (new_states[0] if collect_outputs else None)
-
-    states, outputs = ops.scan(body, states, xs)
-    return list(states), outputs
+        return _tensorflow_scan(step, states, xs)
+    states, ys = ops.scan(lambda c, x: tuple(step(c, x)), states, xs)
+    return list(states), tuple(ys)
 
 
-def _loop(step, states, xs, collect_outputs):
-    """`_scan` as a Python loop (unrolled when traced): static length only."""
-    outputs = []
+def _loop(step, states, xs):
+    """`scan` as a Python loop (unrolled when traced): static length only."""
+    collected = []
     flat_xs = keras.tree.flatten(xs)
     for xs_t in zip(*[ops.unstack(x, axis=0) for x in flat_xs]):
-        states = step(states, keras.tree.pack_sequence_as(xs, list(xs_t)))
-        if collect_outputs:
-            outputs.append(states[0])
-    return states, (ops.stack(outputs) if collect_outputs else None)
+        states, ys_t = step(states, keras.tree.pack_sequence_as(xs, list(xs_t)))
+        collected.append(ys_t)
+    return states, tuple(ops.stack(ys) for ys in zip(*collected))
 
 
-def _tensorflow_scan(step, states, xs, collect_outputs):
+def _tensorflow_scan(step, states, xs):
     # keras.ops.scan's TensorFlow loop has no iteration bound, which XLA
     # needs to differentiate a loop that reads variables, and it stacks the
-    # whole carry; this one is bounded and keeps only h.
+    # whole carry; this one is bounded and stacks only what step collects.
     import tensorflow as tf
 
     flat_xs = tf.nest.flatten(xs)
     steps = flat_xs[0].shape[0] or tf.shape(flat_xs[0])[0]
     inputs = [tf.TensorArray(x.dtype, size=steps).unstack(x) for x in flat_xs]
-    outputs = tf.TensorArray(
-        states[0].dtype,
-        size=steps if collect_outputs else 0,
-        element_shape=states[0].shape,
-    )
 
-    def body(t, states, outputs):
-        xs_t = tf.nest.pack_sequence_as(xs, [x.read(t) for x in inputs])
-        new_states = step(list(states), xs_t)
-        if collect_outputs:
-            outputs = outputs.write(t, new_states[0])
-        return t + 1, new_states, outputs
+    def read(t):
+        return tf.nest.pack_sequence_as(xs, [x.read(t) for x in inputs])
 
-    _, states, outputs = tf.while_loop(
+    # The first step runs outside the loop: it gives the collected tensors'
+    # dtypes and shapes, which XLA needs before the loop.
+    states, first = step(list(states), read(0))
+    collected = [
+        tf.TensorArray(y.dtype, size=steps, element_shape=y.shape).write(0, y)
+        for y in first
+    ]
+
+    def body(t, states, collected):
+        new_states, ys_t = step(list(states), read(t))
+        collected = [c.write(t, y) for c, y in zip(collected, ys_t)]
+        return t + 1, new_states, collected
+
+    _, states, collected = tf.while_loop(
         lambda t, *_: t < steps,
         body,
-        (0, states, outputs),
-        maximum_iterations=steps,
+        (1, states, collected),
+        maximum_iterations=steps - 1,
     )
-    return list(states), (outputs.stack() if collect_outputs else None)
+    return list(states), tuple(c.stack() for c in collected)
 
 
 def _standard_activations(cell):
