@@ -9,6 +9,7 @@ import pytest
 import keras_recur
 
 PUBLIC = [getattr(keras_recur, name) for name in keras_recur.layers.__all__]
+PUBLIC.append(keras_recur.models.Seq2Seq)
 
 
 @pytest.mark.parametrize("cls", PUBLIC, ids=lambda c: c.__name__)
