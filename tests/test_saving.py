@@ -22,7 +22,10 @@ LOAD_AND_PREDICT = textwrap.dedent(
     import keras_recur  # registers the layers: no custom_objects needed
 
     model = keras.saving.load_model(sys.argv[1])
-    np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
+    arrays = np.load(sys.argv[2])  # the model's inputs, in order
+    inputs = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    inputs = inputs[0] if len(inputs) == 1 else inputs
+    np.save(sys.argv[3], model.predict(inputs, verbose=0))
     """
 )
 
@@ -63,20 +66,50 @@ def test_layer_configs_round_trip():
         assert clone.get_config() == config
 
 
-def test_save_and_load_under_every_backend(tmp_path):
-    model = build_model()
+def attention_model():
+    source = keras.Input((None,), dtype="int32")
+    target = keras.Input((None, 3))
+    memory = keras.layers.Embedding(9, 4, mask_zero=True)(source)
+    memory = keras_recur.GRU(4, return_sequences=True)(memory)
+    decoded = keras_recur.AttentionDecoder(
+        keras_recur.PeepholeLSTMCell(5),
+        keras_recur.BahdanauAttention(3, normalize=True),
+    )(target, memory)
+    return keras.Model([source, target], keras.layers.Dense(2)(decoded))
+
+
+def recurrent_inputs():
     x = np.random.default_rng(0).normal(size=(4, 6, 3)).astype("float32")
     x[1, 4:] = 0.0
-    want = model.predict(x, verbose=0)
+    return [x]
+
+
+def attention_inputs():
+    rng = np.random.default_rng(1)
+    source = rng.integers(1, 9, size=(4, 6)).astype("int32")
+    source[1, 4:] = 0
+    return [source, rng.normal(size=(4, 5, 3)).astype("float32")]
+
+
+@pytest.mark.parametrize(
+    "make_model, make_inputs",
+    [(build_model, recurrent_inputs), (attention_model, attention_inputs)],
+    ids=["recurrent_layers", "attention_decoder"],
+)
+def test_save_and_load_under_every_backend(tmp_path, make_model, make_inputs):
+    model = make_model()
+    inputs = make_inputs()
+    feed = inputs[0] if len(inputs) == 1 else inputs
+    want = model.predict(feed, verbose=0)
     path = str(tmp_path / "model.keras")
     model.save(path)
 
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), want, atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(feed, verbose=0), want, atol=1e-6)
     for original, restored in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(to_numpy(original), to_numpy(restored))
 
-    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "inputs.npz", *inputs)
     for backend in ("tensorflow", "jax", "torch"):
         out = tmp_path / f"{backend}.npy"
         env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT}
@@ -86,7 +119,7 @@ def test_save_and_load_under_every_backend(tmp_path):
                 "-c",
                 LOAD_AND_PREDICT,
                 path,
-                tmp_path / "x.npy",
+                tmp_path / "inputs.npz",
                 out,
             ],
             env=env,
