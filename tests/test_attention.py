@@ -494,3 +494,31 @@ def test_bad_inputs_are_named():
             value,
             initial_state=[np.zeros((2, 5), "float32")],
         )
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_decoder_mixed_precision(policy):
+    rng = np.random.default_rng(15)
+    inputs, memory = data(rng, BATCH, TY, FEATURES), data(rng, BATCH, TX, DIM)
+    masks = dict(mask=DECODER_MASK, memory_mask=MEMORY_MASK)
+    full = make_decoder(rng, keras.layers.GRUCell(5), return_attention=True)
+    want_outputs, want_weights = full(inputs, memory, **masks)
+    keras.config.set_dtype_policy(policy)
+    mixed = keras_recur.AttentionDecoder(
+        keras.layers.GRUCell(5),
+        keras_recur.BahdanauAttention(UNITS),
+        return_attention=True,
+    )
+    mixed.build((None, TY, FEATURES), (None, TX, DIM))
+    mixed.set_weights(full.get_weights())
+    outputs, weights = mixed(inputs, memory, **masks)
+    compute = policy.removeprefix("mixed_")
+    assert keras.backend.standardize_dtype(outputs.dtype) == compute
+    assert all(w.dtype == "float32" for w in mixed.weights)
+    masked = to_numpy(weights).astype("float32")[2][:, ~MEMORY_MASK[2]]
+    assert np.all(masked == 0)
+    tolerance = 3e-2 if compute == "bfloat16" else 5e-3
+    for got, want in ((outputs, want_outputs), (weights, want_weights)):
+        np.testing.assert_allclose(
+            to_numpy(got).astype("float32"), to_numpy(want), atol=tolerance
+        )
