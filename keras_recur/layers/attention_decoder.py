@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_recur.layers import recurrence
 from keras_recur.layers.bahdanau_attention import BahdanauAttention
+from keras_recur.layers.base import check_bool
 from keras_recur.layers.base import checked_initial_state
 
 
@@ -94,16 +95,9 @@ class AttentionDecoder(keras.layers.Layer):
                 "`attention` must be a keras_recur BahdanauAttention. "
                 f"Received: attention={attention!r}"
             )
-        for name, value in (
-            ("return_sequences", return_sequences),
-            ("return_state", return_state),
-            ("return_attention", return_attention),
-        ):
-            if not isinstance(value, bool):
-                raise ValueError(
-                    f"`{name}` must be True or False. "
-                    f"Received: {name}={value!r}"
-                )
+        check_bool("return_sequences", return_sequences)
+        check_bool("return_state", return_state)
+        check_bool("return_attention", return_attention)
         super().__init__(**kwargs)
         self.cell = cell
         self.attention = attention
@@ -138,9 +132,8 @@ class AttentionDecoder(keras.layers.Layer):
     def prepare_memory(self, memory, initial_state=None):
         """What every step needs, made once per sequence: the projected
         keys and the checked initial states (zeros if None)."""
-        batch = ops.shape(memory)[0]
         if initial_state is None:
-            states = self.get_initial_state(batch)
+            states = self.get_initial_state(ops.shape(memory)[0])
         else:
             states = checked_initial_state(
                 self.name, self.state_size, initial_state, memory.shape[0]

@@ -6,6 +6,7 @@ import keras
 from keras import initializers
 from keras import ops
 
+from keras_recur.layers.base import check_bool
 from keras_recur.layers.base import check_positive_int
 from keras_recur.layers.base import check_rate
 from keras_recur.layers.base import check_seed
@@ -91,11 +92,7 @@ class BahdanauAttention(keras.layers.Layer):
         **kwargs,
     ):
         check_positive_int("units", units)
-        if not isinstance(normalize, bool):
-            raise ValueError(
-                "`normalize` must be True or False. "
-                f"Received: normalize={normalize!r}"
-            )
+        check_bool("normalize", normalize)
         check_rate("dropout", dropout)
         check_seed(seed)
         super().__init__(**kwargs)
@@ -233,15 +230,14 @@ class BahdanauAttention(keras.layers.Layer):
 
 
 def _unpack(inputs):
-    if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+    """`[query, value]` or `[query, value, key]` -> (query, value, key)."""
+    if not isinstance(inputs, (list, tuple)):
         raise ValueError(
             "`inputs` of BahdanauAttention must be a list [query, value] or "
             f"[query, value, key]. Received: inputs={inputs!r}"
         )
-    query, value = inputs[0], inputs[1]
-    key = inputs[2] if len(inputs) == 3 else value
-    _check_shapes(query.shape, value.shape, key.shape)
-    return query, value, key
+    _unpack_shapes([tuple(x.shape) for x in inputs])
+    return inputs[0], inputs[1], inputs[2] if len(inputs) == 3 else inputs[1]
 
 
 def _unpack_shapes(input_shape):
@@ -260,7 +256,6 @@ def _unpack_shapes(input_shape):
 
 
 def _check_shapes(query, value, key):
-    query, value, key = tuple(query), tuple(value), tuple(key)
     if len(query) not in (2, 3) or query[-1] is None:
         raise ValueError(
             "`query` must be (batch, query_dim) or (batch, Tq, query_dim) "

@@ -90,6 +90,14 @@ def check_rate(argument, value):
         )
 
 
+def check_bool(argument, value):
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"`{argument}` must be True or False. "
+            f"Received: {argument}={value!r}"
+        )
+
+
 def check_seed(seed):
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
