@@ -52,6 +52,14 @@ def test_bad_peephole_initializer_is_named(cls):
         cls(4, peephole_initializer="nope")
 
 
+@pytest.mark.parametrize(
+    "cls", [keras_recur.CoupledLSTM, keras_recur.CoupledLSTMCell]
+)
+def test_use_peepholes_must_be_a_bool(cls):
+    with pytest.raises(ValueError, match="use_peepholes='no'"):
+        cls(4, use_peepholes="no")
+
+
 @pytest.mark.parametrize("cls", LAYERS)
 def test_input_must_be_rank_3(cls):
     with pytest.raises(ValueError, match=r"ndim=3.*\(2, 3\)"):

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_recur.layers.base import LSTMCellBase
 from keras_recur.layers.base import RecurrentLayer
+from keras_recur.layers.base import check_bool
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -65,8 +66,9 @@ class CoupledLSTMCell(LSTMCellBase):
     coupled_input_gate = True
 
     def __init__(self, units, use_peepholes=False, **kwargs):
+        check_bool("use_peepholes", use_peepholes)
         super().__init__(units, **kwargs)
-        self.use_peepholes = bool(use_peepholes)
+        self.use_peepholes = use_peepholes
 
     @property
     def peephole_gates(self):

@@ -140,6 +140,10 @@ class Seq2Seq(keras.Model):
                 "sequence only (return_sequences=True, return_state=False, "
                 f"return_attention=False). Received: decoder={decoder!r}"
             )
+        # The memory has the source's steps, so the source mask is its mask
+        # too; a model used as the encoder (a stack) would otherwise warn
+        # that it drops the mask it is given.
+        self.encoder.supports_masking = True
 
     def build(self, inputs_shape):
         source_shape, target_shape = (tuple(s) for s in inputs_shape)

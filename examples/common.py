@@ -1,0 +1,158 @@
+"""What the tuner-driven examples share: their command line, the tuner, the
+search and the trial report. Each example imports it from its own folder."""
+
+import argparse
+import json
+import os
+import re
+
+import keras
+import keras_tuner
+
+from keras_recur import tuning
+
+TUNERS = {
+    "random": keras_tuner.RandomSearch,
+    "bayesian": keras_tuner.BayesianOptimization,
+    "hyperband": keras_tuner.Hyperband,
+    "grid": keras_tuner.GridSearch,
+}
+
+
+def parser(doc, trials, epochs, out):
+    """The options every example has, with its own defaults."""
+    arguments = argparse.ArgumentParser(
+        description=doc.split("\n\n")[0],
+        epilog=doc.split("\n\n", 1)[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    arguments.add_argument(
+        "--trials", type=int, default=trials, help="tuner trials per search"
+    )
+    arguments.add_argument(
+        "--epochs", type=int, default=epochs, help="epochs per trial (most)"
+    )
+    arguments.add_argument("--out", default=out, help="output folder")
+    arguments.add_argument(
+        "--quick", action="store_true", help="a tiny run, for the tests"
+    )
+    arguments.add_argument("--tuner", choices=sorted(TUNERS), default="random")
+    arguments.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the search saved in --out (keras-tuner's "
+        "overwrite=False) instead of starting afresh; distributed runs "
+        "always do",
+    )
+    arguments.add_argument(
+        "--data-parallel",
+        action="store_true",
+        help="JAX only: split each batch over all devices "
+        "(keras.distribution.DataParallel)",
+    )
+    arguments.add_argument("--seed", type=int, default=0)
+    return arguments
+
+
+def setup(args):
+    """Checks the options; seeds, the data-parallel distribution and the
+    output folder. --quick caps the budget at 2 trials of 2 epochs."""
+    for name in ("trials", "epochs"):
+        if getattr(args, name) < 1:
+            raise ValueError(
+                f"--{name} must be at least 1. Received: {getattr(args, name)}"
+            )
+    if args.quick:
+        args.trials, args.epochs = min(args.trials, 2), min(args.epochs, 2)
+    keras.utils.set_random_seed(args.seed)
+    if args.data_parallel:
+        if keras.backend.backend() != "jax":
+            raise ValueError(
+                "--data-parallel needs KERAS_BACKEND=jax. "
+                f"Received: KERAS_BACKEND={keras.backend.backend()}"
+            )
+        devices = keras.distribution.list_devices()
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=devices)
+        )
+        print(f"Data parallel over {len(devices)} devices: {devices}")
+    os.makedirs(args.out, exist_ok=True)
+    print(f"Backend: {keras.backend.backend()}; output folder: {args.out}")
+
+
+def make_tuner(args, hypermodel, objective, project_name):
+    """The chosen keras-tuner tuner, its project inside --out.
+
+    A distributed run (KERASTUNER_* variables set) never overwrites: the
+    chief and the workers share the project.
+    """
+    distributed = "KERASTUNER_ORACLE_IP" in os.environ
+    common = dict(
+        objective=objective,
+        directory=os.path.join(args.out, "tuner"),
+        project_name=project_name,
+        overwrite=not (args.resume or distributed),
+        seed=args.seed,
+    )
+    if args.tuner == "hyperband":
+        return keras_tuner.Hyperband(
+            hypermodel, max_epochs=args.epochs, **common
+        )
+    return TUNERS[args.tuner](hypermodel, max_trials=args.trials, **common)
+
+
+def search(tuner, args, *fit_args, **fit_kwargs):
+    """`tuner.search` with Keras' progress output, stopping a trial early
+    when its objective stops improving. Hyperband sets its own epochs."""
+    if args.tuner != "hyperband":
+        fit_kwargs["epochs"] = args.epochs
+    stop = keras.callbacks.EarlyStopping(
+        tuner.oracle.objective.name,
+        patience=max(3, args.epochs // 5),
+        mode=tuner.oracle.objective.direction,
+    )
+    tuner.search(
+        *fit_args,
+        callbacks=[stop],
+        verbose=2 if args.quick else 1,
+        **fit_kwargs,
+    )
+
+
+def report(tuner, args, title, name="trials"):
+    """Writes the trial table (NAME.md, NAME.csv) and its plot, NAME.png."""
+    table = tuning.ResultsTable.from_tuner(tuner)
+    path = os.path.join(args.out, name)
+    with open(path + ".md", "w") as file:
+        file.write(table.to_markdown())
+    table.to_csv(path + ".csv")
+    tuning.plot_trials(table, path + ".png", title=title)
+    print()
+    print(table.to_markdown())
+    return table
+
+
+def tune_each(args, hypermodels, objective, *fit_args, **fit_kwargs):
+    """One search per named hypermodel, with the same budget and tuner
+    seed, each reported as trials_NAME; returns {name: tuner}."""
+    tuners = {}
+    for name, hypermodel in hypermodels.items():
+        print(f"\n=== {name}: search ===")
+        slug = re.sub(r"\W+", "_", name).strip("_")
+        tuner = make_tuner(args, hypermodel, objective, slug)
+        search(tuner, args, *fit_args, **fit_kwargs)
+        if not tuning.is_worker():
+            report(tuner, args, f"{name}: {objective}", f"trials_{slug}")
+        tuners[name] = tuner
+    return tuners
+
+
+def finish(args, results):
+    """Writes results.json and says where every file is."""
+    results = {"backend": keras.backend.backend(), **results}
+    with open(os.path.join(args.out, "results.json"), "w") as file:
+        json.dump(results, file, indent=2)
+    print(f"\nWrote to {os.path.abspath(args.out)}:")
+    for name in sorted(os.listdir(args.out)):
+        if name != "tuner":
+            print(f"  {os.path.join(args.out, name)}")

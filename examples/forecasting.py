@@ -1,0 +1,232 @@
+"""Forecast a real series with a tuner search over the recurrent cells, and
+score the best model against seasonal-naive and SARIMAX baselines.
+
+The series ship with statsmodels (nothing is downloaded): Mauna Loa CO2
+(`--dataset co2`, weekly 1958-2001, averaged to months) or yearly sunspot
+numbers (`--dataset sunspots`, 1700-2008). The last `--test` points are held
+out. From every point of that tail, each method forecasts the next
+`--horizon` points using only the data before it:
+
+- the tuned network, which reads the last `--window` points (each window
+  shifted to end at zero, so it forecasts changes, not levels) and outputs
+  the whole horizon at once;
+- seasonal naive: the value one season earlier;
+- SARIMAX, fitted once on the data before the tail (statsmodels).
+
+Errors are in the series' units. Writes errors.md, forecast.png (truth and
+each method's forecasts, horizon after horizon, over the tail),
+horizon_error.png, the trial table and plot, results.json and the best
+model (best_model.keras) to --out.
+
+Distributed search: run the same command as the chief and as each worker
+with KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...),
+KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT set; workers exit after
+their trials and the chief writes the results.
+"""
+
+import os
+
+import numpy as np
+import statsmodels.api as sm
+from common import finish
+from common import make_tuner
+from common import parser
+from common import report
+from common import search
+from common import setup
+from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+from keras_recur import tuning
+
+# name -> (loader, season length, SARIMAX order, seasonal order, window,
+#          horizon, held-out tail, unit)
+DATASETS = {
+    "co2": (
+        lambda: (
+            sm.datasets.co2.load_pandas()
+            .data["co2"]
+            .resample("MS")
+            .mean()
+            .interpolate()
+        ),
+        12,
+        (1, 1, 1),
+        (0, 1, 1, 12),
+        36,
+        12,
+        72,
+        "ppm",
+    ),
+    "sunspots": (
+        lambda: sm.datasets.sunspots.load_pandas().data.set_index("YEAR")[
+            "SUNACTIVITY"
+        ],
+        11,
+        (9, 0, 0),
+        (0, 0, 0, 0),
+        33,
+        11,
+        55,
+        "sunspot number",
+    ),
+}
+
+
+def seasonal_naive(series, origin, horizon, season):
+    """The last observed value of the same season, for each step ahead."""
+    steps = np.arange(horizon)
+    return series[origin + steps - season * (steps // season + 1)]
+
+
+def sarimax_forecasts(series, origins, horizon, train_end, order, seasonal):
+    fitted = SARIMAX(
+        series[:train_end],
+        order=order,
+        seasonal_order=seasonal,
+        trend="c" if order[1] == 0 else None,
+    ).fit(disp=False)
+    # The same parameters, filtered over the data up to each origin.
+    return np.stack(
+        [fitted.apply(series[:origin]).forecast(horizon) for origin in origins]
+    )
+
+
+def shifted_windows(series, window, horizon):
+    """Windows shifted so that each input ends at zero; returns the
+    network's inputs and targets and each window's last value."""
+    inputs, targets = tuning.make_windows(series, window, horizon)
+    last = inputs[:, -1, 0]
+    return inputs - last[:, None, None], targets - last[:, None], last
+
+
+def errors(forecasts, truth):
+    difference = forecasts - truth
+    return {
+        "mae": float(np.abs(difference).mean()),
+        "rmse": float(np.sqrt((difference**2).mean())),
+        "mae_by_horizon": np.abs(difference).mean(axis=0).tolist(),
+    }
+
+
+def main():
+    args = parser(__doc__, trials=8, epochs=40, out="out/forecasting")
+    args.add_argument("--dataset", choices=sorted(DATASETS), default="co2")
+    args.add_argument("--window", type=int, help="input steps")
+    args.add_argument("--horizon", type=int, help="steps forecast")
+    args.add_argument("--test", type=int, help="held-out tail length")
+    args.add_argument(
+        "--cells",
+        default=",".join(tuning.CELLS),
+        help="comma-separated cells to search among",
+    )
+    args = args.parse_args()
+    (load, season, order, seasonal, window, horizon, test, unit) = DATASETS[
+        args.dataset
+    ]
+    window = args.window or window
+    horizon = args.horizon or horizon
+    test = args.test or (2 * horizon if args.quick else test)
+    setup(args)
+
+    data = load()
+    series = data.to_numpy(dtype="float64")
+    time = np.asarray(data.index)
+    train_end = len(series) - test
+    print(
+        f"{args.dataset}: {len(series)} points, training on the first "
+        f"{train_end}, forecasting {horizon} ahead over the last {test}"
+    )
+
+    # Training windows end before the tail; the last 15% validate.
+    x_train, y_train, _ = shifted_windows(series[:train_end], window, horizon)
+    scale = float(y_train.std())
+    x_train, y_train = x_train / scale, y_train / scale
+    validation = max(1, int(0.15 * len(x_train)))
+    x_fit, y_fit = x_train[:-validation], y_train[:-validation]
+    x_val, y_val = x_train[-validation:], y_train[-validation:]
+
+    hypermodel = tuning.SequenceRegressor(
+        (window, 1),
+        outputs=horizon,
+        cell=args.cells.split(","),
+        units=[8] if args.quick else [16, 32, 64],
+        depth=1 if args.quick else [1, 2],
+        learning_rate=tuning.Range(1e-3, 1e-2, sampling="log"),
+        seed=args.seed,
+    )
+    tuner = make_tuner(args, hypermodel, "val_loss", args.dataset)
+    tuner.search_space_summary()
+    search(tuner, args, x_fit, y_fit, validation_data=(x_val, y_val))
+    if tuning.is_worker():
+        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} done.")
+        return
+    table = report(tuner, args, f"{args.dataset}: validation loss per trial")
+    best = tuner.get_best_models(1)[0]
+    best.save(os.path.join(args.out, "best_model.keras"))
+
+    # Every origin in the tail with a whole horizon after it.
+    origins = np.arange(train_end, len(series) - horizon + 1)
+    x_test, _, last = shifted_windows(
+        series[train_end - window :], window, horizon
+    )
+    network = best.predict(x_test / scale, verbose=0) * scale + last[:, None]
+    truth = np.stack([series[o : o + horizon] for o in origins])
+    forecasts = {
+        f"tuned {table.rows[0]['cell']}": network,
+        "seasonal naive": np.stack(
+            [seasonal_naive(series, o, horizon, season) for o in origins]
+        ),
+        "SARIMAX": sarimax_forecasts(
+            series, origins, horizon, train_end, order, seasonal
+        ),
+    }
+    scores = {name: errors(f, truth) for name, f in forecasts.items()}
+
+    lines = [
+        f"| method | MAE ({unit}) | RMSE ({unit}) |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {s['mae']:.3f} | {s['rmse']:.3f} |"
+            for name, s in scores.items()
+        ),
+    ]
+    with open(os.path.join(args.out, "errors.md"), "w") as file:
+        file.write("\n".join(lines) + "\n")
+    print(f"\nHeld-out errors, {len(origins)} origins x {horizon} steps:")
+    print("\n".join(lines))
+
+    # Non-overlapping horizons laid end to end across the tail.
+    starts = np.arange(0, len(origins), horizon)
+    span = slice(train_end, train_end + len(starts) * horizon)
+    tuning.plot_lines(
+        time[span],
+        {name: f[starts].reshape(-1) for name, f in forecasts.items()},
+        os.path.join(args.out, "forecast.png"),
+        xlabel="time",
+        ylabel=unit,
+        title=f"{args.dataset}: {horizon}-step forecasts, held-out tail",
+        truth=series[span],
+    )
+    tuning.plot_lines(
+        np.arange(1, horizon + 1),
+        {name: s["mae_by_horizon"] for name, s in scores.items()},
+        os.path.join(args.out, "horizon_error.png"),
+        xlabel="steps ahead",
+        ylabel=f"mean absolute error ({unit})",
+        title=f"{args.dataset}: error by horizon",
+    )
+    finish(
+        args,
+        {
+            "dataset": args.dataset,
+            "window": window,
+            "horizon": horizon,
+            "test_points": test,
+            "best_trial": table.rows[0],
+            "errors": scores,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

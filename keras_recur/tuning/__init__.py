@@ -1,0 +1,52 @@
+"""keras-tuner search over the keras_recur cells (needs the `tuner` extra).
+
+- Hypermodels: `SequenceRegressor`, `SequenceClassifier` and
+  `Seq2SeqHyperModel`, all searching the cell (`PeepholeLSTM`,
+  `CoupledLSTM` with or without peepholes, `GRU`, and `keras.layers.LSTM` as
+  the baseline), units, depth, bidirectionality, dropout, recurrent dropout
+  and learning rate; the seq2seq one also the attention size and
+  normalisation. Every searchable argument takes a fixed value, a list of
+  choices or a `Range`.
+- Helpers: `make_windows` (forecasting windows), `ResultsTable` (trials as
+  Markdown, CSV or pandas), `plot_scores`, `plot_trials`, `plot_lines`
+  (matplotlib), `is_worker` (distributed search).
+"""
+
+import os
+
+from keras_recur.tuning.data import make_windows
+from keras_recur.tuning.hypermodels import CELLS
+from keras_recur.tuning.hypermodels import RecurrentHyperModel
+from keras_recur.tuning.hypermodels import Seq2SeqHyperModel
+from keras_recur.tuning.hypermodels import SequenceClassifier
+from keras_recur.tuning.hypermodels import SequenceRegressor
+from keras_recur.tuning.plots import plot_lines
+from keras_recur.tuning.plots import plot_scores
+from keras_recur.tuning.plots import plot_trials
+from keras_recur.tuning.results import ResultsTable
+from keras_recur.tuning.search_space import Range
+
+
+def is_worker():
+    """Whether this process is a worker of a distributed keras-tuner search
+    (KERASTUNER_ORACLE_IP set, KERASTUNER_TUNER_ID not a chief's): its
+    `search` runs trials for the chief, which holds the results."""
+    return "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in (
+        os.environ.get("KERASTUNER_TUNER_ID", "")
+    )
+
+
+__all__ = [
+    "CELLS",
+    "Range",
+    "RecurrentHyperModel",
+    "ResultsTable",
+    "Seq2SeqHyperModel",
+    "SequenceClassifier",
+    "SequenceRegressor",
+    "is_worker",
+    "make_windows",
+    "plot_lines",
+    "plot_scores",
+    "plot_trials",
+]

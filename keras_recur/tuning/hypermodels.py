@@ -1,0 +1,383 @@
+"""keras-tuner hypermodels that search over the recurrent cells."""
+
+import numbers
+import time
+
+import keras
+import keras_tuner
+
+import keras_recur
+from keras_recur.layers.base import check_bool
+from keras_recur.layers.base import check_positive_int
+from keras_recur.layers.base import check_rate
+from keras_recur.layers.base import check_seed
+from keras_recur.tuning.search_space import Range
+from keras_recur.tuning.search_space import check_spec
+from keras_recur.tuning.search_space import declare
+
+# cell name -> (sequence layer, cell); "LSTM" is Keras' own, the baseline.
+CELLS = {
+    "PeepholeLSTM": (keras_recur.PeepholeLSTM, keras_recur.PeepholeLSTMCell),
+    "CoupledLSTM": (keras_recur.CoupledLSTM, keras_recur.CoupledLSTMCell),
+    "GRU": (keras_recur.GRU, keras_recur.GRUCell),
+    "LSTM": (keras.layers.LSTM, keras.layers.LSTMCell),
+}
+LEARNING_RATES = Range(1e-4, 1e-2, sampling="log")
+# The cells that take `use_peepholes`; only their trials get that choice.
+PEEPHOLE_OPTIONAL = ("CoupledLSTM",)
+
+
+def _check_cell(argument, value):
+    if value not in CELLS:
+        raise ValueError(
+            f"`{argument}` must name cells among {sorted(CELLS)}. "
+            f"Received: {argument}={value!r}"
+        )
+    return value
+
+
+def _check_units(argument, value):
+    check_positive_int(argument, value)
+    return int(value)
+
+
+def _check_flag(argument, value):
+    check_bool(argument, value)
+    return value
+
+
+def _check_rate(argument, value):
+    check_rate(argument, value)
+    return float(value)
+
+
+def _check_learning_rate(argument, value):
+    if (
+        not isinstance(value, numbers.Real)
+        or isinstance(value, bool)
+        or not 0 < value < 1
+    ):
+        raise ValueError(
+            f"`{argument}` must be a number in (0, 1). "
+            f"Received: {argument}={value!r}"
+        )
+    return float(value)
+
+
+class _ElapsedTime(keras.callbacks.Callback):
+    """Adds `fit_seconds`, the wall time since training began, to the
+    epoch logs, so that the tuner records each trial's time with its
+    metrics (on a distributed worker too)."""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["fit_seconds"] = time.perf_counter() - self.start
+
+
+class RecurrentHyperModel(keras_tuner.HyperModel):
+    """Base of the hypermodels: the recurrent part of the search space.
+
+    Each searchable argument is a fixed value, a list of choices, or a
+    `keras_recur.tuning.Range` (see `keras_recur.tuning.search_space`). The
+    hyperparameters have the arguments' names; `use_peepholes` exists only
+    in trials whose `cell` is `CoupledLSTM`.
+
+    Args:
+        cell: Cell names among `"PeepholeLSTM"`, `"CoupledLSTM"`, `"GRU"`
+            and `"LSTM"` (`keras.layers.LSTM`, the baseline).
+        use_peepholes: For `CoupledLSTM` trials.
+        units: Units of each recurrent layer.
+        depth: Number of stacked recurrent layers.
+        bidirectional: Whether each recurrent layer reads both ways.
+        dropout: Input dropout of each recurrent layer.
+        recurrent_dropout: Recurrent dropout of each recurrent layer.
+        learning_rate: Adam's learning rate.
+        seed: If set, `build` calls `keras.utils.set_random_seed(seed)`
+            first, so that every trial starts from the same random state.
+        name: The hypermodel's name.
+        tunable: Whether its hyperparameters are searched (keras-tuner).
+    """
+
+    def __init__(
+        self,
+        cell=tuple(CELLS),
+        use_peepholes=(False, True),
+        units=(16, 32, 64, 128),
+        depth=(1, 2),
+        bidirectional=(False, True),
+        dropout=(0.0, 0.1, 0.2, 0.3),
+        recurrent_dropout=(0.0, 0.1, 0.2),
+        learning_rate=LEARNING_RATES,
+        seed=None,
+        name=None,
+        tunable=True,
+    ):
+        super().__init__(name=name, tunable=tunable)
+        self.space = {
+            "cell": check_spec("cell", cell, _check_cell),
+            "use_peepholes": check_spec(
+                "use_peepholes", use_peepholes, _check_flag
+            ),
+            "units": check_spec("units", units, _check_units),
+            "depth": check_spec("depth", depth, _check_units),
+            "bidirectional": check_spec(
+                "bidirectional", bidirectional, _check_flag
+            ),
+            "dropout": check_spec("dropout", dropout, _check_rate),
+            "recurrent_dropout": check_spec(
+                "recurrent_dropout", recurrent_dropout, _check_rate
+            ),
+            "learning_rate": check_spec(
+                "learning_rate", learning_rate, _check_learning_rate
+            ),
+        }
+        if seed is not None:
+            check_seed(seed)
+        self.seed = seed
+
+    def value(self, hp, name):
+        """Declares the hyperparameter `name` in `hp` and returns its value."""
+        return declare(hp, name, self.space[name])
+
+    def cell_choice(self, hp):
+        """The trial's cell name and its cell-specific layer arguments."""
+        cell = self.value(hp, "cell")
+        extra = {}
+        with hp.conditional_scope("cell", list(PEEPHOLE_OPTIONAL)):
+            if cell in PEEPHOLE_OPTIONAL:
+                extra["use_peepholes"] = self.value(hp, "use_peepholes")
+        return cell, extra
+
+    def recurrent_stack(self, hp, inputs, return_sequences=False, mask=None):
+        """Applies `depth` recurrent layers (bidirectional or not) to a
+        tensor of shape (batch, steps, features)."""
+        cell, extra = self.cell_choice(hp)
+        layer_class = CELLS[cell][0]
+        arguments = dict(
+            units=self.value(hp, "units"),
+            dropout=self.value(hp, "dropout"),
+            recurrent_dropout=self.value(hp, "recurrent_dropout"),
+            **extra,
+        )
+        depth = self.value(hp, "depth")
+        bidirectional = self.value(hp, "bidirectional")
+        x = inputs
+        for index in range(depth):
+            layer = layer_class(
+                return_sequences=return_sequences or index < depth - 1,
+                **arguments,
+            )
+            if bidirectional:
+                layer = keras.layers.Bidirectional(layer)
+            x = layer(x, mask=mask) if mask is not None else layer(x)
+        return x
+
+    def build(self, hp):
+        """The trial's model from `build_model`, compiled with Adam and the
+        subclass's `loss` and `metrics`."""
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed)
+        model = self.build_model(hp)
+        model.compile(
+            keras.optimizers.Adam(self.value(hp, "learning_rate")),
+            loss=self.loss,
+            metrics=list(self.metrics),
+        )
+        return model
+
+    def build_model(self, hp):
+        """The uncompiled model of a trial; subclasses define it."""
+        raise NotImplementedError
+
+    def fit(self, hp, model, *args, **kwargs):
+        """`model.fit`, recording each epoch's elapsed time as
+        `fit_seconds` next to the metrics."""
+        callbacks = [_ElapsedTime(), *(kwargs.pop("callbacks", None) or [])]
+        return model.fit(*args, callbacks=callbacks, **kwargs)
+
+
+def _check_input_shape(input_shape):
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or len(input_shape) != 2
+        or not (input_shape[0] is None or isinstance(input_shape[0], int))
+        or not isinstance(input_shape[1], int)
+        or input_shape[1] <= 0
+    ):
+        raise ValueError(
+            "`input_shape` must be (steps, features), steps an int or None. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    return tuple(input_shape)
+
+
+class SequenceRegressor(RecurrentHyperModel):
+    """Searches recurrent regressors: sequences (batch, steps, features) to
+    `outputs` numbers, trained with mean squared error (metric: mean
+    absolute error). The tuner's objective is usually `"val_loss"`.
+
+    Args:
+        input_shape: `(steps, features)`; steps may be None.
+        outputs: Number of outputs (a forecasting horizon, for example).
+        **kwargs: The search space and other arguments of
+            `RecurrentHyperModel`.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> from keras_recur import tuning
+    >>> hypermodel = tuning.SequenceRegressor(
+    ...     (12, 1), outputs=3, cell=["GRU", "CoupledLSTM"], depth=1
+    ... )
+    >>> hp = keras_tuner.HyperParameters()
+    >>> hp.Fixed("cell", "GRU")
+    'GRU'
+    >>> model = hypermodel.build(hp)
+    >>> "use_peepholes" in hp.values, model.output_shape
+    (False, (None, 3))
+    """
+
+    def __init__(self, input_shape, outputs=1, **kwargs):
+        super().__init__(**kwargs)
+        self.input_shape = _check_input_shape(input_shape)
+        check_positive_int("outputs", outputs)
+        self.outputs = outputs
+
+    loss = "mse"
+    metrics = ("mae",)
+
+    def build_model(self, hp):
+        inputs = keras.Input(self.input_shape)
+        encoded = self.recurrent_stack(hp, inputs)
+        return keras.Model(inputs, keras.layers.Dense(self.outputs)(encoded))
+
+
+class SequenceClassifier(RecurrentHyperModel):
+    """Searches recurrent classifiers: sequences (batch, steps, features) to
+    one of `num_classes` classes, labels as integers, trained with sparse
+    categorical cross-entropy (metric: accuracy). The tuner's objective is
+    usually `"val_accuracy"`.
+
+    Args:
+        input_shape: `(steps, features)`; steps may be None.
+        num_classes: Number of classes (at least 2).
+        **kwargs: The search space and other arguments of
+            `RecurrentHyperModel`.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> from keras_recur import tuning
+    >>> hypermodel = tuning.SequenceClassifier((8, 8), num_classes=10)
+    >>> tuner = keras_tuner.RandomSearch(
+    ...     hypermodel, objective="val_accuracy", max_trials=1,
+    ...     directory=tmp, project_name="digits", overwrite=True,
+    ... )  # doctest: +SKIP
+    """
+
+    def __init__(self, input_shape, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.input_shape = _check_input_shape(input_shape)
+        check_positive_int("num_classes", num_classes)
+        if num_classes < 2:
+            raise ValueError(
+                "`num_classes` must be at least 2. "
+                f"Received: num_classes={num_classes}"
+            )
+        self.num_classes = num_classes
+
+    loss = "sparse_categorical_crossentropy"
+    metrics = ("accuracy",)
+
+    def build_model(self, hp):
+        inputs = keras.Input(self.input_shape)
+        encoded = self.recurrent_stack(hp, inputs)
+        outputs = keras.layers.Dense(self.num_classes, activation="softmax")
+        return keras.Model(inputs, outputs(encoded))
+
+
+class Seq2SeqHyperModel(RecurrentHyperModel):
+    """Searches `keras_recur.Seq2Seq` models with Bahdanau attention.
+
+    The encoder is the recurrent stack of `RecurrentHyperModel` (with
+    `return_sequences`); the decoder is an `AttentionDecoder` around a cell
+    of the same kind and `units`. Token 0 pads (embeddings with
+    `mask_zero=True`). Trained on `(source, target_in) -> target_out` with
+    sparse categorical cross-entropy from logits (metric: per-token
+    accuracy, padding included).
+
+    Args:
+        source_vocabulary: Size of the source vocabulary.
+        target_vocabulary: Size of the target vocabulary.
+        embedding_dim: Size of both embeddings.
+        attention_units: Searchable: units of `BahdanauAttention`.
+        normalize: Searchable: its weight normalisation.
+        **kwargs: The search space and other arguments of
+            `RecurrentHyperModel`.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> from keras_recur import tuning
+    >>> hypermodel = tuning.Seq2SeqHyperModel(
+    ...     20, 14, cell="GRU", units=16, depth=1, attention_units=[8, 16]
+    ... )
+    >>> model = hypermodel.build(keras_tuner.HyperParameters())
+    >>> type(model).__name__
+    'Seq2Seq'
+    """
+
+    def __init__(
+        self,
+        source_vocabulary,
+        target_vocabulary,
+        embedding_dim=32,
+        attention_units=(16, 32, 64, 128),
+        normalize=(False, True),
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int("source_vocabulary", source_vocabulary)
+        check_positive_int("target_vocabulary", target_vocabulary)
+        check_positive_int("embedding_dim", embedding_dim)
+        self.source_vocabulary = source_vocabulary
+        self.target_vocabulary = target_vocabulary
+        self.embedding_dim = embedding_dim
+        self.space["attention_units"] = check_spec(
+            "attention_units", attention_units, _check_units
+        )
+        self.space["normalize"] = check_spec(
+            "normalize", normalize, _check_flag
+        )
+
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    metrics = ("accuracy",)
+
+    def build_model(self, hp):
+        source_embedding = keras.layers.Embedding(
+            self.source_vocabulary, self.embedding_dim, mask_zero=True
+        )
+        # The encoder as a model of its own, so that it can be deep.
+        embedded = keras.Input((None, self.embedding_dim))
+        memory = self.recurrent_stack(hp, embedded, return_sequences=True)
+        encoder = keras.Model(embedded, memory, name="encoder")
+        cell, extra = self.cell_choice(hp)
+        decoder = keras_recur.AttentionDecoder(
+            CELLS[cell][1](self.value(hp, "units"), **extra),
+            keras_recur.BahdanauAttention(
+                self.value(hp, "attention_units"),
+                normalize=self.value(hp, "normalize"),
+            ),
+        )
+        return keras_recur.Seq2Seq(
+            source_embedding,
+            encoder,
+            keras.layers.Embedding(
+                self.target_vocabulary, self.embedding_dim, mask_zero=True
+            ),
+            decoder,
+            keras.layers.Dense(self.target_vocabulary),
+        )

@@ -1,0 +1,115 @@
+"""A table of a tuner's trials, as Markdown, CSV or a pandas DataFrame."""
+
+import csv
+import io
+import math
+
+_FIXED_COLUMNS = ("trial", "status", "score", "seconds")
+
+
+def _cell_text(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+class ResultsTable:
+    """The trials of a keras-tuner search, best first.
+
+    Columns: `trial` (id), `status`, `score` (the objective), `seconds`
+    (training time, from the `fit_seconds` the keras_recur hypermodels
+    record; empty for other hypermodels), then one column per
+    hyperparameter (empty where it did not apply).
+
+    Args:
+        rows: List of dicts, one per trial, keyed by column name.
+        columns: Column names, in order.
+
+    Example:
+
+    >>> table = ResultsTable.from_tuner(tuner)  # doctest: +SKIP
+    >>> print(table.to_markdown())  # doctest: +SKIP
+    >>> table.to_csv("out/trials.csv")  # doctest: +SKIP
+    """
+
+    def __init__(self, rows, columns):
+        self.rows = list(rows)
+        self.columns = list(columns)
+
+    @classmethod
+    def from_tuner(cls, tuner):
+        """Every trial of `tuner`'s oracle, ordered best first (trials
+        without a score last)."""
+        trials = list(tuner.oracle.trials.values())
+        direction = tuner.oracle.objective.direction
+        scored = [trial for trial in trials if trial.score is not None]
+        scored.sort(key=lambda t: t.score, reverse=direction == "max")
+        unscored = [trial for trial in trials if trial.score is None]
+        hyperparameter_names = []
+        rows = []
+        for trial in scored + unscored:
+            values = trial.hyperparameters.values
+            for name in values:
+                if name not in hyperparameter_names:
+                    hyperparameter_names.append(name)
+            rows.append(
+                {
+                    "trial": trial.trial_id,
+                    "status": trial.status,
+                    "score": trial.score,
+                    "seconds": _fit_seconds(trial),
+                    **values,
+                }
+            )
+        return cls(rows, [*_FIXED_COLUMNS, *hyperparameter_names])
+
+    def to_markdown(self):
+        lines = [
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "---|" * len(self.columns),
+        ]
+        for row in self.rows:
+            cells = (_cell_text(row.get(column)) for column in self.columns)
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self, path=None):
+        """Writes the table to `path` if given; returns the CSV text."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer, self.columns, extrasaction="ignore", lineterminator="\n"
+        )
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow(
+                {
+                    key: "" if value is None else value
+                    for key, value in row.items()
+                }
+            )
+        text = buffer.getvalue()
+        if path is not None:
+            with open(path, "w", newline="") as file:
+                file.write(text)
+        return text
+
+    def to_dataframe(self):
+        """The table as a `pandas.DataFrame` (needs pandas)."""
+        try:
+            import pandas
+        except ImportError as error:
+            raise ImportError(
+                "ResultsTable.to_dataframe needs pandas; to_markdown and "
+                "to_csv do not."
+            ) from error
+        return pandas.DataFrame(self.rows, columns=self.columns)
+
+
+def _fit_seconds(trial):
+    if not trial.metrics.exists("fit_seconds"):
+        return None
+    history = trial.metrics.get_history("fit_seconds")
+    seconds = max(observation.value[0] for observation in history)
+    return None if math.isnan(seconds) else seconds

@@ -1,0 +1,414 @@
+"""keras_recur.tuning: the search space, every keras-tuner tuner, the
+results table, windows and plots."""
+
+import csv
+import io
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import keras_recur
+from keras_recur import tuning
+from tests.conftest import to_numpy
+
+
+def recurrent_layers(model):
+    """The recurrent layers of a model, looking inside Bidirectional."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            found.append(layer.forward_layer)
+        elif isinstance(layer, keras.layers.RNN):
+            found.append(layer)
+    return found
+
+
+def build(hypermodel, **fixed):
+    hp = keras_tuner.HyperParameters()
+    for name, value in fixed.items():
+        hp.Fixed(name, value)
+    return hypermodel.build(hp), hp
+
+
+def test_default_search_space():
+    hypermodel = tuning.SequenceRegressor((10, 3))
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    hypermodel.build(hp)
+    space = {p.name: p for p in hp.space}
+    assert list(space["cell"].values) == [
+        "PeepholeLSTM",
+        "CoupledLSTM",
+        "GRU",
+        "LSTM",
+    ]
+    assert list(space["units"].values) == [16, 32, 64, 128]
+    assert list(space["depth"].values) == [1, 2]
+    assert type(space["bidirectional"]).__name__ == "Boolean"
+    assert list(space["dropout"].values) == [0.0, 0.1, 0.2, 0.3]
+    assert list(space["recurrent_dropout"].values) == [0.0, 0.1, 0.2]
+    rate = space["learning_rate"]
+    assert (rate.min_value, rate.max_value, rate.sampling) == (
+        1e-4,
+        1e-2,
+        "log",
+    )
+    # The default cell is a PeepholeLSTM, so use_peepholes is not declared.
+    assert "use_peepholes" not in space
+
+
+def test_use_peepholes_exists_only_for_coupled_lstm():
+    hypermodel = tuning.SequenceRegressor((10, 3), depth=1)
+    for cell in ("PeepholeLSTM", "GRU", "LSTM"):
+        _, hp = build(hypermodel, cell=cell)
+        assert "use_peepholes" not in hp.values
+    model, hp = build(hypermodel, cell="CoupledLSTM", use_peepholes=True)
+    assert hp.values["use_peepholes"] is True
+    assert recurrent_layers(model)[0].cell.use_peepholes is True
+    # A tuner sees the condition on the cell.
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, "val_loss", max_trials=1, directory=None
+    )
+    (peepholes,) = [
+        p for p in tuner.oracle.get_space().space if p.name == "use_peepholes"
+    ]
+    (condition,) = peepholes.conditions
+    assert condition.name == "cell" and condition.values == ["CoupledLSTM"]
+
+
+@pytest.mark.parametrize(
+    "cell, layer_class",
+    [
+        ("PeepholeLSTM", keras_recur.PeepholeLSTM),
+        ("CoupledLSTM", keras_recur.CoupledLSTM),
+        ("GRU", keras_recur.GRU),
+        ("LSTM", keras.layers.LSTM),
+    ],
+)
+def test_trial_values_reach_the_layers(cell, layer_class):
+    hypermodel = tuning.SequenceRegressor((10, 3), outputs=2)
+    model, hp = build(
+        hypermodel,
+        cell=cell,
+        units=32,
+        depth=2,
+        bidirectional=True,
+        dropout=0.2,
+        recurrent_dropout=0.1,
+        learning_rate=0.005,
+    )
+    layers = recurrent_layers(model)
+    assert [type(layer) for layer in layers] == [layer_class] * 2
+    assert [layer.return_sequences for layer in layers] == [True, False]
+    for layer in layers:
+        assert layer.cell.units == 32
+        assert layer.cell.dropout == pytest.approx(0.2)
+        assert layer.cell.recurrent_dropout == pytest.approx(0.1)
+    assert sum(isinstance(x, keras.layers.Bidirectional) for x in model.layers)
+    assert float(to_numpy(model.optimizer.learning_rate)) == pytest.approx(
+        0.005
+    )
+    assert model.output_shape == (None, 2)
+
+
+def test_fixed_narrowed_and_ranged_arguments():
+    hypermodel = tuning.SequenceClassifier(
+        (None, 4),
+        num_classes=3,
+        cell=["GRU", "CoupledLSTM"],
+        units=tuning.Range(8, 24, step=8),
+        depth=1,
+        bidirectional=False,
+        dropout=[0, 0.25],
+        learning_rate=tuning.Range(1e-3, 1e-1, step=10, sampling="log"),
+    )
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    space = {p.name: p for p in hp.space}
+    assert list(space["cell"].values) == ["GRU", "CoupledLSTM"]
+    assert list(space["units"].values) == [8, 16, 24]
+    assert type(space["depth"]).__name__ == "Fixed"
+    assert space["depth"].value == 1
+    assert space["bidirectional"].value is False
+    assert list(space["dropout"].values) == [0.0, 0.25]
+    assert list(space["learning_rate"].values) == pytest.approx(
+        [1e-3, 1e-2, 1e-1]
+    )
+
+
+def test_tuner_hyperparameters_override_the_hypermodel():
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("cell", "GRU")
+    hp.Choice("units", [4, 6])
+    tuner = keras_tuner.RandomSearch(
+        tuning.SequenceRegressor((5, 2)),
+        "val_loss",
+        max_trials=1,
+        hyperparameters=hp,
+        directory=None,
+    )
+    space = {p.name: p for p in tuner.oracle.get_space().space}
+    assert space["cell"].value == "GRU"
+    assert list(space["units"].values) == [4, 6]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"cell": "Elman"}, "cell='Elman'"),
+        ({"cell": ["GRU", "Nope"]}, "cell='Nope'"),
+        ({"cell": tuning.Range(1, 2)}, "cell="),
+        ({"units": 0}, "units=0"),
+        ({"units": [16, 16]}, r"units=\[16, 16\]"),
+        ({"units": []}, r"units=\[\]"),
+        ({"depth": 1.5}, "depth=1.5"),
+        ({"dropout": 1.0}, "dropout=1.0"),
+        ({"recurrent_dropout": -0.1}, "recurrent_dropout=-0.1"),
+        ({"learning_rate": 0}, "learning_rate=0"),
+        ({"learning_rate": tuning.Range(0.1, 0.01)}, "learning_rate=Range"),
+        (
+            {"learning_rate": tuning.Range(0, 0.1, sampling="log")},
+            "learning_rate=Range",
+        ),
+        ({"units": tuning.Range(4, 8, sampling="cubic")}, "units=Range"),
+        ({"bidirectional": "yes"}, "bidirectional='yes'"),
+        ({"use_peepholes": [1, 0]}, "use_peepholes=1"),
+        ({"seed": "a"}, "seed='a'"),
+    ],
+)
+def test_bad_search_space_is_named(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        tuning.SequenceRegressor((5, 2), **arguments)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: tuning.SequenceRegressor((5,)), r"input_shape=\(5,\)"),
+        (lambda: tuning.SequenceRegressor((5, 2), outputs=0), "outputs=0"),
+        (
+            lambda: tuning.SequenceClassifier((5, 2), num_classes=1),
+            "num_classes=1",
+        ),
+        (
+            lambda: tuning.Seq2SeqHyperModel(10, 0),
+            "target_vocabulary=0",
+        ),
+        (
+            lambda: tuning.Seq2SeqHyperModel(10, 10, attention_units=[0]),
+            "attention_units=0",
+        ),
+    ],
+)
+def test_bad_model_arguments_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def regression_data(count=48, steps=6):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(count, steps, 2)).astype("float32")
+    y = np.stack([x[:, :, 0].sum(1), x[:, -1, 1]], axis=1).astype("float32")
+    return x, y
+
+
+@pytest.mark.parametrize(
+    "tuner_class",
+    [
+        keras_tuner.RandomSearch,
+        keras_tuner.BayesianOptimization,
+        keras_tuner.Hyperband,
+        keras_tuner.GridSearch,
+    ],
+)
+def test_every_tuner_searches_and_the_best_model_reloads(tuner_class, tmp_path):
+    x, y = regression_data()
+    hypermodel = tuning.SequenceRegressor(
+        (6, 2),
+        outputs=2,
+        cell=["CoupledLSTM", "GRU", "PeepholeLSTM"],
+        units=[4, 8],
+        depth=1,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        bidirectional=[False, True],
+        learning_rate=0.01,
+        seed=3,
+    )
+    budget = (
+        {"max_epochs": 2, "hyperband_iterations": 1}
+        if tuner_class is keras_tuner.Hyperband
+        else {"max_trials": 3}
+    )
+    tuner = tuner_class(
+        hypermodel,
+        objective="val_loss",
+        directory=str(tmp_path),
+        project_name="search",
+        seed=1,
+        **budget,
+    )
+    fit = {} if tuner_class is keras_tuner.Hyperband else {"epochs": 2}
+    tuner.search(x, y, validation_split=0.25, verbose=0, **fit)
+    table = tuning.ResultsTable.from_tuner(tuner)
+    assert len(table.rows) == len(tuner.oracle.trials) >= 2
+    assert all(row["status"] == "COMPLETED" for row in table.rows)
+    scores = [row["score"] for row in table.rows]
+    assert scores == sorted(scores) and np.isfinite(scores).all()
+    assert all(row["seconds"] > 0 for row in table.rows)
+    for row in table.rows:
+        assert ("use_peepholes" in row) == (row["cell"] == "CoupledLSTM")
+
+    best = tuner.get_best_models(1)[0]
+    expected = to_numpy(best.predict(x, verbose=0))
+    # The best model's validation loss is the best trial's score.
+    val = best.evaluate(x[36:], y[36:], verbose=0)
+    assert val[0] == pytest.approx(scores[0], rel=1e-4)
+    path = str(tmp_path / "best.keras")
+    best.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        to_numpy(restored.predict(x, verbose=0)), expected, atol=1e-6
+    )
+
+
+def test_seq2seq_hypermodel_searches_and_masks_padding(tmp_path):
+    rng = np.random.default_rng(0)
+    source = rng.integers(3, 12, (32, 6))
+    source[:, 4:] = 0
+    target_in = np.concatenate([np.ones((32, 1), int), source[:, :4]], 1)
+    target_out = np.concatenate([source[:, :4], np.full((32, 1), 2)], 1)
+    hypermodel = tuning.Seq2SeqHyperModel(
+        12,
+        12,
+        embedding_dim=8,
+        cell=["CoupledLSTM", "GRU"],
+        units=8,
+        depth=[1, 2],
+        bidirectional=True,
+        attention_units=[4, 8],
+        learning_rate=0.01,
+        seed=0,
+    )
+    tuner = keras_tuner.RandomSearch(
+        hypermodel,
+        "val_loss",
+        max_trials=2,
+        directory=str(tmp_path),
+        seed=2,
+    )
+    space = {p.name for p in tuner.oracle.get_space().space}
+    assert {"attention_units", "normalize", "use_peepholes"} <= space
+    tuner.search(
+        (source, target_in),
+        target_out,
+        validation_split=0.25,
+        epochs=1,
+        verbose=0,
+    )
+    model = tuner.get_best_models(1)[0]
+    assert isinstance(model, keras_recur.Seq2Seq)
+    hp = tuner.get_best_hyperparameters(1)[0].values
+    assert model.decoder.attention.units == hp["attention_units"]
+    # Padding never reaches the memory of the real tokens, both ways.
+    longer = np.concatenate([source, np.zeros((32, 3), int)], axis=1)
+    memory, _ = model.encode(source)
+    longer_memory, _ = model.encode(longer)
+    np.testing.assert_allclose(
+        to_numpy(memory)[:, :4], to_numpy(longer_memory)[:, :4], atol=1e-5
+    )
+    path = str(tmp_path / "seq2seq.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        to_numpy(restored.predict((source, target_in), verbose=0)),
+        to_numpy(model.predict((source, target_in), verbose=0)),
+        atol=1e-5,
+    )
+
+
+def test_results_table_formats():
+    table = tuning.ResultsTable(
+        [
+            {
+                "trial": "1",
+                "status": "COMPLETED",
+                "score": 0.25,
+                "seconds": 2.0,
+                "cell": "GRU",
+            },
+            {
+                "trial": "0",
+                "status": "COMPLETED",
+                "score": 0.5,
+                "seconds": 3.5,
+                "cell": "CoupledLSTM",
+                "use_peepholes": True,
+            },
+        ],
+        ["trial", "status", "score", "seconds", "cell", "use_peepholes"],
+    )
+    assert table.to_markdown().splitlines() == [
+        "| trial | status | score | seconds | cell | use_peepholes |",
+        "|---|---|---|---|---|---|",
+        "| 1 | COMPLETED | 0.25 | 2 | GRU |  |",
+        "| 0 | COMPLETED | 0.5 | 3.5 | CoupledLSTM | True |",
+    ]
+    rows = list(csv.DictReader(io.StringIO(table.to_csv())))
+    assert rows[0] == {
+        "trial": "1",
+        "status": "COMPLETED",
+        "score": "0.25",
+        "seconds": "2.0",
+        "cell": "GRU",
+        "use_peepholes": "",
+    }
+    assert rows[1]["use_peepholes"] == "True"
+    pandas = pytest.importorskip("pandas")
+    frame = table.to_dataframe()
+    assert isinstance(frame, pandas.DataFrame)
+    assert frame["score"].tolist() == [0.25, 0.5]
+
+
+def test_make_windows():
+    series = np.arange(20.0).reshape(10, 2)
+    x, y = tuning.make_windows(series, input_steps=3, horizon=2, stride=2)
+    assert x.shape == (3, 3, 2) and y.shape == (3, 2, 2)
+    np.testing.assert_array_equal(x[1], series[2:5])
+    np.testing.assert_array_equal(y[1], series[5:7])
+    np.testing.assert_array_equal(y[2], series[7:9])
+    x, y = tuning.make_windows(np.arange(5.0), input_steps=4)
+    assert x.shape == (1, 4, 1) and y.tolist() == [[4.0]]
+    with pytest.raises(ValueError, match="horizon = 6 steps"):
+        tuning.make_windows(np.arange(5.0), input_steps=4, horizon=2)
+    with pytest.raises(ValueError, match="stride=0"):
+        tuning.make_windows(np.arange(5.0), input_steps=2, stride=0)
+    with pytest.raises(ValueError, match=r"shape \(2, 2, 2\)"):
+        tuning.make_windows(np.zeros((2, 2, 2)), input_steps=1)
+
+
+def test_plots_write_images(tmp_path):
+    tuning.plot_scores(
+        {"a": [0.9, 0.92], "b": [0.8, 0.85, 0.83]}, tmp_path / "scores.png"
+    )
+    tuning.plot_lines(
+        np.arange(5),
+        {"model": np.arange(5.0) + 1},
+        tmp_path / "lines.png",
+        xlabel="x",
+        ylabel="y",
+        truth=np.arange(5.0),
+    )
+    table = tuning.ResultsTable(
+        [{"score": 1.0, "cell": "GRU"}, {"score": 2.0, "cell": "LSTM"}],
+        ["score", "cell"],
+    )
+    tuning.plot_trials(table, tmp_path / "trials.png")
+    for name in ("scores.png", "lines.png", "trials.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="no scored trials"):
+        tuning.plot_trials(
+            tuning.ResultsTable([], ["score"]), tmp_path / "none.png"
+        )
