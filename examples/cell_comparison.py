@@ -56,7 +56,7 @@ def digits(layout, seed):
     return (x_train, y_train), (x_val, y_val), (x_test, y_test)
 
 
-def hypermodel(cell, peepholes, shape, quick, seed):
+def hypermodel(cell, peepholes, shape, quick, seed, distribution):
     return tuning.SequenceClassifier(
         shape,
         num_classes=10,
@@ -69,6 +69,7 @@ def hypermodel(cell, peepholes, shape, quick, seed):
         recurrent_dropout=0.0,
         learning_rate=tuning.Range(1e-3, 2e-2, sampling="log"),
         seed=seed,
+        distribution=distribution,
     )
 
 
@@ -111,7 +112,11 @@ def main():
         args,
         {
             variant: hypermodel(
-                *VARIANTS[variant], shape, args.quick, args.seed
+                *VARIANTS[variant],
+                shape,
+                args.quick,
+                args.seed,
+                args.distribution,
             )
             for variant in variants
         },
@@ -129,10 +134,13 @@ def main():
         print(f"=== {variant}: retraining with seeds {list(seeds)} ===")
         accuracy[variant] = []
         for seed in seeds:
-            model = hypermodel(cell, peepholes, shape, args.quick, seed).build(
-                best
+            retrain = hypermodel(
+                cell, peepholes, shape, args.quick, seed, args.distribution
             )
-            model.fit(
+            model = retrain.build(best)
+            retrain.fit(
+                best,
+                model,
                 *train,
                 validation_data=validation,
                 epochs=args.epochs,

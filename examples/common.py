@@ -27,11 +27,12 @@ def parser(doc, trials, epochs, out):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     arguments.add_argument(
-        "--trials", type=int, default=trials, help="tuner trials per search"
+        "--trials", type=int, help=f"trials per search (default {trials})"
     )
     arguments.add_argument(
-        "--epochs", type=int, default=epochs, help="epochs per trial (most)"
+        "--epochs", type=int, help=f"most epochs per trial (default {epochs})"
     )
+    arguments.set_defaults(default_budget=(trials, epochs))
     arguments.add_argument("--out", default=out, help="output folder")
     arguments.add_argument(
         "--quick", action="store_true", help="a tiny run, for the tests"
@@ -48,23 +49,26 @@ def parser(doc, trials, epochs, out):
         "--data-parallel",
         action="store_true",
         help="JAX only: split each batch over all devices "
-        "(keras.distribution.DataParallel)",
+        "(keras.distribution.DataParallel, given to the hypermodel)",
     )
     arguments.add_argument("--seed", type=int, default=0)
     return arguments
 
 
 def setup(args):
-    """Checks the options; seeds, the data-parallel distribution and the
-    output folder. --quick caps the budget at 2 trials of 2 epochs."""
-    for name in ("trials", "epochs"):
+    """Checks the options; seeds, the data-parallel distribution (as
+    args.distribution, for the hypermodels) and the output folder. --quick
+    makes the default budget 2 trials of 2 epochs."""
+    default = (2, 2) if args.quick else args.default_budget
+    for name, value in zip(("trials", "epochs"), default):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
         if getattr(args, name) < 1:
             raise ValueError(
                 f"--{name} must be at least 1. Received: {getattr(args, name)}"
             )
-    if args.quick:
-        args.trials, args.epochs = min(args.trials, 2), min(args.epochs, 2)
     keras.utils.set_random_seed(args.seed)
+    args.distribution = None
     if args.data_parallel:
         if keras.backend.backend() != "jax":
             raise ValueError(
@@ -72,9 +76,7 @@ def setup(args):
                 f"Received: KERAS_BACKEND={keras.backend.backend()}"
             )
         devices = keras.distribution.list_devices()
-        keras.distribution.set_distribution(
-            keras.distribution.DataParallel(devices=devices)
-        )
+        args.distribution = keras.distribution.DataParallel(devices=devices)
         print(f"Data parallel over {len(devices)} devices: {devices}")
     os.makedirs(args.out, exist_ok=True)
     print(f"Backend: {keras.backend.backend()}; output folder: {args.out}")

@@ -8,23 +8,29 @@ in training. The script reports exact-match accuracy on the held-out dates
 with greedy and beam-search decoding, and saves attention heatmaps in which
 the output digits line up with the input characters they were read from.
 
+A keras-tuner search picks the model (`keras_recur.tuning.Seq2SeqHyperModel`):
+the decoder's units, the attention size and its normalisation, for the cell
+given by --cell (one or several, comma-separated, searched among), with a
+bidirectional encoder of the same cell; the objective is the loss on
+validation dates, disjoint from both training and held-out dates.
+
     python examples/date_translation.py                 # a few minutes on a CPU
     python examples/date_translation.py --quick         # seconds, for tests
-    KERAS_BACKEND=jax python examples/date_translation.py --cell peephole
+    KERAS_BACKEND=jax python examples/date_translation.py --cell PeepholeLSTM
 
-The backend comes from KERAS_BACKEND.
+Writes attention.png, the trial table and plot, results.json and the best
+model (model.keras) to --out. The backend comes from KERAS_BACKEND.
 """
 
-import argparse
 import datetime
-import json
 import os
-import time
 
+import common
 import keras
 import numpy as np
 
-import keras_recur
+from keras_recur import tuning
+from keras_recur.tuning import CELLS
 
 # Target alphabet: 0 padding, 1 start, 2 end, then ISO characters.
 PAD, START, END = 0, 1, 2
@@ -113,39 +119,6 @@ def source_alphabet():
     return "".join(sorted(chars))
 
 
-def build_model(
-    source_vocabulary,
-    cell="gru",
-    units=128,
-    attention_units=64,
-    normalize=False,
-):
-    cells = {
-        "gru": lambda: keras_recur.GRUCell(units),
-        "peephole": lambda: keras_recur.PeepholeLSTMCell(units),
-        "coupled": lambda: keras_recur.CoupledLSTMCell(units),
-        "lstm": lambda: keras.layers.LSTMCell(units),
-    }
-    model = keras_recur.Seq2Seq(
-        keras.layers.Embedding(source_vocabulary, 32, mask_zero=True),
-        keras.layers.Bidirectional(
-            keras_recur.GRU(units // 2, return_sequences=True)
-        ),
-        keras.layers.Embedding(TARGET_VOCABULARY, 16, mask_zero=True),
-        keras_recur.AttentionDecoder(
-            cells[cell](),
-            keras_recur.BahdanauAttention(attention_units, normalize=normalize),
-        ),
-        keras.layers.Dense(TARGET_VOCABULARY),
-    )
-    model.compile(
-        keras.optimizers.Adam(3e-3),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model
-
-
 def to_text(tokens):
     chars = []
     for token in tokens:
@@ -192,74 +165,88 @@ def save_heatmaps(path, sources, texts, attention, count):
     plt.close(fig)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
+def main():
+    parser = common.parser(
+        __doc__, trials=3, epochs=4, out="out/date_translation"
     )
     parser.add_argument(
         "--train", type=int, default=12000, help="training dates"
     )
+    parser.add_argument(
+        "--validation", type=int, default=1000, help="the tuner's dates"
+    )
     parser.add_argument("--test", type=int, default=1000, help="held-out dates")
-    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
-        "--cell", default="gru", choices=["gru", "peephole", "coupled", "lstm"]
+        "--cell",
+        default="GRU",
+        help=f"cells to search among, comma-separated: {', '.join(CELLS)}",
     )
-    parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--attention-units", type=int, default=64)
     parser.add_argument("--beam-width", type=int, default=4)
     parser.add_argument("--heatmaps", type=int, default=4)
-    parser.add_argument("--out", default="out/date_translation")
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny run (seconds), for tests"
-    )
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     if args.quick:
-        args.train, args.test, args.epochs = 256, 64, 1
-        args.units, args.attention_units, args.heatmaps = 16, 8, 2
+        args.train, args.validation, args.test, args.heatmaps = 256, 64, 64, 2
     for option in (
         "train",
+        "validation",
         "test",
-        "epochs",
         "batch_size",
-        "units",
-        "attention_units",
         "beam_width",
         "heatmaps",
     ):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
-
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
+    common.setup(args)
+    rng = np.random.default_rng(args.seed)
     dates = make_dates(rng)
-    if args.train + args.test > len(dates):
-        parser.error(f"--train + --test must be at most {len(dates)}")
+    sizes = (args.train, args.validation, args.test)
+    if sum(sizes) > len(dates):
+        parser.error(
+            f"--train + --validation + --test must be at most {len(dates)}"
+        )
     chars = source_alphabet()
-    train = encode_pairs(dates[: args.train], rng, chars)
-    test = encode_pairs(dates[args.train : args.train + args.test], rng, chars)
+    ends = np.cumsum(sizes)
+    train, validation, test = (
+        encode_pairs(dates[end - size : end], rng, chars)
+        for size, end in zip(sizes, ends)
+    )
     print(
-        f"backend {keras.backend.backend()}; {args.train} training dates, "
+        f"{args.train} training dates, {args.validation} validation dates, "
         f"{args.test} held-out dates; e.g. {test[0][0]!r} -> {test[1][0]!r}"
     )
 
-    model = build_model(
-        1 + len(chars), args.cell, args.units, args.attention_units
+    hypermodel = tuning.Seq2SeqHyperModel(
+        1 + len(chars),
+        TARGET_VOCABULARY,
+        embedding_dim=32,
+        cell=args.cell.split(","),
+        units=[16] if args.quick else [64, 128],
+        depth=1,
+        bidirectional=True,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        learning_rate=3e-3,
+        attention_units=[8] if args.quick else [32, 64],
+        normalize=[False, True],
+        seed=args.seed,
+        distribution=args.distribution,
     )
-    start = time.perf_counter()
-    history = model.fit(
+    tuner = common.make_tuner(args, hypermodel, "val_loss", "dates")
+    tuner.search_space_summary()
+    common.search(
+        tuner,
+        args,
         (train[2], train[3]),
         train[4],
-        validation_data=((test[2], test[3]), test[4]),
-        epochs=args.epochs,
+        validation_data=((validation[2], validation[3]), validation[4]),
         batch_size=args.batch_size,
-        verbose=2,
     )
-    seconds = time.perf_counter() - start
+    if tuning.is_worker():
+        return
+    table = common.report(tuner, args, "date translation: validation loss")
+    model = tuner.get_best_models(1)[0]
 
-    os.makedirs(args.out, exist_ok=True)
     greedy, texts, attention = exact_match(model, test[2], test[1], 1)
     beam, _, _ = exact_match(model, test[2], test[1], args.beam_width)
     for source, want, got in list(zip(test[0], test[1], texts))[:8]:
@@ -269,26 +256,26 @@ def main(argv=None):
         f"exact match on held-out dates: greedy {greedy:.3f}, "
         f"beam search (width {args.beam_width}) {beam:.3f}"
     )
-
-    heatmaps = os.path.join(args.out, "attention.png")
-    save_heatmaps(heatmaps, test[0], texts, attention, args.heatmaps)
-    results = {
-        "backend": keras.backend.backend(),
-        "cell": args.cell,
-        "train_dates": args.train,
-        "test_dates": args.test,
-        "epochs": args.epochs,
-        "train_seconds": round(seconds, 1),
-        "final_val_loss": history.history["val_loss"][-1],
-        "greedy_exact_match": greedy,
-        "beam_exact_match": beam,
-        "beam_width": args.beam_width,
-    }
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
+    save_heatmaps(
+        os.path.join(args.out, "attention.png"),
+        test[0],
+        texts,
+        attention,
+        args.heatmaps,
+    )
     model.save(os.path.join(args.out, "model.keras"))
-    print(f"wrote {heatmaps}, results.json and model.keras in {args.out}")
-    return results
+    common.finish(
+        args,
+        {
+            "train_dates": args.train,
+            "test_dates": args.test,
+            "best_trial": table.rows[0],
+            "best_val_loss": table.rows[0]["score"],
+            "greedy_exact_match": greedy,
+            "beam_exact_match": beam,
+            "beam_width": args.beam_width,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -153,6 +153,7 @@ def main():
         depth=1 if args.quick else [1, 2],
         learning_rate=tuning.Range(1e-3, 1e-2, sampling="log"),
         seed=args.seed,
+        distribution=args.distribution,
     )
     tuner = make_tuner(args, hypermodel, "val_loss", args.dataset)
     tuner.search_space_summary()

@@ -87,6 +87,7 @@ def main():
             recurrent_dropout=0.0,
             learning_rate=tuning.Range(2e-3, 2e-2, sampling="log"),
             seed=args.seed,
+            distribution=args.distribution,
         )
         for variant, (cell, peepholes) in VARIANTS.items()
     }

@@ -183,6 +183,11 @@ def test_bad_search_space_is_named(arguments, message):
         tuning.SequenceRegressor((5, 2), **arguments)
 
 
+def test_distribution_must_have_a_scope():
+    with pytest.raises(TypeError, match="distribution='all'"):
+        tuning.SequenceClassifier((5, 2), 3, distribution="all")
+
+
 @pytest.mark.parametrize(
     "make, message",
     [

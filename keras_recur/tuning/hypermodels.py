@@ -1,5 +1,6 @@
 """keras-tuner hypermodels that search over the recurrent cells."""
 
+import contextlib
 import numbers
 import time
 
@@ -97,6 +98,11 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         learning_rate: Adam's learning rate.
         seed: If set, `build` calls `keras.utils.set_random_seed(seed)`
             first, so that every trial starts from the same random state.
+        distribution: Optional `keras.distribution` distribution (JAX), for
+            example `keras.distribution.DataParallel()`: every trial's model
+            is built and trained inside its scope. (A distribution set
+            globally would not reach the trials: keras-tuner clears the
+            Keras session before each one.)
         name: The hypermodel's name.
         tunable: Whether its hyperparameters are searched (keras-tuner).
     """
@@ -112,6 +118,7 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         recurrent_dropout=(0.0, 0.1, 0.2),
         learning_rate=LEARNING_RATES,
         seed=None,
+        distribution=None,
         name=None,
         tunable=True,
     ):
@@ -136,7 +143,17 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         }
         if seed is not None:
             check_seed(seed)
+        # keras.distribution exports no common base class to check against.
+        if distribution is not None and not callable(
+            getattr(distribution, "scope", None)
+        ):
+            raise TypeError(
+                "`distribution` must be a keras.distribution distribution "
+                f"(with a scope()) or None. Received: distribution="
+                f"{distribution!r}"
+            )
         self.seed = seed
+        self.distribution = distribution
 
     def value(self, hp, name):
         """Declares the hyperparameter `name` in `hp` and returns its value."""
@@ -180,12 +197,13 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         subclass's `loss` and `metrics`."""
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
-        model = self.build_model(hp)
-        model.compile(
-            keras.optimizers.Adam(self.value(hp, "learning_rate")),
-            loss=self.loss,
-            metrics=list(self.metrics),
-        )
+        with self._scope():
+            model = self.build_model(hp)
+            model.compile(
+                keras.optimizers.Adam(self.value(hp, "learning_rate")),
+                loss=self.loss,
+                metrics=list(self.metrics),
+            )
         return model
 
     def build_model(self, hp):
@@ -196,7 +214,13 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         """`model.fit`, recording each epoch's elapsed time as
         `fit_seconds` next to the metrics."""
         callbacks = [_ElapsedTime(), *(kwargs.pop("callbacks", None) or [])]
-        return model.fit(*args, callbacks=callbacks, **kwargs)
+        with self._scope():
+            return model.fit(*args, callbacks=callbacks, **kwargs)
+
+    def _scope(self):
+        if self.distribution is None:
+            return contextlib.nullcontext()
+        return self.distribution.scope()
 
 
 def _check_input_shape(input_shape):
