@@ -48,11 +48,11 @@ def spike_pairs(count, steps, min_delay, max_delay, rng):
 
 
 def main():
-    args = parser(__doc__, trials=4, epochs=40, out="out/timing")
-    args.add_argument("--steps", type=int, default=40)
-    args.add_argument("--min-delay", type=int, default=5)
-    args.add_argument("--max-delay", type=int, default=25)
-    args.add_argument("--samples", type=int, default=3000)
+    args = parser(__doc__, trials=3, epochs=25, out="out/timing")
+    args.add_argument("--steps", type=int, default=60)
+    args.add_argument("--min-delay", type=int, default=10)
+    args.add_argument("--max-delay", type=int, default=50)
+    args.add_argument("--samples", type=int, default=1500)
     args = args.parse_args()
     if not 1 <= args.min_delay <= args.max_delay < args.steps:
         raise ValueError(
@@ -80,7 +80,7 @@ def main():
             (args.steps, 1),
             cell=cell,
             use_peepholes=peepholes,
-            units=[8] if args.quick else [16, 32],
+            units=[8] if args.quick else [8, 16],
             depth=1,
             bidirectional=False,
             dropout=0.0,

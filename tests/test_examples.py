@@ -105,12 +105,18 @@ def test_cell_comparison_quick(tmp_path):
 
 
 def test_timing_quick(tmp_path):
-    run_example("timing.py", "--quick", "--out", str(tmp_path))
+    run_example(
+        "timing.py",
+        "--quick",
+        *("--steps", "30", "--min-delay", "5", "--max-delay", "20"),
+        *("--out", str(tmp_path)),
+    )
     results = check_outputs(
         tmp_path,
         ["timing.md", "trials_PeepholeLSTM.md"],
         ["error_by_delay.png", "trials_LSTM_Keras.png"],
     )
     for scores in results["scores"].values():
-        # Delays 5 to 25 steps: guessing their middle errs by about 5.
-        assert 0 < scores["mae"] < 15 and 0 <= scores["exact"] <= 1
+        # Delays of 5 to 20 steps, targets scaled by 20: even an untrained
+        # network's output near zero errs by 12.5 steps on average.
+        assert 0 < scores["mae"] < 20 and 0 <= scores["exact"] <= 1

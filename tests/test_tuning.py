@@ -2,6 +2,7 @@
 results table, windows and plots."""
 
 import csv
+import doctest
 import io
 
 import keras
@@ -417,3 +418,25 @@ def test_plots_write_images(tmp_path):
         tuning.plot_trials(
             tuning.ResultsTable([], ["score"]), tmp_path / "none.png"
         )
+
+
+@pytest.mark.parametrize(
+    "documented",
+    [
+        tuning.SequenceRegressor,
+        tuning.SequenceClassifier,
+        tuning.Seq2SeqHyperModel,
+        tuning.ResultsTable,
+        tuning.make_windows,
+    ],
+    ids=lambda x: x.__name__,
+)
+def test_docstring_examples_run(documented):
+    assert "Args:" in documented.__doc__ or "Columns:" in documented.__doc__
+    finder = doctest.DocTestFinder(recurse=False)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    tests = finder.find(documented, globs={"np": np, "keras": keras})
+    assert sum(len(test.examples) for test in tests) > 0
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0

@@ -295,11 +295,15 @@ class SequenceClassifier(RecurrentHyperModel):
 
     >>> import keras_tuner
     >>> from keras_recur import tuning
-    >>> hypermodel = tuning.SequenceClassifier((8, 8), num_classes=10)
+    >>> hypermodel = tuning.SequenceClassifier(
+    ...     (8, 8), num_classes=10, cell="CoupledLSTM", units=[16, 32]
+    ... )
     >>> tuner = keras_tuner.RandomSearch(
-    ...     hypermodel, objective="val_accuracy", max_trials=1,
-    ...     directory=tmp, project_name="digits", overwrite=True,
-    ... )  # doctest: +SKIP
+    ...     hypermodel, objective="val_accuracy", max_trials=4,
+    ...     directory=None, project_name="digits",
+    ... )
+    >>> sorted(p.name for p in tuner.oracle.get_space().space)[-3:]
+    ['recurrent_dropout', 'units', 'use_peepholes']
     """
 
     def __init__(self, input_shape, num_classes, **kwargs):

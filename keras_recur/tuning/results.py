@@ -27,11 +27,20 @@ class ResultsTable:
         rows: List of dicts, one per trial, keyed by column name.
         columns: Column names, in order.
 
-    Example:
+    Example (`ResultsTable.from_tuner(tuner)` after a search):
 
-    >>> table = ResultsTable.from_tuner(tuner)  # doctest: +SKIP
-    >>> print(table.to_markdown())  # doctest: +SKIP
-    >>> table.to_csv("out/trials.csv")  # doctest: +SKIP
+    >>> from keras_recur.tuning import ResultsTable
+    >>> table = ResultsTable(
+    ...     [{"trial": "0", "score": 0.125, "cell": "GRU"}],
+    ...     ["trial", "score", "cell"],
+    ... )
+    >>> print(table.to_markdown(), end="")
+    | trial | score | cell |
+    |---|---|---|
+    | 0 | 0.125 | GRU |
+    >>> print(table.to_csv(), end="")
+    trial,score,cell
+    0,0.125,GRU
     """
 
     def __init__(self, rows, columns):
