@@ -168,7 +168,7 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
                 extra["use_peepholes"] = self.value(hp, "use_peepholes")
         return cell, extra
 
-    def recurrent_stack(self, hp, inputs, return_sequences=False, mask=None):
+    def recurrent_stack(self, hp, inputs, return_sequences=False):
         """Applies `depth` recurrent layers (bidirectional or not) to a
         tensor of shape (batch, steps, features)."""
         cell, extra = self.cell_choice(hp)
@@ -189,7 +189,7 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
             )
             if bidirectional:
                 layer = keras.layers.Bidirectional(layer)
-            x = layer(x, mask=mask) if mask is not None else layer(x)
+            x = layer(x)
         return x
 
     def build(self, hp):
@@ -238,7 +238,21 @@ def _check_input_shape(input_shape):
     return tuple(input_shape)
 
 
-class SequenceRegressor(RecurrentHyperModel):
+class _SequenceToVector(RecurrentHyperModel):
+    """The recurrent stack on (batch, steps, features) inputs, then the
+    subclass's `head()` layer on its last output."""
+
+    def __init__(self, input_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.input_shape = _check_input_shape(input_shape)
+
+    def build_model(self, hp):
+        inputs = keras.Input(self.input_shape)
+        encoded = self.recurrent_stack(hp, inputs)
+        return keras.Model(inputs, self.head()(encoded))
+
+
+class SequenceRegressor(_SequenceToVector):
     """Searches recurrent regressors: sequences (batch, steps, features) to
     `outputs` numbers, trained with mean squared error (metric: mean
     absolute error). The tuner's objective is usually `"val_loss"`.
@@ -264,22 +278,19 @@ class SequenceRegressor(RecurrentHyperModel):
     (False, (None, 3))
     """
 
-    def __init__(self, input_shape, outputs=1, **kwargs):
-        super().__init__(**kwargs)
-        self.input_shape = _check_input_shape(input_shape)
-        check_positive_int("outputs", outputs)
-        self.outputs = outputs
-
     loss = "mse"
     metrics = ("mae",)
 
-    def build_model(self, hp):
-        inputs = keras.Input(self.input_shape)
-        encoded = self.recurrent_stack(hp, inputs)
-        return keras.Model(inputs, keras.layers.Dense(self.outputs)(encoded))
+    def __init__(self, input_shape, outputs=1, **kwargs):
+        super().__init__(input_shape, **kwargs)
+        check_positive_int("outputs", outputs)
+        self.outputs = outputs
+
+    def head(self):
+        return keras.layers.Dense(self.outputs)
 
 
-class SequenceClassifier(RecurrentHyperModel):
+class SequenceClassifier(_SequenceToVector):
     """Searches recurrent classifiers: sequences (batch, steps, features) to
     one of `num_classes` classes, labels as integers, trained with sparse
     categorical cross-entropy (metric: accuracy). The tuner's objective is
@@ -306,9 +317,11 @@ class SequenceClassifier(RecurrentHyperModel):
     ['recurrent_dropout', 'units', 'use_peepholes']
     """
 
+    loss = "sparse_categorical_crossentropy"
+    metrics = ("accuracy",)
+
     def __init__(self, input_shape, num_classes, **kwargs):
-        super().__init__(**kwargs)
-        self.input_shape = _check_input_shape(input_shape)
+        super().__init__(input_shape, **kwargs)
         check_positive_int("num_classes", num_classes)
         if num_classes < 2:
             raise ValueError(
@@ -317,14 +330,8 @@ class SequenceClassifier(RecurrentHyperModel):
             )
         self.num_classes = num_classes
 
-    loss = "sparse_categorical_crossentropy"
-    metrics = ("accuracy",)
-
-    def build_model(self, hp):
-        inputs = keras.Input(self.input_shape)
-        encoded = self.recurrent_stack(hp, inputs)
-        outputs = keras.layers.Dense(self.num_classes, activation="softmax")
-        return keras.Model(inputs, outputs(encoded))
+    def head(self):
+        return keras.layers.Dense(self.num_classes, activation="softmax")
 
 
 class Seq2SeqHyperModel(RecurrentHyperModel):
