@@ -114,6 +114,69 @@ def test_trial_values_reach_the_layers(cell, layer_class):
     assert model.output_shape == (None, 2)
 
 
+@pytest.mark.parametrize("cell", ["PeepholeLSTM", "CoupledLSTM", "GRU"])
+def test_per_step_regressor_is_causal_and_applies_its_head_per_step(cell):
+    hypermodel = tuning.SequenceRegressor(
+        (7, 2), outputs=3, return_sequences=True
+    )
+    model, _ = build(
+        hypermodel,
+        cell=cell,
+        units=8,
+        depth=2,
+        bidirectional=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+    )
+    assert model.output_shape == (None, 7, 3)
+    assert [layer.return_sequences for layer in recurrent_layers(model)] == [
+        True,
+        True,
+    ]
+    x = np.random.default_rng(0).normal(size=(4, 7, 2)).astype("float32")
+    outputs = to_numpy(model(x))
+    # The head is the same Dense at every step: the recurrent stack's
+    # sequence output times the kernel, plus the bias.
+    stack = keras.Model(model.input, model.layers[-2].output)
+    kernel, bias = (to_numpy(w) for w in model.layers[-1].weights)
+    np.testing.assert_allclose(
+        outputs, to_numpy(stack(x)) @ kernel + bias, rtol=1e-5, atol=1e-6
+    )
+    # One-directional: changing the inputs after step 3 leaves steps 0-3.
+    changed = x.copy()
+    changed[:, 4:] += 1.0
+    changed_outputs = to_numpy(model(changed))
+    np.testing.assert_allclose(
+        changed_outputs[:, :4], outputs[:, :4], rtol=1e-5, atol=1e-6
+    )
+    assert np.abs(changed_outputs[:, 4:] - outputs[:, 4:]).max() > 1e-3
+
+
+def test_per_step_classifier_learns_a_tagging_task():
+    # Tag each step with whether the running sum of the inputs is positive.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 6, 1)).astype("float32")
+    y = (np.cumsum(x[:, :, 0], axis=1) > 0).astype("int32")
+    hypermodel = tuning.SequenceClassifier(
+        (6, 1), num_classes=2, return_sequences=True, seed=0
+    )
+    model, _ = build(
+        hypermodel,
+        cell="GRU",
+        units=16,
+        depth=1,
+        bidirectional=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        learning_rate=0.01,
+    )
+    assert model.output_shape == (None, 6, 2)
+    model.fit(x, y, epochs=40, batch_size=32, verbose=0)
+    predicted = np.argmax(to_numpy(model.predict(x, verbose=0)), axis=-1)
+    assert predicted.shape == y.shape
+    assert np.mean(predicted == y) > 0.9
+
+
 def test_fixed_narrowed_and_ranged_arguments():
     hypermodel = tuning.SequenceClassifier(
         (None, 4),
@@ -194,6 +257,10 @@ def test_distribution_must_have_a_scope():
     [
         (lambda: tuning.SequenceRegressor((5,)), r"input_shape=\(5,\)"),
         (lambda: tuning.SequenceRegressor((5, 2), outputs=0), "outputs=0"),
+        (
+            lambda: tuning.SequenceRegressor((5, 2), return_sequences=1),
+            "return_sequences=1",
+        ),
         (
             lambda: tuning.SequenceClassifier((5, 2), num_classes=1),
             "num_classes=1",
@@ -423,6 +490,7 @@ def test_plots_write_images(tmp_path):
 @pytest.mark.parametrize(
     "documented",
     [
+        tuning.RecurrentHyperModel,
         tuning.SequenceRegressor,
         tuning.SequenceClassifier,
         tuning.Seq2SeqHyperModel,

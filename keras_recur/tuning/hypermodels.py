@@ -105,6 +105,26 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
             Keras session before each one.)
         name: The hypermodel's name.
         tunable: Whether its hyperparameters are searched (keras-tuner).
+
+    A subclass defines `build_model(hp)`, usually around
+    `recurrent_stack(hp, inputs)`, and the `loss` and `metrics` that
+    `build` compiles with.
+
+    Example:
+
+    >>> import keras
+    >>> import keras_tuner
+    >>> from keras_recur import tuning
+    >>> class Scorer(tuning.RecurrentHyperModel):
+    ...     loss, metrics = "mse", ()
+    ...     def build_model(self, hp):
+    ...         inputs = keras.Input((None, 4))
+    ...         features = self.recurrent_stack(hp, inputs)
+    ...         return keras.Model(inputs, keras.layers.Dense(1)(features))
+    >>> hp = keras_tuner.HyperParameters()
+    >>> model = Scorer(cell="GRU", units=8, depth=1).build(hp)
+    >>> model.output_shape, hp.values["units"]
+    ((None, 1), 8)
     """
 
     def __init__(
@@ -238,28 +258,38 @@ def _check_input_shape(input_shape):
     return tuple(input_shape)
 
 
-class _SequenceToVector(RecurrentHyperModel):
+class _SequenceModel(RecurrentHyperModel):
     """The recurrent stack on (batch, steps, features) inputs, then the
-    subclass's `head()` layer on its last output."""
+    subclass's `head()` layer on its last output, or on every step's output
+    with `return_sequences`."""
 
-    def __init__(self, input_shape, **kwargs):
+    def __init__(self, input_shape, return_sequences=False, **kwargs):
         super().__init__(**kwargs)
         self.input_shape = _check_input_shape(input_shape)
+        check_bool("return_sequences", return_sequences)
+        self.return_sequences = return_sequences
 
     def build_model(self, hp):
         inputs = keras.Input(self.input_shape)
-        encoded = self.recurrent_stack(hp, inputs)
+        encoded = self.recurrent_stack(
+            hp, inputs, return_sequences=self.return_sequences
+        )
+        # Dense acts on the last axis, so on 3D inputs it is per step.
         return keras.Model(inputs, self.head()(encoded))
 
 
-class SequenceRegressor(_SequenceToVector):
+class SequenceRegressor(_SequenceModel):
     """Searches recurrent regressors: sequences (batch, steps, features) to
-    `outputs` numbers, trained with mean squared error (metric: mean
-    absolute error). The tuner's objective is usually `"val_loss"`.
+    `outputs` numbers, or to `outputs` numbers at every step, trained with
+    mean squared error (metric: mean absolute error). The tuner's objective
+    is usually `"val_loss"`.
 
     Args:
         input_shape: `(steps, features)`; steps may be None.
         outputs: Number of outputs (a forecasting horizon, for example).
+        return_sequences: Whether the model outputs `outputs` numbers at
+            every step, shape (batch, steps, outputs), instead of once
+            after the last step.
         **kwargs: The search space and other arguments of
             `RecurrentHyperModel`.
 
@@ -290,15 +320,17 @@ class SequenceRegressor(_SequenceToVector):
         return keras.layers.Dense(self.outputs)
 
 
-class SequenceClassifier(_SequenceToVector):
+class SequenceClassifier(_SequenceModel):
     """Searches recurrent classifiers: sequences (batch, steps, features) to
-    one of `num_classes` classes, labels as integers, trained with sparse
-    categorical cross-entropy (metric: accuracy). The tuner's objective is
-    usually `"val_accuracy"`.
+    one of `num_classes` classes, or to a class at every step (tagging),
+    labels as integers, trained with sparse categorical cross-entropy
+    (metric: accuracy). The tuner's objective is usually `"val_accuracy"`.
 
     Args:
         input_shape: `(steps, features)`; steps may be None.
         num_classes: Number of classes (at least 2).
+        return_sequences: Whether the model classifies every step, output
+            shape (batch, steps, num_classes), with labels (batch, steps).
         **kwargs: The search space and other arguments of
             `RecurrentHyperModel`.
 
