@@ -6,13 +6,17 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import BACKEND
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_example(name, *arguments):
-    done = subprocess.run(
+def start_example(name, *arguments):
+    """Runs examples/NAME with the arguments and returns the finished
+    process."""
+    return subprocess.run(
         [sys.executable, os.path.join(ROOT, "examples", name), *arguments],
         capture_output=True,
         text=True,
@@ -26,6 +30,11 @@ def run_example(name, *arguments):
             ),
         },
     )
+
+
+def run_example(name, *arguments):
+    """Runs an example that must succeed; returns its standard output."""
+    done = start_example(name, *arguments)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -104,11 +113,16 @@ def test_cell_comparison_quick(tmp_path):
         assert all(0.0 <= score <= 1.0 for score in scores)
 
 
-def test_timing_quick(tmp_path):
+@pytest.mark.parametrize(
+    "task, steps, min_delay, max_delay",
+    [("measure", 30, 5, 20), ("generate", 30, 4, 12)],
+)
+def test_timing_quick(task, steps, min_delay, max_delay, tmp_path):
     run_example(
         "timing.py",
         "--quick",
-        *("--steps", "30", "--min-delay", "5", "--max-delay", "20"),
+        *("--task", task, "--steps", str(steps)),
+        *("--min-delay", str(min_delay), "--max-delay", str(max_delay)),
         *("--out", str(tmp_path)),
     )
     results = check_outputs(
@@ -116,7 +130,29 @@ def test_timing_quick(tmp_path):
         ["timing.md", "trials_PeepholeLSTM.md"],
         ["error_by_delay.png", "trials_LSTM_Keras.png"],
     )
+    assert results["task"] == task
+    assert results["delays"] == [min_delay, max_delay]
+    assert set(results["scores"]) == {
+        "PeepholeLSTM",
+        "CoupledLSTM+peepholes",
+        "CoupledLSTM",
+        "LSTM (Keras)",
+    }
     for scores in results["scores"].values():
-        # Delays of 5 to 20 steps, targets scaled by 20: even an untrained
-        # network's output near zero errs by 12.5 steps on average.
-        assert 0 < scores["mae"] < 20 and 0 <= scores["exact"] <= 1
+        # measure: targets are scaled by the longest delay, so even an
+        # untrained network's output near zero errs by 12.5 steps on
+        # average; generate: the answer is a step after the second spike,
+        # so it errs by less than the sequence's length.
+        assert 0 <= scores["mae"] < steps and 0 <= scores["exact"] <= 1
+
+
+def test_timing_rejects_delays_that_do_not_fit(tmp_path):
+    done = start_example(
+        "timing.py",
+        *("--task", "generate", "--steps", "30", "--max-delay", "15"),
+        *("--out", str(tmp_path / "never")),
+    )
+    assert done.returncode != 0
+    assert "ValueError: --task generate needs" in done.stderr
+    assert "--max-delay=15, --steps=30" in done.stderr
+    assert not (tmp_path / "never").exists()
