@@ -114,20 +114,16 @@ def test_trial_values_reach_the_layers(cell, layer_class):
     assert model.output_shape == (None, 2)
 
 
+# One direction, no dropout: outputs are deterministic and causal.
+PLAIN = dict(bidirectional=False, dropout=0.0, recurrent_dropout=0.0)
+
+
 @pytest.mark.parametrize("cell", ["PeepholeLSTM", "CoupledLSTM", "GRU"])
 def test_per_step_regressor_is_causal_and_applies_its_head_per_step(cell):
     hypermodel = tuning.SequenceRegressor(
         (7, 2), outputs=3, return_sequences=True
     )
-    model, _ = build(
-        hypermodel,
-        cell=cell,
-        units=8,
-        depth=2,
-        bidirectional=False,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-    )
+    model, _ = build(hypermodel, cell=cell, units=8, depth=2, **PLAIN)
     assert model.output_shape == (None, 7, 3)
     assert [layer.return_sequences for layer in recurrent_layers(model)] == [
         True,
@@ -161,14 +157,7 @@ def test_per_step_classifier_learns_a_tagging_task():
         (6, 1), num_classes=2, return_sequences=True, seed=0
     )
     model, _ = build(
-        hypermodel,
-        cell="GRU",
-        units=16,
-        depth=1,
-        bidirectional=False,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        learning_rate=0.01,
+        hypermodel, cell="GRU", units=16, depth=1, learning_rate=0.01, **PLAIN
     )
     assert model.output_shape == (None, 6, 2)
     model.fit(x, y, epochs=40, batch_size=32, verbose=0)
