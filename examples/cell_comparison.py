@@ -23,6 +23,7 @@ import os
 
 import keras
 import numpy as np
+from common import at_least_one
 from common import finish
 from common import parser
 from common import setup
@@ -77,7 +78,7 @@ def main():
     args = parser(__doc__, trials=4, epochs=25, out="out/cell_comparison")
     args.add_argument("--layout", choices=["rows", "pixels"], default="rows")
     args.add_argument(
-        "--seeds", type=int, default=3, help="retrainings per variant"
+        "--seeds", type=at_least_one, default=3, help="retrainings per variant"
     )
     args.add_argument(
         "--variants",
@@ -92,8 +93,6 @@ def main():
                 f"--variants must be among {list(VARIANTS)}. "
                 f"Received: {variant!r}"
             )
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1. Received: {args.seeds}")
     setup(args)
     seeds = range(1, 1 + (1 if args.quick else args.seeds))
 

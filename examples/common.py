@@ -19,6 +19,16 @@ TUNERS = {
 }
 
 
+def at_least_one(text):
+    """argparse type of the examples' sizes: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 1. Received: {value}"
+        )
+    return value
+
+
 def parser(doc, trials, epochs, out):
     """The options every example has, with its own defaults."""
     arguments = argparse.ArgumentParser(
@@ -27,10 +37,14 @@ def parser(doc, trials, epochs, out):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     arguments.add_argument(
-        "--trials", type=int, help=f"trials per search (default {trials})"
+        "--trials",
+        type=at_least_one,
+        help=f"trials per search (default {trials})",
     )
     arguments.add_argument(
-        "--epochs", type=int, help=f"most epochs per trial (default {epochs})"
+        "--epochs",
+        type=at_least_one,
+        help=f"most epochs per trial (default {epochs})",
     )
     arguments.set_defaults(default_budget=(trials, epochs))
     arguments.add_argument("--out", default=out, help="output folder")
@@ -56,17 +70,13 @@ def parser(doc, trials, epochs, out):
 
 
 def setup(args):
-    """Checks the options; seeds, the data-parallel distribution (as
+    """The budget; seeds, the data-parallel distribution (as
     args.distribution, for the hypermodels) and the output folder. --quick
     makes the default budget 2 trials of 2 epochs."""
     default = (2, 2) if args.quick else args.default_budget
     for name, value in zip(("trials", "epochs"), default):
         if getattr(args, name) is None:
             setattr(args, name, value)
-        if getattr(args, name) < 1:
-            raise ValueError(
-                f"--{name} must be at least 1. Received: {getattr(args, name)}"
-            )
     keras.utils.set_random_seed(args.seed)
     args.distribution = None
     if args.data_parallel:

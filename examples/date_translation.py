@@ -170,33 +170,31 @@ def main():
         __doc__, trials=3, epochs=4, out="out/date_translation"
     )
     parser.add_argument(
-        "--train", type=int, default=12000, help="training dates"
+        "--train",
+        type=common.at_least_one,
+        default=12000,
+        help="training dates",
     )
     parser.add_argument(
-        "--validation", type=int, default=1000, help="the tuner's dates"
+        "--validation",
+        type=common.at_least_one,
+        default=1000,
+        help="the tuner's dates",
     )
-    parser.add_argument("--test", type=int, default=1000, help="held-out dates")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--test", type=common.at_least_one, default=1000, help="held-out dates"
+    )
+    parser.add_argument("--batch-size", type=common.at_least_one, default=64)
     parser.add_argument(
         "--cell",
         default="GRU",
         help=f"cells to search among, comma-separated: {', '.join(CELLS)}",
     )
-    parser.add_argument("--beam-width", type=int, default=4)
-    parser.add_argument("--heatmaps", type=int, default=4)
+    parser.add_argument("--beam-width", type=common.at_least_one, default=4)
+    parser.add_argument("--heatmaps", type=common.at_least_one, default=4)
     args = parser.parse_args()
     if args.quick:
         args.train, args.validation, args.test, args.heatmaps = 256, 64, 64, 2
-    for option in (
-        "train",
-        "validation",
-        "test",
-        "batch_size",
-        "beam_width",
-        "heatmaps",
-    ):
-        if getattr(args, option) < 1:
-            parser.error(f"--{option.replace('_', '-')} must be at least 1")
     common.setup(args)
     rng = np.random.default_rng(args.seed)
     dates = make_dates(rng)

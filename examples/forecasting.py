@@ -28,6 +28,7 @@ import os
 
 import numpy as np
 import statsmodels.api as sm
+from common import at_least_one
 from common import finish
 from common import make_tuner
 from common import parser
@@ -111,9 +112,9 @@ def errors(forecasts, truth):
 def main():
     args = parser(__doc__, trials=8, epochs=40, out="out/forecasting")
     args.add_argument("--dataset", choices=sorted(DATASETS), default="co2")
-    args.add_argument("--window", type=int, help="input steps")
-    args.add_argument("--horizon", type=int, help="steps forecast")
-    args.add_argument("--test", type=int, help="held-out tail length")
+    args.add_argument("--window", type=at_least_one, help="input steps")
+    args.add_argument("--horizon", type=at_least_one, help="steps forecast")
+    args.add_argument("--test", type=at_least_one, help="held-out tail length")
     args.add_argument(
         "--cells",
         default=",".join(tuning.CELLS),

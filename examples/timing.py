@@ -29,6 +29,7 @@ table and plot per variant, and results.json to --out.
 import os
 
 import numpy as np
+from common import at_least_one
 from common import finish
 from common import parser
 from common import setup
@@ -108,14 +109,23 @@ def parse_arguments():
     args.add_argument("--task", choices=sorted(TASKS), default="measure")
     for name in ("steps", "min-delay", "max-delay"):
         args.add_argument(
-            f"--{name}", type=int, help="default: by task, see DEFAULT_TIMES"
+            f"--{name}",
+            type=at_least_one,
+            help="default: by task, see DEFAULT_TIMES",
         )
-    args.add_argument("--samples", type=int, default=1500)
+    args.add_argument(
+        "--samples", type=at_least_one, default=1500, help="training sequences"
+    )
     args = args.parse_args()
     defaults = DEFAULT_TIMES[args.task]
     for name, default in zip(("steps", "min_delay", "max_delay"), defaults):
         if getattr(args, name) is None:
             setattr(args, name, default)
+    if args.samples < 4:
+        raise ValueError(
+            "--samples must be at least 4 (a quarter as many validate). "
+            f"Received: --samples={args.samples}"
+        )
     room = TASKS[args.task].room
     if not 1 <= args.min_delay <= args.max_delay < args.steps / room:
         raise ValueError(

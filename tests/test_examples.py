@@ -13,6 +13,22 @@ from tests.conftest import BACKEND
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def environment(**extra):
+    """The examples' environment: this backend, the checkout's package
+    (installed or not), no distributed-search variables unless given."""
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": BACKEND,
+        "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in list(env):
+        if name.startswith("KERASTUNER_"):
+            del env[name]
+    env.update(extra)
+    return env
+
+
 def start_example(name, *arguments):
     """Runs examples/NAME with the arguments and returns the finished
     process."""
@@ -21,14 +37,7 @@ def start_example(name, *arguments):
         capture_output=True,
         text=True,
         timeout=900,
-        env={
-            **os.environ,
-            "KERAS_BACKEND": BACKEND,
-            # The checkout's package, installed or not.
-            "PYTHONPATH": os.pathsep.join(
-                [ROOT, os.environ.get("PYTHONPATH", "")]
-            ),
-        },
+        env=environment(),
     )
 
 
@@ -155,4 +164,20 @@ def test_timing_rejects_delays_that_do_not_fit(tmp_path):
     assert done.returncode != 0
     assert "ValueError: --task generate needs" in done.stderr
     assert "--max-delay=15, --steps=30" in done.stderr
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize(
+    "name, option",
+    [
+        ("forecasting.py", "--window"),
+        ("cell_comparison.py", "--seeds"),
+        ("date_translation.py", "--beam-width"),
+        ("timing.py", "--trials"),
+    ],
+)
+def test_sizes_below_one_are_refused_by_name(name, option, tmp_path):
+    done = start_example(name, option, "0", "--out", str(tmp_path / "never"))
+    assert done.returncode == 2
+    assert f"argument {option}: must be at least 1. Received: 0" in done.stderr
     assert not (tmp_path / "never").exists()

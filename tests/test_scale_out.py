@@ -16,22 +16,9 @@ import pytest
 
 from tests.conftest import BACKEND
 from tests.test_examples import ROOT
+from tests.test_examples import environment
 
 FORECASTING = os.path.join(ROOT, "examples", "forecasting.py")
-
-
-def environment(**extra):
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": BACKEND,
-        "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in list(env):
-        if name.startswith("KERASTUNER_"):
-            del env[name]
-    env.update(extra)
-    return env
 
 
 def start(arguments, log, **extra):

@@ -40,7 +40,16 @@ def plot_scores(scores, path, ylabel="score", title=None):
 
 def plot_trials(table, path, by="cell", title=None):
     """The score of every scored trial of a `ResultsTable`, grouped by the
-    value of the hyperparameter `by` (trials without it are "n/a")."""
+    value of the hyperparameter `by` (trials without it are "n/a").
+
+    Args:
+        table: A `ResultsTable`.
+        path: Image file to write (its suffix picks the format).
+        by: The hyperparameter whose values name the groups; with the
+            default, `cell`, CoupledLSTM trials with peepholes get a group
+            of their own.
+        title: Optional figure title.
+    """
     groups = {}
     for row in table.rows:
         if row.get("score") is None:
@@ -63,6 +72,9 @@ def plot_lines(x, lines, path, xlabel, ylabel, title=None, truth=None):
         x: Array of x positions (numbers or dates).
         lines: Dict from name to an array of the same length as `x`.
         path: Image file to write (its suffix picks the format).
+        xlabel: Label of the x axis.
+        ylabel: Label of the y axis.
+        title: Optional figure title.
         truth: Optional array drawn first, thick and black, as "truth".
     """
     figure, axes = _figure(8.0, 4.0)
