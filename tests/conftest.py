@@ -1,6 +1,8 @@
 """Shared helpers. The backend is fixed by KERAS_BACKEND before import; tox
 runs this whole suite once per backend, each in its own process."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ import keras_recur
 from tests import reference
 
 BACKEND = keras.backend.backend()
+# The checkout: examples/ and benchmarks/ are run from it.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # name -> (layer class, extra layer arguments, NumPy step builder)
 VARIANTS = {

@@ -5,8 +5,7 @@ import subprocess
 import sys
 
 from tests.conftest import BACKEND
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import ROOT
 
 
 def test_benchmark_smoke_run_writes_table_and_chart(tmp_path):

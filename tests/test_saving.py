@@ -11,9 +11,9 @@ import pytest
 
 import keras_recur
 from tests.conftest import BACKEND
+from tests.conftest import ROOT
 from tests.conftest import to_numpy
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOAD_AND_PREDICT = textwrap.dedent(
     """
     import sys

@@ -1,21 +1,33 @@
-"""The keras_recur layers; importing registers them for `.keras` loading."""
+"""The keras_recur layers; importing registers them for `.keras` loading.
 
-from keras_recur.layers.attention_decoder import AttentionDecoder
-from keras_recur.layers.bahdanau_attention import BahdanauAttention
-from keras_recur.layers.coupled_lstm import CoupledLSTM
-from keras_recur.layers.coupled_lstm import CoupledLSTMCell
-from keras_recur.layers.gru import GRU
-from keras_recur.layers.gru import GRUCell
-from keras_recur.layers.peephole_lstm import PeepholeLSTM
-from keras_recur.layers.peephole_lstm import PeepholeLSTMCell
+Laid out as Keras' own: `rnn/` holds the cells, their layer wrapper and the
+recurrence engine, `attention/` the attention mechanisms and the decoder.
+"""
+
+from keras_recur.layers.attention.attention_decoder import AttentionDecoder
+from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
+from keras_recur.layers.attention.bahdanau_attention import BahdanauAttention
+from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
+from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
+from keras_recur.layers.rnn.gru import GRU
+from keras_recur.layers.rnn.gru import GRUCell
+from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
+from keras_recur.layers.rnn.peephole_lstm import PeepholeLSTM
+from keras_recur.layers.rnn.peephole_lstm import PeepholeLSTMCell
+from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
+from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
 
 __all__ = [
     "AttentionDecoder",
+    "AttentionMechanism",
     "BahdanauAttention",
     "CoupledLSTM",
     "CoupledLSTMCell",
     "GRU",
     "GRUCell",
+    "LSTMCellBase",
     "PeepholeLSTM",
     "PeepholeLSTMCell",
+    "RecurrentCell",
+    "RecurrentLayer",
 ]

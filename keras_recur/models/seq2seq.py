@@ -2,14 +2,15 @@
 and beam-search decoding."""
 
 import collections
+import functools
 import numbers
 
 import keras
 from keras import ops
 
-from keras_recur.layers import recurrence
-from keras_recur.layers.attention_decoder import AttentionDecoder
-from keras_recur.layers.base import check_positive_int
+from keras_recur import backend
+from keras_recur.layers.attention.attention_decoder import AttentionDecoder
+from keras_recur.validation import check_positive_int
 
 Decoded = collections.namedtuple(
     "Decoded", ["tokens", "scores", "lengths", "attention"]
@@ -35,6 +36,19 @@ _LAYERS = (
 )
 # A score that never wins, finite so that arithmetic on it stays finite.
 _NEVER = -1e9
+
+
+def _inference(decode):
+    """Decoding is inference: no autograd graph is recorded, and what it
+    returns carries no gradient, on every backend."""
+
+    @functools.wraps(decode)
+    def decode_without_gradient(*args, **kwargs):
+        with backend.no_gradient():
+            decoded = decode(*args, **kwargs)
+        return Decoded(*(ops.stop_gradient(value) for value in decoded))
+
+    return decode_without_gradient
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -194,6 +208,7 @@ class Seq2Seq(keras.Model):
         logits = ops.cast(self.output_layer(output), "float32")
         return ops.log_softmax(logits, axis=-1), states, weights
 
+    @_inference
     def greedy_decode(self, source, start_token, end_token, max_length):
         """Decodes by taking the most likely token at every step.
 
@@ -231,7 +246,7 @@ class Seq2Seq(keras.Model):
             carry = [*new_states, tokens, finished, scores, lengths]
             return carry, (tokens, ops.cast(weights, "float32"))
 
-        carry, (tokens, weights) = recurrence.scan(
+        carry, (tokens, weights) = backend.scan(
             step,
             [*states, tokens, finished, scores, lengths],
             ops.arange(max_length),
@@ -243,6 +258,7 @@ class Seq2Seq(keras.Model):
             attention=ops.transpose(weights, (1, 0, 2)),
         )
 
+    @_inference
     def beam_search(
         self,
         source,
@@ -368,7 +384,7 @@ class Seq2Seq(keras.Model):
             ]
             return carry, ()
 
-        carry, _ = recurrence.scan(step, carry, positions)
+        carry, _ = backend.scan(step, carry, positions)
         scores, _, lengths, history, attention = carry[-5:]
         # top_k sorts: the first hypothesis ranks best.
         return Decoded(

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_recur.layers.base import check_positive_int
+from keras_recur.validation import check_positive_int
 
 
 def make_windows(series, input_steps, horizon=1, stride=1):

@@ -8,13 +8,13 @@ import keras
 import keras_tuner
 
 import keras_recur
-from keras_recur.layers.base import check_bool
-from keras_recur.layers.base import check_positive_int
-from keras_recur.layers.base import check_rate
-from keras_recur.layers.base import check_seed
 from keras_recur.tuning.search_space import Range
 from keras_recur.tuning.search_space import check_spec
 from keras_recur.tuning.search_space import declare
+from keras_recur.validation import check_bool
+from keras_recur.validation import check_positive_int
+from keras_recur.validation import check_rate
+from keras_recur.validation import check_seed
 
 # cell name -> (sequence layer, cell); "LSTM" is Keras' own, the baseline.
 CELLS = {

@@ -8,9 +8,9 @@ with a hand-written backward pass through time, in which everything that
 does not depend on the recurrence (gate derivatives, the kernel's and the
 peepholes' gradients) is computed for all steps at once.
 
-It computes the model of `LSTMCellBase` with sigmoid gates and tanh
-activation; `recurrence.py` only sends it those cells, and
-tests/test_recurrence.py checks it against the general path.
+It computes the LSTM family with sigmoid gates and tanh activation;
+`torch.py`'s `lstm` checks that before calling it, and the tests check it
+against the general loop and against finite differences.
 
 Gate blocks are laid out as `[i, f, c, o]` (peephole LSTM) or `[f, c, o]`
 (CIFG, where `i = 1 - f`): the "leading" gates `i, f` see `c_{t-1}`, the

@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 
-from keras_recur.layers import recurrence
 from tests.conftest import BACKEND
 from tests.conftest import VARIANTS
 from tests.conftest import gradients
@@ -21,12 +20,12 @@ MASK = np.array([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5], bool)
 
 
 def expected_path(variant, masked, unroll):
-    # Fused paths serve the configurations they compute exactly, unroll or
+    # Fused kernels serve the configurations they compute exactly, unroll or
     # not: ATen's GRU without masks, the LSTM family's own torch function.
     if BACKEND == "torch" and variant == "gru" and not masked:
-        return "torch_fused_gru"
+        return "fused"
     if BACKEND == "torch" and variant in LSTM_VARIANTS:
-        return "torch_fused_lstm"
+        return "fused"
     return "unrolled" if unroll else "scan"
 
 
@@ -107,8 +106,8 @@ def test_fused_path_equals_general_path(
     )
     fast, fast_grads = outputs_and_gradients(layer, x, mask, training)
     assert layer.recurrence_path == expected_path(variant, masked, False)
-    with recurrence.fast_paths(False):
-        general, general_grads = outputs_and_gradients(layer, x, mask, training)
+    layer.use_cudnn = False
+    general, general_grads = outputs_and_gradients(layer, x, mask, training)
     assert layer.recurrence_path == "scan"
     np.testing.assert_allclose(fast, general, atol=1e-5)
     for fast_grad, general_grad in zip(fast_grads, general_grads):
@@ -155,10 +154,10 @@ def test_fused_lstm_gradients_reach_the_initial_state(variant):
 
     rng = np.random.default_rng(5)
     fused = state_gradients()
-    assert layer.recurrence_path == "torch_fused_lstm"
+    assert layer.recurrence_path == "fused"
     rng = np.random.default_rng(5)
-    with recurrence.fast_paths(False):
-        general = state_gradients()
+    layer.use_cudnn = False
+    general = state_gradients()
     for got, want in zip(fused, general):
         np.testing.assert_allclose(got, want, atol=1e-5)
 
@@ -174,45 +173,3 @@ def test_fused_lstm_declines_what_it_does_not_compute():
         layer = make_layer("peephole", UNITS, SHAPE, rng, **arguments)
         layer(x)
         assert layer.recurrence_path == "scan", arguments
-
-
-@pytest.mark.skipif(BACKEND != "torch", reason="torch's fused LSTM path")
-@pytest.mark.parametrize("coupled", [False, True])
-@pytest.mark.parametrize("peepholes", [False, True])
-@pytest.mark.parametrize("masked", [False, True])
-@pytest.mark.parametrize("recurrent_dropout", [False, True])
-def test_fused_lstm_backward_matches_finite_differences(
-    coupled, peepholes, masked, recurrent_dropout
-):
-    # The hand-written backward pass through time against central
-    # differences of its own forward pass, in float64, every input at once.
-    import torch
-
-    from keras_recur.layers.torch_lstm import LSTMRecurrence
-
-    steps, batch, units = 5, 3, 4
-    lead = 1 if coupled else 2
-    gen = torch.Generator().manual_seed(7)
-
-    def rand(*shape, scale=1.0):
-        values = torch.randn(*shape, generator=gen, dtype=torch.float64)
-        return (scale * values).requires_grad_()
-
-    inputs = [
-        rand(steps, batch, (lead + 2) * units),
-        rand(batch, units),
-        rand(batch, units),
-        rand(units, (lead + 2) * units, scale=0.5),
-        rand(lead, units) if peepholes else None,
-        rand(units) if peepholes else None,
-        torch.tensor(MASK[:, :steps].T[..., None]) if masked else None,
-        (torch.rand(batch, units, generator=gen, dtype=torch.float64) > 0.3)
-        .double()
-        .div(0.7)
-        if recurrent_dropout
-        else None,
-        coupled,
-    ]
-    assert torch.autograd.gradcheck(
-        lambda *args: LSTMRecurrence.apply(*args), inputs, atol=1e-6
-    )

@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
-from keras_recur.layers.base import LSTMCellBase
-from keras_recur.layers.base import RecurrentLayer
-from keras_recur.layers.base import check_bool
+from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
+from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.validation import check_bool
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -65,7 +65,7 @@ class CoupledLSTMCell(LSTMCellBase):
 
     coupled_input_gate = True
 
-    def __init__(self, units, use_peepholes=False, **kwargs):
+    def __init__(self, units, *, use_peepholes=False, **kwargs):
         check_bool("use_peepholes", use_peepholes)
         super().__init__(units, **kwargs)
         self.use_peepholes = use_peepholes
@@ -92,6 +92,10 @@ class CoupledLSTMCell(LSTMCellBase):
         h = o * tanh(c)
         return h, [h, c]
 
+    # The step above is the LSTM family's: the backend's fused LSTM
+    # computes it.
+    fused_recurrence = LSTMCellBase.fused_lstm
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -103,13 +107,22 @@ class CoupledLSTMCell(LSTMCellBase):
 class CoupledLSTM(RecurrentLayer):
     """Coupled input-forget gate LSTM layer (CIFG; Greff et al. 2015).
 
-    Takes every argument of `keras.layers.LSTM`, with the same defaults,
-    plus `use_peepholes` (default `False`) and `peephole_initializer`,
-    `peephole_regularizer`, `peephole_constraint`; see `CoupledLSTMCell` for
-    the equations and the weight layout.
+    Takes every argument of `keras.layers.LSTM`, with the same defaults and
+    positions, plus `use_peepholes` (default `False`),
+    `peephole_initializer`, `peephole_regularizer` and `peephole_constraint`
+    (keyword-only), and every cell argument reads on the layer
+    (`layer.use_peepholes`); see `CoupledLSTMCell` for the equations and the
+    weight layout.
 
     Args:
         units: Positive integer, dimensionality of the output space.
+        activation, recurrent_activation, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer, unit_forget_bias,
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+        recurrent_dropout, seed, use_peepholes, peephole_initializer,
+        peephole_regularizer, peephole_constraint: The cell's arguments, as
+            in `CoupledLSTMCell`.
         return_sequences: Return the whole output sequence rather than the
             last output. Default: `False`.
         return_state: Also return the final states `h, c`. Default: `False`.
@@ -120,8 +133,13 @@ class CoupledLSTM(RecurrentLayer):
         unroll: Unroll the loop (needs a fixed number of steps).
             Default: `False`.
         activity_regularizer: Regularizer of the layer's output.
-        **kwargs: The cell arguments of `CoupledLSTMCell` and the base layer
-            arguments (name, dtype, trainable).
+        use_cudnn: `"auto"` (default) runs a fused kernel where one serves
+            the call (PyTorch: the LSTM family's autograd function, with
+            tanh and sigmoid in float32 or float64; masks and dropout
+            included), `False` always the general loop, `True` the fused
+            kernel or a `ValueError` saying why none serves.
+        **kwargs: Base layer arguments (name, dtype, trainable), and
+            `implementation`, accepted and ignored as Keras 3 does.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -140,3 +158,4 @@ class CoupledLSTM(RecurrentLayer):
     """
 
     cell_class = CoupledLSTMCell
+    keras_counterpart = keras.layers.LSTM

@@ -3,10 +3,10 @@
 import keras
 from keras import ops
 
-from keras_recur.layers import recurrence
-from keras_recur.layers.bahdanau_attention import BahdanauAttention
-from keras_recur.layers.base import check_bool
-from keras_recur.layers.base import checked_initial_state
+from keras_recur import backend
+from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
+from keras_recur.validation import check_bool
+from keras_recur.validation import checked_initial_state
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -30,7 +30,9 @@ class AttentionDecoder(keras.layers.Layer):
     Args:
         cell: A Keras RNN cell: a keras_recur cell or `keras.layers.LSTMCell`,
             `GRUCell`, `SimpleRNNCell` (anything with `state_size`).
-        attention: A `BahdanauAttention`.
+        attention: An attention mechanism: `BahdanauAttention`, or any
+            subclass of `AttentionMechanism` (which projects the memory once
+            per sequence and scores each step's query).
         return_sequences: Return the outputs of every step rather than the
             last one. Default: `True`.
         return_state: Also return the final states. Default: `False`.
@@ -90,10 +92,10 @@ class AttentionDecoder(keras.layers.Layer):
                 "`cell` must be a Keras RNN cell (a layer with `state_size`)."
                 f" Received: cell={cell!r}"
             )
-        if not isinstance(attention, BahdanauAttention):
+        if not isinstance(attention, AttentionMechanism):
             raise ValueError(
-                "`attention` must be a keras_recur BahdanauAttention. "
-                f"Received: attention={attention!r}"
+                "`attention` must be a keras_recur AttentionMechanism (such "
+                f"as BahdanauAttention). Received: attention={attention!r}"
             )
         check_bool("return_sequences", return_sequences)
         check_bool("return_state", return_state)
@@ -154,7 +156,7 @@ class AttentionDecoder(keras.layers.Layer):
 
         `inputs_t` is (batch, features); `projected_keys` comes from
         `prepare_memory`; `attention_dropout` is a (batch, Tx) multiplier
-        drawn by `BahdanauAttention.dropout_mask`, or None.
+        drawn by the attention's `dropout_mask`, or None.
         """
         if attention_dropout is not None:
             attention_dropout = ops.expand_dims(attention_dropout, 1)
@@ -226,7 +228,7 @@ class AttentionDecoder(keras.layers.Layer):
                 weights = ops.where(kept, weights, 0.0)
             return [*new_states, output], (output, weights)
 
-        carry, (outputs, weights) = recurrence.scan(
+        carry, (outputs, weights) = backend.scan(
             scan_step, [*states, previous_output], xs
         )
         self._reset_cell_dropout_masks()

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from keras_recur.layers.base import LSTMCellBase
-from keras_recur.layers.base import RecurrentLayer
+from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
+from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -80,19 +80,31 @@ class PeepholeLSTMCell(LSTMCellBase):
         h = o * tanh(c)
         return h, [h, c]
 
+    # The step above is the LSTM family's: the backend's fused LSTM
+    # computes it.
+    fused_recurrence = LSTMCellBase.fused_lstm
+
 
 @keras.saving.register_keras_serializable(package="keras_recur")
 class PeepholeLSTM(RecurrentLayer):
     """Peephole LSTM layer (Gers, Schraudolph & Schmidhuber 2002).
 
-    Takes every argument of `keras.layers.LSTM`, with the same defaults,
-    plus `peephole_initializer`, `peephole_regularizer` and
-    `peephole_constraint`; see `PeepholeLSTMCell` for the equations and the
+    Takes every argument of `keras.layers.LSTM`, with the same defaults and
+    positions, plus `peephole_initializer`, `peephole_regularizer` and
+    `peephole_constraint` (keyword-only), and every cell argument reads on
+    the layer (`layer.units`); see `PeepholeLSTMCell` for the equations and the
     weight layout (that of `tfa.rnn.PeepholeLSTMCell`). With zero peephole
     weights it computes exactly `keras.layers.LSTM`.
 
     Args:
         units: Positive integer, dimensionality of the output space.
+        activation, recurrent_activation, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer, unit_forget_bias,
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+        recurrent_dropout, seed, peephole_initializer,
+        peephole_regularizer, peephole_constraint: The cell's arguments, as
+            in `PeepholeLSTMCell`.
         return_sequences: Return the whole output sequence rather than the
             last output. Default: `False`.
         return_state: Also return the final states `h, c`. Default: `False`.
@@ -103,10 +115,13 @@ class PeepholeLSTM(RecurrentLayer):
         unroll: Unroll the loop (needs a fixed number of steps).
             Default: `False`.
         activity_regularizer: Regularizer of the layer's output.
-        **kwargs: The cell arguments of `PeepholeLSTMCell` (activation,
-            recurrent_activation, use_bias, initializers, regularizers,
-            constraints, unit_forget_bias, dropout, recurrent_dropout, seed)
-            and the base layer arguments (name, dtype, trainable).
+        use_cudnn: `"auto"` (default) runs a fused kernel where one serves
+            the call (PyTorch: the LSTM family's autograd function, with
+            tanh and sigmoid in float32 or float64; masks and dropout
+            included), `False` always the general loop, `True` the fused
+            kernel or a `ValueError` saying why none serves.
+        **kwargs: Base layer arguments (name, dtype, trainable), and
+            `implementation`, accepted and ignored as Keras 3 does.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -128,3 +143,4 @@ class PeepholeLSTM(RecurrentLayer):
     """
 
     cell_class = PeepholeLSTMCell
+    keras_counterpart = keras.layers.LSTM

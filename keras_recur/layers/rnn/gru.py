@@ -3,8 +3,10 @@
 import keras
 from keras import ops
 
-from keras_recur.layers.base import RecurrentCell
-from keras_recur.layers.base import RecurrentLayer
+from keras_recur import backend
+from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
+from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.validation import check_bool
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -59,9 +61,10 @@ class GRUCell(RecurrentCell):
 
     gate_count = 3
 
-    def __init__(self, units, reset_after=True, **kwargs):
+    def __init__(self, units, *, reset_after=True, **kwargs):
+        check_bool("reset_after", reset_after)
         super().__init__(units, **kwargs)
-        self.reset_after = bool(reset_after)
+        self.reset_after = reset_after
 
     def bias_shape(self):
         width = self.gate_count * self.units
@@ -95,6 +98,23 @@ class GRUCell(RecurrentCell):
         h = z * h_prev + (1.0 - z) * candidate
         return h, [h]
 
+    def fused_recurrence(self, inputs, initial_states, mask, training):
+        """The whole sequence through the backend's fused GRU
+        (`keras_recur.backend.gru`)."""
+        (h0,) = initial_states
+        return backend.gru(
+            inputs,
+            h0,
+            self.kernel,
+            self.recurrent_kernel,
+            self.bias,
+            mask=mask,
+            recurrent_mask=self.recurrent_dropout_mask(h0, training),
+            reset_after=self.reset_after,
+            activation=self.activation,
+            recurrent_activation=self.recurrent_activation,
+        )
+
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}
 
@@ -104,12 +124,18 @@ class GRU(RecurrentLayer):
     """Gated recurrent unit layer (Cho et al. 2014), as `keras.layers.GRU`.
 
     Takes every argument of `keras.layers.GRU` with the same defaults and
-    computes the same model with the same weight layout, so
+    positions, and computes the same model with the same weight layout, so
     `set_weights(keras_gru.get_weights())` gives identical outputs; see
-    `GRUCell` for the equations.
+    `GRUCell` for the equations. Every cell argument also reads on the
+    layer (`layer.units`, `layer.reset_after`).
 
     Args:
         units: Positive integer, dimensionality of the output space.
+        activation, recurrent_activation, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer, kernel_regularizer,
+        recurrent_regularizer, bias_regularizer, kernel_constraint,
+        recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
+        seed, reset_after: The cell's arguments, as in `GRUCell`.
         return_sequences: Return the whole output sequence rather than the
             last output. Default: `False`.
         return_state: Also return the final state `h`. Default: `False`.
@@ -120,8 +146,13 @@ class GRU(RecurrentLayer):
         unroll: Unroll the loop (needs a fixed number of steps).
             Default: `False`.
         activity_regularizer: Regularizer of the layer's output.
-        **kwargs: The cell arguments of `GRUCell` (including `reset_after`)
-            and the base layer arguments (name, dtype, trainable).
+        use_cudnn: `"auto"` (default) runs a fused kernel where one serves
+            the call (PyTorch: ATen's GRU, with `reset_after=True`, tanh and
+            sigmoid, float32, no mask and no recurrent dropout in training),
+            `False` always the general loop, `True` the fused kernel or a
+            `ValueError` saying why none serves.
+        **kwargs: Base layer arguments (name, dtype, trainable), and
+            `implementation`, accepted and ignored as Keras 3 does.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -143,3 +174,4 @@ class GRU(RecurrentLayer):
     """
 
     cell_class = GRUCell
+    keras_counterpart = keras.layers.GRU

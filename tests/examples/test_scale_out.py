@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import BACKEND
-from tests.test_examples import ROOT
-from tests.test_examples import environment
+from tests.conftest import ROOT
+from tests.examples.test_examples import environment
 
 FORECASTING = os.path.join(ROOT, "examples", "forecasting.py")
 

@@ -9,8 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import BACKEND
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import ROOT
 
 
 def environment(**extra):

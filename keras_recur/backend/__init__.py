@@ -1,0 +1,171 @@
+"""Backend code on tensors: the loop and the fused recurrence kernels.
+
+Nothing here knows a layer or a cell: the functions take tensors, weights
+and flags. The module of the running Keras backend (`tensorflow.py`,
+`torch.py`, ...) supplies what it does better than `common.py`:
+
+- `scan(step, states, xs, unroll=False)`: the loop that every recurrence
+  and decoder of keras_recur runs.
+- `no_gradient()`: a context in which no autograd graph is recorded, for
+  inference (PyTorch's `no_grad`; the other backends record none eagerly).
+- Fused kernels, `gru(...)` and `lstm(...)`: a whole sequence in one
+  backend operation. A backend without one, or whose kernel cannot compute
+  the configuration it is given, raises `NotImplementedError` with the
+  reason, as Keras' own `backend.lstm`/`backend.gru` do; the caller then
+  runs the general loop. A cell offers a kernel through its
+  `fused_recurrence` method (see `keras_recur.layers.rnn.recurrence`).
+"""
+
+import contextlib
+import functools
+import importlib
+
+import keras
+
+from keras_recur.backend import common
+
+
+@functools.cache
+def _backend_module(name):
+    if name in ("tensorflow", "torch"):
+        return importlib.import_module(f"keras_recur.backend.{name}")
+    return common
+
+
+def _current():
+    return _backend_module(keras.backend.backend())
+
+
+def scan(step, states, xs, unroll=False):
+    """Runs `step(states, xs_t) -> (states, ys_t)` along the leading (time)
+    axis of `xs`, a tensor or a nest of them.
+
+    `states` is a list of tensors; `ys_t` a tuple of tensors collected at
+    every step. Returns the final states and the tuple of `ys` stacked
+    time-major. A compiled loop on TensorFlow and JAX; a Python loop on
+    eager PyTorch (the least overhead there) and with `unroll`.
+    """
+    if unroll:
+        return common.python_loop(step, states, xs)
+    return _current().scan(step, states, xs)
+
+
+def no_gradient():
+    """A context that records no autograd graph (for decoding)."""
+    return getattr(_current(), "no_gradient", contextlib.nullcontext)()
+
+
+def _fused(name):
+    kernel = getattr(_current(), name, None)
+    if kernel is None:
+
+        def kernel(*args, **kwargs):
+            raise NotImplementedError(
+                f"the {keras.backend.backend()} backend has no fused {name}"
+            )
+
+    return kernel
+
+
+def gru(
+    inputs,
+    initial_h,
+    kernel,
+    recurrent_kernel,
+    bias,
+    *,
+    mask,
+    recurrent_mask,
+    reset_after,
+    activation,
+    recurrent_activation,
+):
+    """The GRU of `keras.layers.GRUCell` over a whole sequence.
+
+    Args:
+        inputs: (batch, time, features), dropout already applied.
+        initial_h: (batch, units).
+        kernel, recurrent_kernel, bias: the weights in Keras' layout
+            (gate blocks `[z, r, h]`; bias (2, 3 * units) with
+            `reset_after`, else (3 * units,); None without bias).
+        mask: (batch, time) bool, or None. A masked step keeps `h`.
+        recurrent_mask: (batch, units) dropout multiplier of `h_{t-1}`, or
+            None.
+        reset_after: Keras' `reset_after`.
+        activation, recurrent_activation: the cell's activations.
+
+    Returns:
+        `(outputs (batch, time, units), [h_last])`.
+
+    Raises:
+        NotImplementedError: with the reason, where the backend has no such
+            kernel or it does not compute this configuration.
+    """
+    return _fused("gru")(
+        inputs,
+        initial_h,
+        kernel,
+        recurrent_kernel,
+        bias,
+        mask=mask,
+        recurrent_mask=recurrent_mask,
+        reset_after=reset_after,
+        activation=activation,
+        recurrent_activation=recurrent_activation,
+    )
+
+
+def lstm(
+    inputs,
+    initial_h,
+    initial_c,
+    kernel,
+    recurrent_kernel,
+    bias,
+    *,
+    peepholes,
+    coupled_input_gate,
+    mask,
+    recurrent_mask,
+    activation,
+    recurrent_activation,
+):
+    """The LSTM family over a whole sequence: the LSTM, the peephole LSTM
+    (Gers et al. 2002) and the coupled input-forget gate LSTM (CIFG).
+
+    Args:
+        inputs: (batch, time, features), dropout already applied.
+        initial_h, initial_c: (batch, units).
+        kernel, recurrent_kernel, bias: gate blocks `[i, f, c, o]`, or
+            `[f, c, o]` with `coupled_input_gate` (`i = 1 - f`); bias None
+            without bias.
+        peepholes: dict from gate name (`"input"`, `"forget"`, `"output"`)
+            to its diagonal peephole weights (units,); the input and forget
+            gates look at `c_{t-1}`, the output gate at `c_t`.
+        coupled_input_gate: whether `i = 1 - f`.
+        mask: (batch, time) bool, or None. A masked step keeps `h` and `c`.
+        recurrent_mask: (batch, units) dropout multiplier of `h_{t-1}`, or
+            None.
+        activation, recurrent_activation: the cell's activations.
+
+    Returns:
+        `(outputs (batch, time, units), [h_last, c_last])`.
+
+    Raises:
+        NotImplementedError: with the reason, where the backend has no such
+            kernel or it does not compute this configuration.
+    """
+    return _fused("lstm")(
+        inputs,
+        initial_h,
+        initial_c,
+        kernel,
+        recurrent_kernel,
+        bias,
+        peepholes=peepholes,
+        coupled_input_gate=coupled_input_gate,
+        mask=mask,
+        recurrent_mask=recurrent_mask,
+        activation=activation,
+        recurrent_activation=recurrent_activation,
+    )

@@ -1,0 +1,137 @@
+"""PyTorch: a Python loop for `scan` (eager torch pays per operation, not
+per loop), ATen's fused GRU, and the LSTM family's autograd function."""
+
+import keras
+import torch
+from keras import ops
+
+from keras_recur.backend import common
+from keras_recur.backend.torch_lstm import LSTMRecurrence
+
+scan = common.python_loop
+no_gradient = torch.no_grad
+
+
+def _tensor(value):
+    return None if value is None else ops.convert_to_tensor(value)
+
+
+def _check_activations(activation, recurrent_activation):
+    if not (
+        activation is keras.activations.tanh
+        and recurrent_activation is keras.activations.sigmoid
+    ):
+        raise NotImplementedError(
+            "the fused kernels compute tanh activations and sigmoid gates"
+        )
+
+
+def _check_dtypes(inputs, kernel, allowed):
+    if inputs.dtype not in allowed or kernel.dtype != inputs.dtype:
+        raise NotImplementedError(
+            f"the fused kernel computes in {', '.join(map(str, allowed))} "
+            f"with weights of that dtype; received inputs of {inputs.dtype} "
+            f"and weights of {kernel.dtype}"
+        )
+
+
+def gru(
+    inputs,
+    initial_h,
+    kernel,
+    recurrent_kernel,
+    bias,
+    *,
+    mask,
+    recurrent_mask,
+    reset_after,
+    activation,
+    recurrent_activation,
+):
+    """ATen's fused CPU/GPU GRU: the Keras GRU with reset_after=True."""
+    _check_activations(activation, recurrent_activation)
+    if not reset_after:
+        raise NotImplementedError("ATen's GRU computes reset_after=True")
+    if mask is not None:
+        raise NotImplementedError("ATen's GRU takes no mask")
+    if recurrent_mask is not None:
+        raise NotImplementedError("ATen's GRU has no recurrent dropout")
+    inputs, kernel = _tensor(inputs), _tensor(kernel)
+    _check_dtypes(inputs, kernel, (torch.float32,))
+    recurrent_kernel = _tensor(recurrent_kernel)
+    width = kernel.shape[-1]
+    if bias is None:
+        bias = kernel.new_zeros((2, width))
+    bias = _tensor(bias)
+
+    def to_torch_order(blocks):  # Keras [z, r, h] -> torch [r, z, h]
+        z, r, h = torch.chunk(blocks, 3, dim=-1)
+        return torch.cat([r, z, h], dim=-1)
+
+    params = [
+        to_torch_order(kernel).T.contiguous(),
+        to_torch_order(recurrent_kernel).T.contiguous(),
+        to_torch_order(bias[0]),
+        to_torch_order(bias[1]),
+    ]
+    outputs, h_n = torch.gru(
+        inputs.contiguous(),
+        _tensor(initial_h).unsqueeze(0).contiguous(),
+        params,
+        True,  # has_biases
+        1,  # num_layers
+        0.0,  # dropout (ours is applied before)
+        torch.is_grad_enabled(),  # train: keeps what backward needs
+        False,  # bidirectional
+        True,  # batch_first
+    )
+    return outputs, [h_n[0]]
+
+
+def lstm(
+    inputs,
+    initial_h,
+    initial_c,
+    kernel,
+    recurrent_kernel,
+    bias,
+    *,
+    peepholes,
+    coupled_input_gate,
+    mask,
+    recurrent_mask,
+    activation,
+    recurrent_activation,
+):
+    """The LSTM family as one autograd function with a hand-written
+    backward pass (torch_lstm.py): masks and recurrent dropout included."""
+    _check_activations(activation, recurrent_activation)
+    inputs, kernel = _tensor(inputs), _tensor(kernel)
+    _check_dtypes(inputs, kernel, (torch.float32, torch.float64))
+    leading = ("forget",) if coupled_input_gate else ("input", "forget")
+    lead_peepholes = output_peephole = None
+    if set(peepholes) == {*leading, "output"}:
+        lead_peepholes = torch.stack([_tensor(peepholes[g]) for g in leading])
+        output_peephole = _tensor(peepholes["output"])
+    elif peepholes:
+        raise NotImplementedError(
+            "the fused LSTM takes peepholes on all gates or on none; "
+            f"received them on {sorted(peepholes)}"
+        )
+    projected = torch.matmul(inputs.transpose(0, 1), kernel)
+    if bias is not None:
+        projected = projected + _tensor(bias)
+    if mask is not None:
+        mask = _tensor(mask).transpose(0, 1).unsqueeze(-1)
+    h_all, c_last = LSTMRecurrence.apply(
+        projected,
+        _tensor(initial_h),
+        _tensor(initial_c),
+        _tensor(recurrent_kernel),
+        lead_peepholes,
+        output_peephole,
+        mask,
+        _tensor(recurrent_mask),
+        coupled_input_gate,
+    )
+    return h_all.transpose(0, 1), [h_all[-1], c_last]

@@ -1,0 +1,114 @@
+"""Argument checks used across keras_recur.
+
+Each raises a `ValueError` that names the argument and the value received,
+in Keras' style ("Received: units=0"), before any work is done.
+"""
+
+import numbers
+
+from keras import activations
+from keras import constraints
+from keras import initializers
+from keras import regularizers
+
+_GETTERS = {
+    "activation": activations.get,
+    "initializer": initializers.get,
+    "regularizer": regularizers.get,
+    "constraint": constraints.get,
+}
+
+
+def resolve(argument, value):
+    """Looks up a Keras identifier of the kind `argument`'s name ends in
+    (`..._activation`, `..._initializer`, `..._regularizer`,
+    `..._constraint`).
+
+    Keras' own error does not name the argument; this one does.
+    """
+    getter = _GETTERS[argument.rsplit("_", 1)[-1]]
+    try:
+        return getter(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Could not interpret `{argument}`: {error} "
+            f"Received: {argument}={value!r}"
+        ) from None
+
+
+def check_positive_int(argument, value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value <= 0
+    ):
+        raise ValueError(
+            f"`{argument}` must be a positive integer. "
+            f"Received: {argument}={value!r}"
+        )
+
+
+def check_rate(argument, value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= value < 1.0
+    ):
+        raise ValueError(
+            f"`{argument}` must be a float in [0, 1). "
+            f"Received: {argument}={value!r}"
+        )
+
+
+def check_bool(argument, value):
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"`{argument}` must be True or False. "
+            f"Received: {argument}={value!r}"
+        )
+
+
+def check_one_of(argument, value, choices):
+    """`value` must be one of `choices`, of the same type too (so that 1 is
+    not taken for True)."""
+    if not any(type(value) is type(c) and value == c for c in choices):
+        raise ValueError(
+            f"`{argument}` must be one of {', '.join(map(repr, choices))}. "
+            f"Received: {argument}={value!r}"
+        )
+
+
+def check_seed(seed):
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+    ):
+        raise ValueError(
+            f"`seed` must be an integer or None. Received: seed={seed!r}"
+        )
+
+
+def checked_initial_state(layer_name, state_size, initial_state, batch_size):
+    """`initial_state` as a list, checked against the cell's `state_size`."""
+    sizes = (
+        state_size if isinstance(state_size, (list, tuple)) else [state_size]
+    )
+    states = (
+        list(initial_state)
+        if isinstance(initial_state, (list, tuple))
+        else [initial_state]
+    )
+    shapes = [tuple(state.shape) for state in states]
+    expected = [(batch_size, size) for size in sizes]
+    valid = len(shapes) == len(expected) and all(
+        len(shape) == 2
+        and shape[1] == want[1]
+        and (None in (shape[0], want[0]) or shape[0] == want[0])
+        for shape, want in zip(shapes, expected)
+    )
+    if not valid:
+        raise ValueError(
+            f"`initial_state` of layer '{layer_name}' must be "
+            f"{len(expected)} tensor(s) of shapes {expected}. "
+            f"Received: initial_state with shapes {shapes}"
+        )
+    return states
