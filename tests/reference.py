@@ -129,9 +129,13 @@ def attention_decoder(
     attention_weights,
     memory_mask=None,
     mask=None,
+    attend=None,
 ):
     """Bahdanau's decoder: the query of step i is the previous state's first
     element; the cell reads [y_i, c_i]; the output is [h_i, c_i].
+
+    `attend(query, memory, value_mask) -> (context, weights)` is the
+    attention (default: `bahdanau_attention` with `attention_weights`).
 
     `cell_step(x, *states) -> new states` (h first). A masked step keeps the
     states and repeats the previous output, with zero attention weights.
@@ -142,9 +146,12 @@ def attention_decoder(
     outputs, alphas = [], []
     previous = np.zeros((inputs.shape[0], states[0].shape[1] + memory.shape[2]))
     for i in range(inputs.shape[1]):
-        context, alpha = bahdanau_attention(
-            states[0], memory, attention_weights, value_mask=memory_mask
-        )
+        if attend is None:
+            context, alpha = bahdanau_attention(
+                states[0], memory, attention_weights, value_mask=memory_mask
+            )
+        else:
+            context, alpha = attend(states[0], memory, memory_mask)
         new = cell_step(np.concatenate([inputs[:, i], context], -1), *states)
         new = list(new) if isinstance(new, tuple) else [new]
         output = np.concatenate([new[0], context], -1)
@@ -169,3 +176,13 @@ def keras_lstm_step(x, h, c, w):
     c_new = f * c + i * np.tanh(x @ W_c + h @ U_c + b_c)
     o = sigmoid(x @ W_o + h @ U_o + b_o)
     return o * np.tanh(c_new), c_new
+
+
+def general_attention(query, value, kernel, value_mask=None):
+    """Luong et al. 2015 "general" score e_j = q . (W h_j) (here h_j W with
+    W (dim, query_dim)), softmax over the unmasked values."""
+    scores = np.einsum("bd,btd->bt", query, value @ kernel)
+    valid = np.ones(scores.shape, bool) if value_mask is None else value_mask
+    exp = np.where(valid, np.exp(scores - scores.max(-1, keepdims=True)), 0.0)
+    alphas = exp / np.maximum(exp.sum(-1, keepdims=True), 1e-300)
+    return np.einsum("bt,btd->bd", alphas, value), alphas

@@ -224,7 +224,21 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
                 loss=self.loss,
                 metrics=list(self.metrics),
             )
+            if not model.built:
+                model.build(self.input_shapes())
+            # keras-tuner's trial checkpoints hold the optimizer's variables:
+            # with the optimizer built, get_best_models restores them rather
+            # than warning that it skips them.
+            model.optimizer.build(model.trainable_variables)
         return model
+
+    def input_shapes(self):
+        """The input shapes `build` builds the model with where
+        `build_model` returns an unbuilt (subclassed) model."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.build_model returned an unbuilt model: "
+            "define input_shapes() to give its input shapes."
+        )
 
     def build_model(self, hp):
         """The uncompiled model of a trial; subclasses define it."""
@@ -422,6 +436,9 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
 
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     metrics = ("accuracy",)
+
+    def input_shapes(self):
+        return ((None, None), (None, None))  # source, target_in tokens
 
     def build_model(self, hp):
         source_embedding = keras.layers.Embedding(

@@ -18,6 +18,7 @@ def test_fused_lstm_backward_matches_finite_differences(
     # The hand-written backward pass through time against central
     # differences of its own forward pass, in float64, every input at once.
     import torch
+
     from keras_recur.backend.torch_lstm import LSTMRecurrence
 
     steps, batch, units = 5, 3, 4

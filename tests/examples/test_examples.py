@@ -44,6 +44,8 @@ def run_example(name, *arguments):
     """Runs an example that must succeed; returns its standard output."""
     done = start_example(name, *arguments)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Loading the best trial's checkpoint restores its optimizer state.
+    assert "Skipping variable loading" not in done.stdout + done.stderr
     return done.stdout
 
 

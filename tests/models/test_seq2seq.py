@@ -12,19 +12,20 @@ import keras_recur
 from tests.conftest import BACKEND
 from tests.conftest import randomize
 from tests.conftest import to_numpy
+from tests.layers.attention.test_attention import GeneralAttention
 
 VOCABULARY, START, END = 4, 1, 2
 SOURCE = np.array([[3, 1, 2, 3, 0], [2, 2, 0, 0, 0], [1, 3, 3, 2, 1]])
 
 
-def make_model(cell=None, target_mask_zero=False, seed=0):
+def make_model(cell=None, target_mask_zero=False, seed=0, attention=None):
     model = keras_recur.Seq2Seq(
         keras.layers.Embedding(VOCABULARY, 3, mask_zero=True),
         keras.layers.Bidirectional(keras_recur.GRU(3, return_sequences=True)),
         keras.layers.Embedding(VOCABULARY, 3, mask_zero=target_mask_zero),
         keras_recur.AttentionDecoder(
             cell or keras_recur.PeepholeLSTMCell(4),
-            keras_recur.BahdanauAttention(3),
+            attention or keras_recur.BahdanauAttention(3),
         ),
         keras.layers.Dense(VOCABULARY),
     )
@@ -73,9 +74,15 @@ def exhaustive_best(model, source, max_length, alpha):
     return best
 
 
-@pytest.mark.parametrize("alpha", [0.0, 4.0])
-def test_wide_beam_finds_the_exhaustive_best(alpha):
-    model = make_model()
+@pytest.mark.parametrize(
+    "alpha, attention", [(0.0, "bahdanau"), (4.0, "bahdanau"), (4.0, "general")]
+)
+def test_wide_beam_finds_the_exhaustive_best(alpha, attention):
+    # Any AttentionMechanism decodes: Luong's general score, written in the
+    # attention tests against the interface alone, as well as Bahdanau's.
+    model = make_model(
+        attention=GeneralAttention() if attention == "general" else None
+    )
     max_length = 3
     # Width V^(L-1) keeps every hypothesis until the last step.
     decoded = numpy_decoded(
@@ -100,9 +107,10 @@ def test_wide_beam_finds_the_exhaustive_best(alpha):
         np.testing.assert_allclose(decoded["scores"][row], score, atol=1e-4)
         unpenalized = exhaustive_best(model, source, max_length, 0.0)[1]
         penalty_changes_a_winner |= unpenalized != hypothesis
-    # With these weights, alpha=4 prefers a longer hypothesis in some row,
-    # so the check above covers the length penalty.
-    assert penalty_changes_a_winner == (alpha > 0)
+    if attention == "bahdanau":
+        # With these weights, alpha=4 prefers a longer hypothesis in some
+        # row, so the check above covers the length penalty.
+        assert penalty_changes_a_winner == (alpha > 0)
 
 
 def test_greedy_follows_the_most_likely_token():
@@ -271,3 +279,15 @@ def test_seq2seq_rejects_a_decoder_returning_more():
             ),
             keras.layers.Dense(5),
         )
+
+
+@pytest.mark.parametrize("method", ["greedy_decode", "beam_search"])
+def test_decoding_records_no_gradient(method):
+    # Decoding is inference: no autograd graph, tensors NumPy reads as they
+    # are, on every backend.
+    model = make_model()
+    decoded = getattr(model, method)(SOURCE, START, END, max_length=4)
+    for name, value in decoded._asdict().items():
+        assert np.asarray(value).shape[0] == len(SOURCE), name
+        if BACKEND == "torch":
+            assert not value.requires_grad and value.grad_fn is None, name

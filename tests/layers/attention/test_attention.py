@@ -522,3 +522,62 @@ def test_decoder_mixed_precision(policy):
         np.testing.assert_allclose(
             to_numpy(got).astype("float32"), to_numpy(want), atol=tolerance
         )
+
+
+# --- Any AttentionMechanism ---------------------------------------------
+
+
+class GeneralAttention(keras_recur.layers.AttentionMechanism):
+    """Luong's "general" score, written against the documented interface
+    only: the decoder and Seq2Seq take it unchanged."""
+
+    def build(self, input_shape):
+        query_shape, _, key_shape = self.unpack_shapes(input_shape)
+        self.kernel = self.add_weight(
+            shape=(key_shape[-1], query_shape[-1]), name="kernel"
+        )
+
+    def project_keys(self, key):
+        return keras.ops.matmul(key, self.kernel)
+
+    def score(self, query, projected_keys):
+        return keras.ops.einsum("bqd,bvd->bqv", query, projected_keys)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_decoder_runs_any_attention_mechanism(masked):
+    rng = np.random.default_rng(21)
+    decoder = keras_recur.AttentionDecoder(
+        keras.layers.GRUCell(5), GeneralAttention(), return_attention=True
+    )
+    decoder.build((None, TY, FEATURES), (None, TX, DIM))
+    randomize(decoder, rng)
+    inputs = rng.normal(size=(BATCH, TY, FEATURES)).astype("float32")
+    memory = rng.normal(size=(BATCH, TX, DIM)).astype("float32")
+    memory_mask = MEMORY_MASK if masked else None
+    mask = DECODER_MASK if masked else None
+    outputs, weights = decoder(
+        inputs, memory, mask=mask, memory_mask=memory_mask
+    )
+    values = [np.asarray(w, np.float64) for w in decoder.get_weights()]
+    want_outputs, _, want_weights = reference.attention_decoder(
+        reference_cell_step("keras_gru", values[:3]),
+        [np.zeros((BATCH, 5))],
+        inputs,
+        memory,
+        None,
+        memory_mask=memory_mask,
+        mask=mask,
+        attend=lambda q, m, m_mask: reference.general_attention(
+            q, m, values[3], m_mask
+        ),
+    )
+    np.testing.assert_allclose(to_numpy(outputs), want_outputs, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(weights), want_weights, atol=1e-5)
+
+
+def test_decoder_rejects_what_is_no_attention_mechanism():
+    with pytest.raises(ValueError, match="AttentionMechanism.*Received"):
+        keras_recur.AttentionDecoder(
+            keras.layers.GRUCell(4), keras.layers.AdditiveAttention()
+        )

@@ -2,14 +2,19 @@
 path against the general path: same outputs and gradients, and proof of
 which path ran."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
 
+import keras_recur
+from keras_recur.layers.rnn import recurrence
 from tests.conftest import BACKEND
 from tests.conftest import VARIANTS
 from tests.conftest import gradients
 from tests.conftest import make_layer
+from tests.conftest import randomize
 from tests.conftest import to_numpy
 
 SHAPE = (3, 6, 4)
@@ -173,3 +178,76 @@ def test_fused_lstm_declines_what_it_does_not_compute():
         layer = make_layer("peephole", UNITS, SHAPE, rng, **arguments)
         layer(x)
         assert layer.recurrence_path == "scan", arguments
+
+
+class HalvedPeepholeCell(keras_recur.PeepholeLSTMCell):
+    """Redefines its step: h is halved. The parent's fused kernel does not
+    compute this model."""
+
+    def recurrent_step(self, projected, states, training=False):
+        h, (_, c) = super().recurrent_step(projected, states, training)
+        return 0.5 * h, [0.5 * h, c]
+
+
+class ReluInputGRUCell(keras_recur.GRUCell):
+    """Redefines its input projection."""
+
+    def project_inputs(self, inputs):
+        return keras.ops.relu(super().project_inputs(inputs))
+
+
+class RenamedGRUCell(keras_recur.GRUCell):
+    """A subclass that changes no step method keeps the fused kernel."""
+
+
+def layer_of(cell_class):
+    return type(
+        f"{cell_class.__name__}Layer",
+        (keras_recur.layers.RecurrentLayer,),
+        {"cell_class": cell_class},
+    )
+
+
+@pytest.mark.parametrize("cell_class", [HalvedPeepholeCell, ReluInputGRUCell])
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_subclass_that_redefines_its_step_takes_the_general_path(
+    cell_class, masked
+):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=SHAPE).astype("float32")
+    mask = MASK if masked else None
+    layer = layer_of(cell_class)(UNITS, return_sequences=True)
+    layer.build(SHAPE)
+    randomize(layer, rng)
+    # Keras' own loop calls the subclass's step at every step.
+    keras_loop = keras.layers.RNN(cell_class(UNITS), return_sequences=True)
+    keras_loop.build(SHAPE)
+    keras_loop.set_weights(layer.get_weights())
+    got, got_grads = outputs_and_gradients(layer, x, mask)
+    assert layer.recurrence_path == "scan"
+    want, want_grads = outputs_and_gradients(keras_loop, x, mask)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for got_grad, want_grad in zip(got_grads, want_grads):
+        np.testing.assert_allclose(got_grad, want_grad, atol=1e-4)
+    owner, reason = recurrence.fused_recurrence_owner(cell_class)
+    assert owner is None and cell_class.__name__ in reason
+    strict = layer_of(cell_class)(UNITS, use_cudnn=True)
+    with pytest.raises(ValueError, match=f"{cell_class.__name__}.*redefines"):
+        strict(x)
+
+
+def test_a_subclass_that_keeps_its_step_keeps_the_fused_kernel():
+    owner, _ = recurrence.fused_recurrence_owner(RenamedGRUCell)
+    assert owner is keras_recur.GRUCell
+    layer = layer_of(RenamedGRUCell)(UNITS)
+    layer(np.zeros(SHAPE, "float32"))
+    assert layer.recurrence_path == expected_path("gru", False, False)
+
+
+def test_the_engine_knows_no_cell():
+    # It reaches cells only through the methods it documents.
+    engine_names = set(vars(recurrence))
+    for name in keras_recur.layers.__all__:
+        assert name not in engine_names
+    source = inspect.getsource(recurrence)
+    assert "isinstance" not in source and "keras_recur.layers" not in source

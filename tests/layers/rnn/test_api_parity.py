@@ -1,0 +1,229 @@
+"""Code written for keras.layers.LSTM / GRU works unchanged on the layers:
+the same arguments (names, defaults, positions), the same attributes,
+use_cudnn, the legacy implementation argument, and masks kept flowing."""
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+
+import keras_recur
+from tests.conftest import BACKEND
+from tests.conftest import to_numpy
+
+# (our layer, its extra arguments, the Keras layer it stands in for)
+PAIRS = [
+    (keras_recur.PeepholeLSTM, {}, keras.layers.LSTM),
+    (keras_recur.CoupledLSTM, {}, keras.layers.LSTM),
+    (keras_recur.CoupledLSTM, {"use_peepholes": True}, keras.layers.LSTM),
+    (keras_recur.GRU, {}, keras.layers.GRU),
+]
+IDS = ["peephole", "coupled", "coupled_peepholes", "gru"]
+# Arguments away from every default, to see them read back.
+CHANGED = dict(
+    activation="relu",
+    recurrent_activation="hard_sigmoid",
+    use_bias=False,
+    kernel_initializer="he_normal",
+    recurrent_initializer="glorot_normal",
+    bias_initializer="ones",
+    kernel_regularizer="l2",
+    recurrent_regularizer="l1",
+    bias_regularizer="l1",
+    activity_regularizer="l2",
+    kernel_constraint="non_neg",
+    recurrent_constraint="unit_norm",
+    bias_constraint="max_norm",
+    dropout=0.2,
+    recurrent_dropout=0.3,
+    seed=11,
+    return_sequences=True,
+    return_state=True,
+    go_backwards=True,
+    unroll=True,
+    use_cudnn=False,
+)
+
+
+def keras_parameters(keras_class):
+    return [
+        p
+        for p in inspect.signature(keras_class).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+
+
+@pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
+def test_every_keras_argument_with_its_default_and_position(
+    ours, extra, theirs
+):
+    signature = inspect.signature(ours)
+    parameters = list(signature.parameters.values())
+    for index, want in enumerate(keras_parameters(theirs)):
+        got = parameters[index]
+        assert (got.name, got.default) == (want.name, want.default), index
+        assert got.kind is got.POSITIONAL_OR_KEYWORD
+    # Our own arguments are keyword-only, after Keras' ones.
+    own = parameters[len(keras_parameters(theirs)) :]
+    assert own[-1].kind is own[-1].VAR_KEYWORD
+    assert all(p.kind is p.KEYWORD_ONLY for p in own[:-1])
+    assert {p.name for p in own[:-1]} == (
+        {"peephole_initializer", "peephole_regularizer", "peephole_constraint"}
+        | ({"use_peepholes"} if ours is keras_recur.CoupledLSTM else set())
+        if theirs is keras.layers.LSTM
+        else set()
+    )
+
+
+@pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
+def test_positional_arguments_bind_as_in_keras(ours, extra, theirs):
+    names = [p.name for p in keras_parameters(theirs)]
+    values = {
+        "units": 3,
+        "activation": "relu",
+        "recurrent_activation": "hard_sigmoid",
+        "use_bias": False,
+    }
+    positional = [values[name] for name in names[: len(values)]]
+    layer, reference = ours(*positional, **extra), theirs(*positional)
+    for name in values:
+        assert getattr(layer, name) == getattr(reference, name), name
+
+
+@pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
+def test_every_keras_attribute_reads_the_same(ours, extra, theirs):
+    if theirs is keras.layers.LSTM:
+        changed = {**CHANGED, "unit_forget_bias": False}
+    else:
+        changed = {**CHANGED, "reset_after": False}
+    layer, reference = ours(4, **changed, **extra), theirs(4, **changed)
+    read = 0
+    for name in reference.get_config():
+        if name in ("name", "dtype", "cell") or not hasattr(reference, name):
+            continue
+        want = keras.saving.serialize_keras_object(getattr(reference, name))
+        got = keras.saving.serialize_keras_object(getattr(layer, name))
+        assert got == want, name
+        read += 1
+    assert read >= 20
+    assert layer.use_cudnn is False
+    for name in extra:
+        assert getattr(layer, name) == extra[name]
+    # Tab completion sees them too.
+    assert {"units", "dropout", "kernel_initializer"} <= set(dir(layer))
+
+
+@pytest.mark.parametrize(
+    "ours", [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM]
+)
+def test_peephole_arguments_read_on_the_layer(ours):
+    layer = ours(4, peephole_initializer="ones", peephole_constraint="non_neg")
+    assert isinstance(layer.peephole_initializer, keras.initializers.Ones)
+    assert isinstance(layer.peephole_constraint, keras.constraints.NonNeg)
+    assert layer.peephole_regularizer is None
+
+
+def test_unknown_attribute_raises_attribute_error():
+    layer = keras_recur.GRU(4)
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        layer.no_such_thing  # noqa: B018
+    assert not hasattr(layer, "peephole_initializer")
+
+
+@pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
+def test_a_keras_layer_config_builds_the_layer(ours, extra, theirs):
+    # A config written for the Keras layer, with tf.keras' legacy key.
+    config = {**theirs(5, dropout=0.1).get_config(), "implementation": 1}
+    config.pop("cell", None)
+    layer = ours.from_config({**config, **extra})
+    assert (layer.units, layer.dropout) == (5, 0.1)
+    assert "implementation" not in layer.get_config()
+    with pytest.raises(ValueError, match="Received: implementation=3"):
+        ours(5, implementation=3)
+
+
+@pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
+def test_unknown_keyword_names_the_layer(ours, extra, theirs):
+    with pytest.raises(ValueError, match=f"passed to {ours.__name__}: .*bogus"):
+        ours(4, bogus=1, **extra)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0, None, "True"])
+def test_use_cudnn_is_validated(value):
+    with pytest.raises(ValueError, match=f"Received: use_cudnn={value!r}"):
+        keras_recur.GRU(4, use_cudnn=value)
+
+
+@pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
+def test_use_cudnn_is_saved_and_chooses_the_path(ours, extra, theirs):
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    layers = {
+        value: ours(4, use_cudnn=value, **extra)
+        for value in ("auto", True, False)
+    }
+    for value, layer in layers.items():
+        assert ours.from_config(layer.get_config()).use_cudnn == value
+    layers["auto"](x)
+    fused = layers["auto"].recurrence_path == "fused"
+    assert fused == (BACKEND == "torch")
+    layers[False].build(x.shape)
+    layers[False].set_weights(layers["auto"].get_weights())
+    np.testing.assert_allclose(
+        to_numpy(layers[False](x)), to_numpy(layers["auto"](x)), atol=1e-5
+    )
+    assert layers[False].recurrence_path == "scan"
+    if fused:
+        layers[True](x)
+        assert layers[True].recurrence_path == "fused"
+    else:
+        with pytest.raises(ValueError, match=f"use_cudnn=True.*{BACKEND}"):
+            layers[True](x)
+
+
+def test_use_cudnn_true_says_why_no_fused_kernel_serves():
+    x = np.zeros((2, 5, 3), "float32")
+    layer = keras_recur.GRU(4, use_cudnn=True, reset_after=False)
+    reason = "reset_after=True" if BACKEND == "torch" else "no fused gru"
+    with pytest.raises(ValueError, match=reason):
+        layer(x)
+    layer = keras_recur.PeepholeLSTM(4, use_cudnn=True, activation="relu")
+    reason = "tanh" if BACKEND == "torch" else "no fused lstm"
+    with pytest.raises(ValueError, match=reason):
+        layer(x)
+
+
+@pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
+def test_masks_flow_through_stacked_layers(ours, extra, theirs):
+    # Keras 3.16's RNN stops passing masks on by default; these layers do.
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(1, 20, (3, 6))
+    tokens[1, 4:] = tokens[2, 2:] = 0
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(20, 3, mask_zero=True),
+            ours(4, return_sequences=True, **extra),
+            ours(2, **extra),
+        ]
+    )
+    assert model.layers[1].supports_masking
+    padded = to_numpy(model(tokens))
+    for row, length in ((1, 4), (2, 2)):
+        cut = to_numpy(model(tokens[row : row + 1, :length]))
+        np.testing.assert_allclose(padded[row : row + 1], cut, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "cell", [keras_recur.PeepholeLSTMCell, keras_recur.GRUCell]
+)
+def test_cell_signature_lists_every_argument(cell):
+    parameters = inspect.signature(cell).parameters
+    keras_cell = (
+        keras.layers.GRUCell
+        if cell is keras_recur.GRUCell
+        else keras.layers.LSTMCell
+    )
+    for name, want in inspect.signature(keras_cell).parameters.items():
+        if want.kind is not want.VAR_KEYWORD:
+            assert parameters[name].default == want.default, name
