@@ -23,6 +23,33 @@ VARIANTS = {
     "gru_reset_before": (keras_recur.GRU, {"reset_after": False}),
 }
 
+# Every argument the recurrent layers share with keras.layers.LSTM/GRU, away
+# from its default.
+CHANGED_ARGUMENTS = dict(
+    activation="relu",
+    recurrent_activation="hard_sigmoid",
+    use_bias=False,
+    kernel_initializer="he_normal",
+    recurrent_initializer="glorot_normal",
+    bias_initializer="ones",
+    kernel_regularizer="l1",
+    recurrent_regularizer="l2",
+    bias_regularizer="l1",
+    activity_regularizer="l2",
+    kernel_constraint="non_neg",
+    recurrent_constraint="unit_norm",
+    bias_constraint="max_norm",
+    dropout=0.25,
+    recurrent_dropout=0.5,
+    seed=3,
+    return_sequences=True,
+    return_state=True,
+    go_backwards=True,
+    stateful=True,
+    unroll=True,
+    use_cudnn=False,
+)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_session():

@@ -11,6 +11,7 @@ import pytest
 
 import keras_recur
 from tests.conftest import BACKEND
+from tests.conftest import CHANGED_ARGUMENTS
 from tests.conftest import ROOT
 from tests.conftest import to_numpy
 
@@ -138,30 +139,7 @@ def test_save_and_load_under_every_backend(tmp_path, make_model, make_inputs):
     [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM, keras_recur.GRU],
 )
 def test_every_argument_survives_the_config(layer):
-    arguments = dict(
-        units=3,
-        activation="relu",
-        recurrent_activation="hard_sigmoid",
-        use_bias=False,
-        kernel_initializer="he_normal",
-        recurrent_initializer="glorot_normal",
-        bias_initializer="ones",
-        kernel_regularizer="l1",
-        recurrent_regularizer="l2",
-        bias_regularizer="l1",
-        activity_regularizer="l2",
-        kernel_constraint="non_neg",
-        recurrent_constraint="unit_norm",
-        bias_constraint="max_norm",
-        dropout=0.25,
-        recurrent_dropout=0.5,
-        seed=3,
-        return_sequences=True,
-        return_state=True,
-        go_backwards=True,
-        stateful=True,
-        unroll=True,
-    )
+    arguments = dict(units=3, **CHANGED_ARGUMENTS)
     if layer is keras_recur.GRU:
         arguments["reset_after"] = False
     else:

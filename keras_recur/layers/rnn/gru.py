@@ -136,16 +136,9 @@ class GRU(RecurrentLayer):
         recurrent_regularizer, bias_regularizer, kernel_constraint,
         recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
         seed, reset_after: The cell's arguments, as in `GRUCell`.
-        return_sequences: Return the whole output sequence rather than the
-            last output. Default: `False`.
-        return_state: Also return the final state `h`. Default: `False`.
-        go_backwards: Process the sequence backwards and return the reversed
-            sequence. Default: `False`.
-        stateful: Use each batch's final state as the next batch's initial
-            state (needs a fixed batch size). Default: `False`.
-        unroll: Unroll the loop (needs a fixed number of steps).
-            Default: `False`.
-        activity_regularizer: Regularizer of the layer's output.
+        return_sequences, return_state, go_backwards, stateful, unroll,
+        activity_regularizer: As in `keras.layers.RNN` (see
+            `RecurrentLayer`).
         use_cudnn: `"auto"` (default) runs a fused kernel where one serves
             the call (PyTorch: ATen's GRU, with `reset_after=True`, tanh and
             sigmoid, float32, no mask and no recurrent dropout in training),

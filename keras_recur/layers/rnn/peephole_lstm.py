@@ -105,16 +105,9 @@ class PeepholeLSTM(RecurrentLayer):
         recurrent_dropout, seed, peephole_initializer,
         peephole_regularizer, peephole_constraint: The cell's arguments, as
             in `PeepholeLSTMCell`.
-        return_sequences: Return the whole output sequence rather than the
-            last output. Default: `False`.
-        return_state: Also return the final states `h, c`. Default: `False`.
-        go_backwards: Process the sequence backwards and return the reversed
-            sequence. Default: `False`.
-        stateful: Use each batch's final states as the next batch's initial
-            states (needs a fixed batch size). Default: `False`.
-        unroll: Unroll the loop (needs a fixed number of steps).
-            Default: `False`.
-        activity_regularizer: Regularizer of the layer's output.
+        return_sequences, return_state, go_backwards, stateful, unroll,
+        activity_regularizer: As in `keras.layers.RNN` (see
+            `RecurrentLayer`).
         use_cudnn: `"auto"` (default) runs a fused kernel where one serves
             the call (PyTorch: the LSTM family's autograd function, with
             tanh and sigmoid in float32 or float64; masks and dropout

@@ -10,6 +10,7 @@ import pytest
 
 import keras_recur
 from tests.conftest import BACKEND
+from tests.conftest import CHANGED_ARGUMENTS
 from tests.conftest import to_numpy
 
 # (our layer, its extra arguments, the Keras layer it stands in for)
@@ -20,30 +21,6 @@ PAIRS = [
     (keras_recur.GRU, {}, keras.layers.GRU),
 ]
 IDS = ["peephole", "coupled", "coupled_peepholes", "gru"]
-# Arguments away from every default, to see them read back.
-CHANGED = dict(
-    activation="relu",
-    recurrent_activation="hard_sigmoid",
-    use_bias=False,
-    kernel_initializer="he_normal",
-    recurrent_initializer="glorot_normal",
-    bias_initializer="ones",
-    kernel_regularizer="l2",
-    recurrent_regularizer="l1",
-    bias_regularizer="l1",
-    activity_regularizer="l2",
-    kernel_constraint="non_neg",
-    recurrent_constraint="unit_norm",
-    bias_constraint="max_norm",
-    dropout=0.2,
-    recurrent_dropout=0.3,
-    seed=11,
-    return_sequences=True,
-    return_state=True,
-    go_backwards=True,
-    unroll=True,
-    use_cudnn=False,
-)
 
 
 def keras_parameters(keras_class):
@@ -94,9 +71,9 @@ def test_positional_arguments_bind_as_in_keras(ours, extra, theirs):
 @pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
 def test_every_keras_attribute_reads_the_same(ours, extra, theirs):
     if theirs is keras.layers.LSTM:
-        changed = {**CHANGED, "unit_forget_bias": False}
+        changed = {**CHANGED_ARGUMENTS, "unit_forget_bias": False}
     else:
-        changed = {**CHANGED, "reset_after": False}
+        changed = {**CHANGED_ARGUMENTS, "reset_after": False}
     layer, reference = ours(4, **changed, **extra), theirs(4, **changed)
     read = 0
     for name in reference.get_config():
