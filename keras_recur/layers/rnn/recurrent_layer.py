@@ -87,19 +87,7 @@ class RecurrentLayer(keras.layers.RNN):
             return
         cell_parameters, _ = init_parameters(cls.cell_class, RecurrentCell)
         cls._cell_arguments = frozenset(p.name for p in cell_parameters)
-        # A subclass with its own __init__ shows that one.
-        cls.__signature__ = (
-            cls.constructor_signature() if "__init__" not in vars(cls) else None
-        )
-
-    @classmethod
-    def constructor_signature(cls):
-        """Every argument of the cell and of this wrapper."""
-        cell_parameters, _ = init_parameters(cls.cell_class, RecurrentCell)
-        own = list(inspect.signature(cls._arguments).parameters.values())
-        parameters = cell_parameters + [
-            p for p in own if p.kind is p.KEYWORD_ONLY
-        ]
+        own = inspect.signature(cls._arguments).parameters.values()
         positional = ("units",)
         if cls.keras_counterpart is not None:
             positional = [
@@ -109,7 +97,15 @@ class RecurrentLayer(keras.layers.RNN):
                 ).parameters.values()
                 if p.kind is p.POSITIONAL_OR_KEYWORD
             ]
-        return make_signature(parameters, True, positional)
+        # Every argument of the cell and of this wrapper; what __init__
+        # binds its arguments with.
+        cls.constructor_signature = make_signature(
+            cell_parameters + list(own), True, positional
+        )
+        # A subclass with its own __init__ shows that one.
+        cls.__signature__ = (
+            cls.constructor_signature if "__init__" not in vars(cls) else None
+        )
 
     @staticmethod
     def _arguments(
@@ -126,7 +122,7 @@ class RecurrentLayer(keras.layers.RNN):
 
     def __init__(self, *args, implementation=2, **kwargs):
         check_one_of("implementation", implementation, (1, 2))
-        arguments = self.constructor_signature().bind(*args, **kwargs)
+        arguments = self.constructor_signature.bind(*args, **kwargs)
         arguments.apply_defaults()
         arguments = dict(arguments.arguments)
         base_arguments = arguments.pop("kwargs")
