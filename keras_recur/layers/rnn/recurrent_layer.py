@@ -102,10 +102,8 @@ class RecurrentLayer(keras.layers.RNN):
         cls.constructor_signature = make_signature(
             cell_parameters + list(own), True, positional
         )
-        # A subclass with its own __init__ shows that one.
-        cls.__signature__ = (
-            cls.constructor_signature if "__init__" not in vars(cls) else None
-        )
+        if "__init__" not in vars(cls):
+            cls.__init__ = _listing_init(cls)
 
     @staticmethod
     def _arguments(
@@ -251,3 +249,24 @@ class RecurrentLayer(keras.layers.RNN):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _listing_init(cls):
+    """An `__init__` for `cls` whose signature lists every argument (what
+    `help`, IDEs and `inspect.signature` show), delegating to the inherited
+    one."""
+    inherited = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        inherited(self, *args, **kwargs)
+
+    self_parameter = inspect.Parameter(
+        "self", inspect.Parameter.POSITIONAL_OR_KEYWORD
+    )
+    parameters = cls.constructor_signature.parameters.values()
+    __init__.__signature__ = inspect.Signature([self_parameter, *parameters])
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = cls.__module__
+    __init__.__doc__ = f"Takes every argument of `{cls.cell_class.__name__}`"
+    __init__.__doc__ += " and of `RecurrentLayer`; see the class docstring."
+    return __init__

@@ -37,6 +37,9 @@ def test_every_keras_argument_with_its_default_and_position(
 ):
     signature = inspect.signature(ours)
     parameters = list(signature.parameters.values())
+    # __init__ itself lists them (help(), IDEs that introspect).
+    init_parameters = inspect.signature(ours.__init__).parameters
+    assert list(init_parameters)[1:] == list(signature.parameters)
     for index, want in enumerate(keras_parameters(theirs)):
         got = parameters[index]
         assert (got.name, got.default) == (want.name, want.default), index
