@@ -104,3 +104,28 @@ def test_unroll_needs_a_fixed_number_of_steps(cls):
 def test_unknown_argument_is_named():
     with pytest.raises(ValueError, match="'unit_forget_bias': True"):
         keras_recur.GRU(4, unit_forget_bias=True)
+
+
+@pytest.mark.parametrize(
+    "cls, arguments, message",
+    [
+        (keras_recur.GRU, {"reset_after": 1}, "reset_after=1"),
+        (keras_recur.GRUCell, {"reset_after": "no"}, "reset_after='no'"),
+        (
+            keras_recur.PeepholeLSTM,
+            {"unit_forget_bias": "yes"},
+            "unit_forget_bias='yes'",
+        ),
+        (
+            keras_recur.CoupledLSTM,
+            {"return_sequences": 1},
+            "return_sequences=1",
+        ),
+        (keras_recur.GRU, {"go_backwards": None}, "go_backwards=None"),
+        (keras_recur.PeepholeLSTM, {"stateful": "no"}, "stateful='no'"),
+    ],
+)
+def test_flags_must_be_booleans(cls, arguments, message):
+    # Once coerced with bool(): "no" would have meant True.
+    with pytest.raises(ValueError, match=message):
+        cls(4, **arguments)
