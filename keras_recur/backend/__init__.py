@@ -55,18 +55,25 @@ def no_gradient():
     return getattr(_current(), "no_gradient", contextlib.nullcontext)()
 
 
-def _fused(name):
-    kernel = getattr(_current(), name, None)
-    if kernel is None:
+def _fused_kernel(contract):
+    """Makes the documented `contract` (a signature and a docstring) the
+    dispatcher to the running backend's function of the same name, or to a
+    `NotImplementedError` where that backend has none."""
+    name = contract.__name__
 
-        def kernel(*args, **kwargs):
+    @functools.wraps(contract)
+    def dispatch(*args, **kwargs):
+        kernel = getattr(_current(), name, None)
+        if kernel is None:
             raise NotImplementedError(
                 f"the {keras.backend.backend()} backend has no fused {name}"
             )
+        return kernel(*args, **kwargs)
 
-    return kernel
+    return dispatch
 
 
+@_fused_kernel
 def gru(
     inputs,
     initial_h,
@@ -101,20 +108,9 @@ def gru(
         NotImplementedError: with the reason, where the backend has no such
             kernel or it does not compute this configuration.
     """
-    return _fused("gru")(
-        inputs,
-        initial_h,
-        kernel,
-        recurrent_kernel,
-        bias,
-        mask=mask,
-        recurrent_mask=recurrent_mask,
-        reset_after=reset_after,
-        activation=activation,
-        recurrent_activation=recurrent_activation,
-    )
 
 
+@_fused_kernel
 def lstm(
     inputs,
     initial_h,
@@ -155,17 +151,3 @@ def lstm(
         NotImplementedError: with the reason, where the backend has no such
             kernel or it does not compute this configuration.
     """
-    return _fused("lstm")(
-        inputs,
-        initial_h,
-        initial_c,
-        kernel,
-        recurrent_kernel,
-        bias,
-        peepholes=peepholes,
-        coupled_input_gate=coupled_input_gate,
-        mask=mask,
-        recurrent_mask=recurrent_mask,
-        activation=activation,
-        recurrent_activation=recurrent_activation,
-    )
