@@ -13,6 +13,7 @@ import keras
 from keras import activations
 from keras import ops
 
+from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import check_rate
 from keras_recur.validation import check_seed
@@ -156,6 +157,7 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
         **kwargs,
     ):
         check_positive_int("units", units)
+        check_bool("use_bias", use_bias)
         check_rate("dropout", dropout)
         check_rate("recurrent_dropout", recurrent_dropout)
         check_seed(seed)
@@ -174,7 +176,7 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
         resolved = {name: resolve(name, v) for name, v in identifiers.items()}
         super().__init__(
             int(units),
-            use_bias=bool(use_bias),
+            use_bias=use_bias,
             dropout=float(dropout),
             recurrent_dropout=float(recurrent_dropout),
             seed=seed,

@@ -110,6 +110,7 @@ def test_unknown_argument_is_named():
     "cls, arguments, message",
     [
         (keras_recur.GRU, {"reset_after": 1}, "reset_after=1"),
+        (keras_recur.CoupledLSTMCell, {"use_bias": "no"}, "use_bias='no'"),
         (keras_recur.GRUCell, {"reset_after": "no"}, "reset_after='no'"),
         (
             keras_recur.PeepholeLSTM,
