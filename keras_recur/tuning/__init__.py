@@ -9,10 +9,11 @@
   choices or a `Range`.
 - Helpers: `make_windows` (forecasting windows), `ResultsTable` (trials as
   Markdown, CSV or pandas), `plot_scores`, `plot_trials`, `plot_lines`
-  (matplotlib), `is_worker` (distributed search).
+  (matplotlib), `objective_label`, `is_worker` (distributed search).
 """
 
 import os
+import warnings
 
 from keras_recur.tuning.data import make_windows
 from keras_recur.tuning.hypermodels import CELLS
@@ -20,11 +21,19 @@ from keras_recur.tuning.hypermodels import RecurrentHyperModel
 from keras_recur.tuning.hypermodels import Seq2SeqHyperModel
 from keras_recur.tuning.hypermodels import SequenceClassifier
 from keras_recur.tuning.hypermodels import SequenceRegressor
+from keras_recur.tuning.plots import objective_label
 from keras_recur.tuning.plots import plot_lines
 from keras_recur.tuning.plots import plot_scores
 from keras_recur.tuning.plots import plot_trials
 from keras_recur.tuning.results import ResultsTable
 from keras_recur.tuning.search_space import Range
+
+# keras-tuner 1.4.8 calls threading APIs that Python deprecated
+# (currentThread, getName) on every trial; the warning is keras-tuner's, not
+# the user's, so it is silenced for keras-tuner's modules only.
+warnings.filterwarnings(
+    "ignore", category=DeprecationWarning, module=r"keras_tuner(\.|$)"
+)
 
 
 def is_worker():
@@ -46,6 +55,7 @@ __all__ = [
     "SequenceRegressor",
     "is_worker",
     "make_windows",
+    "objective_label",
     "plot_lines",
     "plot_scores",
     "plot_trials",

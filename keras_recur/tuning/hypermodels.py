@@ -325,8 +325,10 @@ class SequenceRegressor(_SequenceModel):
     loss = "mse"
     metrics = ("mae",)
 
-    def __init__(self, input_shape, outputs=1, **kwargs):
-        super().__init__(input_shape, **kwargs)
+    def __init__(
+        self, input_shape, outputs=1, return_sequences=False, **kwargs
+    ):
+        super().__init__(input_shape, return_sequences, **kwargs)
         check_positive_int("outputs", outputs)
         self.outputs = outputs
 
@@ -366,8 +368,10 @@ class SequenceClassifier(_SequenceModel):
     loss = "sparse_categorical_crossentropy"
     metrics = ("accuracy",)
 
-    def __init__(self, input_shape, num_classes, **kwargs):
-        super().__init__(input_shape, **kwargs)
+    def __init__(
+        self, input_shape, num_classes, return_sequences=False, **kwargs
+    ):
+        super().__init__(input_shape, return_sequences, **kwargs)
         check_positive_int("num_classes", num_classes)
         if num_classes < 2:
             raise ValueError(

@@ -1,7 +1,8 @@
 """Plots of searches and their results, written straight to image files.
 
 They draw on `matplotlib.figure.Figure` objects, never through pyplot, so
-they need no display and leave matplotlib's global state alone.
+they need no display and leave matplotlib's global state alone; each returns
+its figure, to restyle or save again.
 """
 
 import numpy as np
@@ -36,19 +37,47 @@ def plot_scores(scores, path, ylabel="score", title=None):
     if title:
         axes.set_title(title)
     figure.savefig(path, dpi=120)
+    return figure
+
+
+def objective_label(objective, direction="min"):
+    """A reader's name for a keras-tuner objective: `"val_mae"` becomes
+    "validation MAE, lower is better"."""
+    if not objective:
+        name = "objective"
+    else:
+        name = objective
+        prefix = ""
+        if name.startswith("val_"):
+            prefix, name = "validation ", name[len("val_") :]
+        name = prefix + _METRIC_NAMES.get(name, name.replace("_", " "))
+    better = "lower" if direction == "min" else "higher"
+    return f"{name}, {better} is better"
+
+
+_METRIC_NAMES = {
+    "mae": "MAE",
+    "mse": "MSE",
+    "rmse": "RMSE",
+    "mape": "MAPE",
+    "auc": "AUC",
+}
 
 
 def plot_trials(table, path, by="cell", title=None):
-    """The score of every scored trial of a `ResultsTable`, grouped by the
-    value of the hyperparameter `by` (trials without it are "n/a").
+    """Every scored trial of a `ResultsTable` as a dot, one column per value
+    of the hyperparameter `by` (trials without it are "n/a"), the best
+    trial marked and named. A search has a handful of trials per group, so
+    the dots themselves are drawn, not a summary of them.
 
     Args:
-        table: A `ResultsTable`.
+        table: A `ResultsTable`; its `objective` and `direction` label the
+            score axis ("validation MAE, lower is better").
         path: Image file to write (its suffix picks the format).
         by: The hyperparameter whose values name the groups; with the
             default, `cell`, CoupledLSTM trials with peepholes get a group
             of their own.
-        title: Optional figure title.
+        title: Figure title; by default the number of trials and the best.
     """
     groups = {}
     for row in table.rows:
@@ -58,10 +87,42 @@ def plot_trials(table, path, by="cell", title=None):
         name = "n/a" if key is None else str(key)
         if by == "cell" and row.get("use_peepholes"):
             name += "+peepholes"
-        groups.setdefault(name, []).append(row["score"])
+        groups.setdefault(name, []).append(row)
     if not groups:
         raise ValueError(f"The table has no scored trials to plot: {path}")
-    plot_scores(groups, path, ylabel="objective (per trial)", title=title)
+    best = table.best()
+    figure, axes = _figure(max(5.0, 1.7 * len(groups) + 2.0))
+    jitter = np.random.default_rng(0)
+    for position, rows in enumerate(groups.values()):
+        scores = np.array([row["score"] for row in rows], dtype=float)
+        offsets = jitter.uniform(-0.12, 0.12, len(scores))
+        axes.plot(position + offsets, scores, "o", alpha=0.75, markersize=6)
+        for offset, row in zip(offsets, rows):
+            if row is best:
+                axes.plot(
+                    position + offset,
+                    row["score"],
+                    marker="*",
+                    markersize=18,
+                    markerfacecolor="none",
+                    markeredgecolor="black",
+                    linestyle="none",
+                    label=f"best: trial {row.get('trial', '?')}",
+                )
+    axes.set_xticks(range(len(groups)), list(groups))
+    axes.set_xlim(-0.6, len(groups) - 0.4)
+    axes.set_xlabel(by)
+    axes.set_ylabel(objective_label(table.objective, table.direction))
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(loc="best")
+    if title is None:
+        title = (
+            f"{sum(len(rows) for rows in groups.values())} trials by {by}; "
+            f"best: trial {best.get('trial', '?')} ({best['score']:.4g})"
+        )
+    axes.set_title(title)
+    figure.savefig(path, dpi=120)
+    return figure
 
 
 def plot_lines(x, lines, path, xlabel, ylabel, title=None, truth=None):
@@ -90,3 +151,4 @@ def plot_lines(x, lines, path, xlabel, ylabel, title=None, truth=None):
     if title:
         axes.set_title(title)
     figure.savefig(path, dpi=120)
+    return figure

@@ -4,7 +4,7 @@ import csv
 import io
 import math
 
-_FIXED_COLUMNS = ("trial", "status", "score", "seconds")
+_FIXED_COLUMNS = ("trial", "trial_id", "status", "score", "seconds")
 
 
 def _cell_text(value):
@@ -18,34 +18,57 @@ def _cell_text(value):
 class ResultsTable:
     """The trials of a keras-tuner search, best first.
 
-    Columns: `trial` (id), `status`, `score` (the objective), `seconds`
-    (training time, from the `fit_seconds` the keras_recur hypermodels
-    record; empty for other hypermodels), then one column per
-    hyperparameter (empty where it did not apply).
+    Columns: `trial` (the number keras-tuner prints, "Trial 3 Complete",
+    counted from 1), `trial_id` (keras-tuner's id, which names the trial's
+    folder), `status`, `score` (the objective), `seconds` (training time,
+    from the `fit_seconds` the keras_recur hypermodels record; empty for
+    other hypermodels), then one column per hyperparameter (empty where it
+    did not apply).
 
     Args:
         rows: List of dicts, one per trial, keyed by column name.
         columns: Column names, in order.
+        objective: Name of the objective the scores are, such as
+            `"val_mae"` (`from_tuner` takes the tuner's); labels plots.
+        direction: `"min"` or `"max"`: whether a lower or a higher score
+            is better.
 
-    Example (`ResultsTable.from_tuner(tuner)` after a search):
+    Example:
+
+    After a search, `ResultsTable.from_tuner(tuner)`; by hand:
 
     >>> from keras_recur.tuning import ResultsTable
     >>> table = ResultsTable(
-    ...     [{"trial": "0", "score": 0.125, "cell": "GRU"}],
+    ...     [{"trial": 1, "score": 0.125, "cell": "GRU"}],
     ...     ["trial", "score", "cell"],
     ... )
     >>> print(table.to_markdown(), end="")
     | trial | score | cell |
     |---|---|---|
-    | 0 | 0.125 | GRU |
+    | 1 | 0.125 | GRU |
     >>> print(table.to_csv(), end="")
     trial,score,cell
-    0,0.125,GRU
+    1,0.125,GRU
     """
 
-    def __init__(self, rows, columns):
+    def __init__(self, rows, columns, objective=None, direction="min"):
+        if direction not in ("min", "max"):
+            raise ValueError(
+                "direction must be 'min' or 'max'. "
+                f"Received: direction={direction!r}"
+            )
         self.rows = list(rows)
         self.columns = list(columns)
+        self.objective = objective
+        self.direction = direction
+
+    def best(self):
+        """The best scored row, or None when no trial has a score."""
+        scored = [row for row in self.rows if row.get("score") is not None]
+        if not scored:
+            return None
+        pick = min if self.direction == "min" else max
+        return pick(scored, key=lambda row: row["score"])
 
     @classmethod
     def from_tuner(cls, tuner):
@@ -65,14 +88,20 @@ class ResultsTable:
                     hyperparameter_names.append(name)
             rows.append(
                 {
-                    "trial": trial.trial_id,
+                    "trial": _trial_number(trial.trial_id),
+                    "trial_id": trial.trial_id,
                     "status": trial.status,
                     "score": trial.score,
                     "seconds": _fit_seconds(trial),
                     **values,
                 }
             )
-        return cls(rows, [*_FIXED_COLUMNS, *hyperparameter_names])
+        return cls(
+            rows,
+            [*_FIXED_COLUMNS, *hyperparameter_names],
+            objective=tuner.oracle.objective.name,
+            direction=direction,
+        )
 
     def to_markdown(self):
         lines = [
@@ -114,6 +143,15 @@ class ResultsTable:
                 "to_csv do not."
             ) from error
         return pandas.DataFrame(self.rows, columns=self.columns)
+
+
+def _trial_number(trial_id):
+    # keras-tuner's oracles name trials by their zero-padded creation index
+    # ("00", "01", ...) and print them counted from 1 ("Trial 1 Complete").
+    try:
+        return int(trial_id) + 1
+    except ValueError:
+        return trial_id
 
 
 def _fit_seconds(trial):

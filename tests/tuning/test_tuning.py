@@ -4,6 +4,7 @@ results table, windows and plots."""
 import csv
 import doctest
 import io
+import re
 
 import keras
 import keras_tuner
@@ -285,7 +286,9 @@ def regression_data(count=48, steps=6):
         keras_tuner.GridSearch,
     ],
 )
-def test_every_tuner_searches_and_the_best_model_reloads(tuner_class, tmp_path):
+def test_every_tuner_searches_and_the_best_model_reloads(
+    tuner_class, tmp_path, capsys
+):
     x, y = regression_data()
     hypermodel = tuning.SequenceRegressor(
         (6, 2),
@@ -313,9 +316,19 @@ def test_every_tuner_searches_and_the_best_model_reloads(tuner_class, tmp_path):
         **budget,
     )
     fit = {} if tuner_class is keras_tuner.Hyperband else {"epochs": 2}
-    tuner.search(x, y, validation_split=0.25, verbose=0, **fit)
+    tuner.search(x, y, validation_split=0.25, verbose=1, **fit)
     table = tuning.ResultsTable.from_tuner(tuner)
     assert len(table.rows) == len(tuner.oracle.trials) >= 2
+    # The table numbers trials as keras-tuner printed them.
+    printed = re.findall(
+        r"Trial (\d+) Complete \[[^\]]*\]\nval_loss: (\S+)",
+        capsys.readouterr().out,
+    )
+    assert {int(n): float(score) for n, score in printed} == {
+        row["trial"]: row["score"] for row in table.rows
+    }
+    assert table.objective == "val_loss" and table.direction == "min"
+    assert table.best() is table.rows[0]
     assert all(row["status"] == "COMPLETED" for row in table.rows)
     scores = [row["score"] for row in table.rows]
     assert scores == sorted(scores) and np.isfinite(scores).all()
@@ -434,6 +447,20 @@ def test_results_table_formats():
     assert frame["score"].tolist() == [0.25, 0.5]
 
 
+@pytest.mark.parametrize(
+    "objective, direction, label",
+    [
+        ("val_mae", "min", "validation MAE, lower is better"),
+        ("val_accuracy", "max", "validation accuracy, higher is better"),
+        ("loss", "min", "loss, lower is better"),
+        ("val_top_k_error", "min", "validation top k error, lower is better"),
+        (None, "max", "objective, higher is better"),
+    ],
+)
+def test_objective_label(objective, direction, label):
+    assert tuning.objective_label(objective, direction) == label
+
+
 def test_make_windows():
     series = np.arange(20.0).reshape(10, 2)
     x, y = tuning.make_windows(series, input_steps=3, horizon=2, stride=2)
@@ -464,12 +491,28 @@ def test_plots_write_images(tmp_path):
         truth=np.arange(5.0),
     )
     table = tuning.ResultsTable(
-        [{"score": 1.0, "cell": "GRU"}, {"score": 2.0, "cell": "LSTM"}],
-        ["score", "cell"],
+        [
+            {"trial": 1, "score": 1.0, "cell": "GRU"},
+            {"trial": 2, "score": 2.0, "cell": "LSTM"},
+            {"trial": 3, "score": 0.5, "cell": "GRU"},
+        ],
+        ["trial", "score", "cell"],
+        objective="val_mae",
     )
-    tuning.plot_trials(table, tmp_path / "trials.png")
+    assert table.best()["trial"] == 3
+    axes = tuning.plot_trials(table, tmp_path / "trials.png").axes[0]
+    assert axes.get_ylabel() == "validation MAE, lower is better"
+    assert axes.get_title() == "3 trials by cell; best: trial 3 (0.5)"
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["GRU", "LSTM"]
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == [
+        "best: trial 3"
+    ]
+    best_marker = axes.get_legend().legend_handles[0]
+    assert best_marker.get_marker() == "*"
     for name in ("scores.png", "lines.png", "trials.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="direction='lower'"):
+        tuning.ResultsTable([], ["score"], direction="lower")
     with pytest.raises(ValueError, match="no scored trials"):
         tuning.plot_trials(
             tuning.ResultsTable([], ["score"]), tmp_path / "none.png"
