@@ -21,13 +21,9 @@ variants.md, a trial table and plot per variant, and results.json to --out.
 
 import os
 
+import common
 import keras
 import numpy as np
-from common import at_least_one
-from common import finish
-from common import parser
-from common import setup
-from common import tune_each
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -75,10 +71,15 @@ def hypermodel(cell, peepholes, shape, quick, seed, distribution):
 
 
 def main():
-    args = parser(__doc__, trials=4, epochs=25, out="out/cell_comparison")
+    args = common.parser(
+        __doc__, trials=4, epochs=25, out="out/cell_comparison"
+    )
     args.add_argument("--layout", choices=["rows", "pixels"], default="rows")
     args.add_argument(
-        "--seeds", type=at_least_one, default=3, help="retrainings per variant"
+        "--seeds",
+        type=common.at_least_one,
+        default=3,
+        help="retrainings per variant",
     )
     args.add_argument(
         "--variants",
@@ -93,7 +94,7 @@ def main():
                 f"--variants must be among {list(VARIANTS)}. "
                 f"Received: {variant!r}"
             )
-    setup(args)
+    common.setup(args)
     seeds = range(1, 1 + (1 if args.quick else args.seeds))
 
     train, validation, test = digits(args.layout, args.seed)
@@ -107,7 +108,7 @@ def main():
     stop = keras.callbacks.EarlyStopping(
         "val_accuracy", patience=5, restore_best_weights=True
     )
-    tuners = tune_each(
+    tuners = common.tune_each(
         args,
         {
             variant: hypermodel(
@@ -171,7 +172,7 @@ def main():
         title=f"digits as {shape[0]}x{shape[1]}: each variant tuned, "
         f"{len(seeds)} seeds",
     )
-    finish(args, {"layout": args.layout, "test_accuracy": accuracy})
+    common.finish(args, {"layout": args.layout, "test_accuracy": accuracy})
 
 
 if __name__ == "__main__":

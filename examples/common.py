@@ -2,14 +2,52 @@
 search and the trial report. Each example imports it from its own folder."""
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import sys
+import tempfile
 
-import keras
-import keras_tuner
 
-from keras_recur import tuning
+@contextlib.contextmanager
+def repeated_stderr_lines_dropped():
+    """Writes what the block printed to stderr, each line once.
+
+    TensorFlow 2.21 logs its start-up banner ("oneDNN custom operations are
+    on") from two of its native libraries, before its logging can be
+    configured; this shows it once. Every distinct line still appears.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            seen = set()
+            for line in (
+                captured.read()
+                .decode(errors="replace")
+                .splitlines(keepends=True)
+            ):
+                # Native log lines start with a timestamp and thread id.
+                text = re.sub(r"^[IWEF]\d{4} [\d:.]+ +\d+ ", "", line)
+                if text not in seen:
+                    seen.add(text)
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+with repeated_stderr_lines_dropped():
+    import keras
+    import keras_tuner
+
+    from keras_recur import tuning
 
 TUNERS = {
     "random": keras_tuner.RandomSearch,
@@ -154,7 +192,9 @@ def tune_each(args, hypermodels, objective, *fit_args, **fit_kwargs):
         tuner = make_tuner(args, hypermodel, objective, slug)
         search(tuner, args, *fit_args, **fit_kwargs)
         if not tuning.is_worker():
-            report(tuner, args, f"{name}: {objective}", f"trials_{slug}")
+            report(
+                tuner, args, f"{name}: trials of the search", f"trials_{slug}"
+            )
         tuners[name] = tuner
     return tuners
 

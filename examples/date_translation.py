@@ -242,7 +242,7 @@ def main():
     )
     if tuning.is_worker():
         return
-    table = common.report(tuner, args, "date translation: validation loss")
+    table = common.report(tuner, args, "date translation: trials of the search")
     model = tuner.get_best_models(1)[0]
 
     greedy, texts, attention = exact_match(model, test[2], test[1], 1)

@@ -156,13 +156,13 @@ def main():
         seed=args.seed,
         distribution=args.distribution,
     )
-    tuner = make_tuner(args, hypermodel, "val_loss", args.dataset)
+    tuner = make_tuner(args, hypermodel, "val_mae", args.dataset)
     tuner.search_space_summary()
     search(tuner, args, x_fit, y_fit, validation_data=(x_val, y_val))
     if tuning.is_worker():
         print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} done.")
         return
-    table = report(tuner, args, f"{args.dataset}: validation loss per trial")
+    table = report(tuner, args, f"{args.dataset}: trials of the search")
     best = tuner.get_best_models(1)[0]
     best.save(os.path.join(args.out, "best_model.keras"))
 
