@@ -2,15 +2,23 @@
 
 import doctest
 import inspect
+import re
 
 import keras
 import numpy as np
 import pytest
 
 import keras_recur
+import keras_recur.tuning
 
 PUBLIC = [getattr(keras_recur, name) for name in keras_recur.layers.__all__]
 PUBLIC.append(keras_recur.models.Seq2Seq)
+HYPERMODELS = (
+    "SequenceRegressor",
+    "SequenceClassifier",
+    "Seq2SeqHyperModel",
+    "RecurrentHyperModel",
+)
 
 
 @pytest.mark.parametrize("cls", PUBLIC, ids=lambda c: c.__name__)
@@ -49,3 +57,39 @@ def test_registered_for_loading(cls):
     name = keras.saving.get_registered_name(cls)
     assert name == f"keras_recur>{cls.__name__}"
     assert keras.saving.get_registered_object(name) is cls
+
+
+def documented_arguments(cls):
+    """The names in the `Args:` section of `cls`'s docstring."""
+    doc = inspect.cleandoc(cls.__doc__)
+    section = doc.split("\nArgs:\n", 1)[1]
+    section = re.split(r"\n(?=\S)", section, maxsplit=1)[0]
+    return set(re.findall(r"^    (\*{0,2}\w+):", section, re.MULTILINE))
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [*PUBLIC, *(getattr(keras_recur.tuning, n) for n in HYPERMODELS)],
+    ids=lambda c: c.__name__,
+)
+def test_every_argument_is_documented_and_exists(cls):
+    parameters = inspect.signature(cls).parameters.values()
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        pytest.skip(f"{cls.__name__} is a base; its subclasses are checked")
+    # What **kwargs takes is documented by the bases it goes to (a cell's
+    # base, RecurrentLayer) and, for a layer, by its cell.
+    documented = documented_arguments(cls)
+    if "**kwargs" in documented:
+        for base in cls.__mro__[1:]:
+            if base in BASES:
+                documented |= documented_arguments(base)
+    cell_class = getattr(cls, "cell_class", None)
+    if cell_class is not None:
+        documented |= documented_arguments(cell_class)
+    names = {
+        f"**{p.name}" if p.kind is p.VAR_KEYWORD else p.name for p in parameters
+    }
+    assert not names - documented, f"undocumented: {names - documented}"
+    assert not documented - names - {"**kwargs"}, (
+        f"documented but not arguments: {documented - names}"
+    )

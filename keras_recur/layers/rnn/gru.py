@@ -35,16 +35,21 @@ class GRUCell(RecurrentCell):
         kernel_initializer: Default: `"glorot_uniform"`.
         recurrent_initializer: Default: `"orthogonal"`.
         bias_initializer: Default: `"zeros"`.
-        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+        kernel_regularizer: Regularizer of the input kernel. Default: `None`.
+        recurrent_regularizer: Regularizer of the recurrent kernel.
             Default: `None`.
-        kernel_constraint, recurrent_constraint, bias_constraint:
+        bias_regularizer: Regularizer of the bias. Default: `None`.
+        kernel_constraint: Constraint of the input kernel. Default: `None`.
+        recurrent_constraint: Constraint of the recurrent kernel.
             Default: `None`.
+        bias_constraint: Constraint of the bias. Default: `None`.
         dropout: Fraction of the inputs dropped, in [0, 1). Default: 0.
         recurrent_dropout: Fraction of `h_{t-1}` dropped before the recurrent
             matmul, in [0, 1). Default: 0.
         reset_after: Apply the reset gate after the recurrent matmul (the
             cuDNN and torch convention). Default: `True`.
         seed: Integer seed of the dropout masks. Default: `None`.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
         inputs: A 2D tensor `(batch, features)`.
@@ -131,20 +136,16 @@ class GRU(RecurrentLayer):
 
     Args:
         units: Positive integer, dimensionality of the output space.
-        activation, recurrent_activation, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, kernel_regularizer,
-        recurrent_regularizer, bias_regularizer, kernel_constraint,
-        recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
-        seed, reset_after: The cell's arguments, as in `GRUCell`.
-        return_sequences, return_state, go_backwards, stateful, unroll,
-        activity_regularizer: As in `keras.layers.RNN` (see
-            `RecurrentLayer`).
         use_cudnn: `"auto"` (default) runs a fused kernel where one serves
             the call (PyTorch: ATen's GRU, with `reset_after=True`, tanh and
             sigmoid, float32, no mask and no recurrent dropout in training),
             `False` always the general loop, `True` the fused kernel or a
             `ValueError` saying why none serves.
-        **kwargs: Base layer arguments (name, dtype, trainable), and
+        **kwargs: Every other argument of `GRUCell` (`activation`,
+            `dropout`, ...) and of `RecurrentLayer` (`return_sequences`,
+            `return_state`, `go_backwards`, `stateful`, `unroll`,
+            `activity_regularizer`), by name, with their defaults; the base
+            layer arguments (`name`, `dtype`, `trainable`); and
             `implementation`, accepted and ignored as Keras 3 does.
 
     Call arguments:

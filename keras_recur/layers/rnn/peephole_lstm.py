@@ -41,14 +41,23 @@ class PeepholeLSTMCell(LSTMCellBase):
         peephole_initializer: Initializer of the three peephole vectors.
             Default: `"glorot_uniform"` (TF-Addons used its kernel
             initializer, whose default this is).
-        kernel_regularizer, recurrent_regularizer, bias_regularizer,
-        peephole_regularizer: Default: `None`.
-        kernel_constraint, recurrent_constraint, bias_constraint,
-        peephole_constraint: Default: `None`.
+        kernel_regularizer: Regularizer of the input kernel. Default: `None`.
+        recurrent_regularizer: Regularizer of the recurrent kernel.
+            Default: `None`.
+        bias_regularizer: Regularizer of the bias. Default: `None`.
+        peephole_regularizer: Regularizer of the peephole weights.
+            Default: `None`.
+        kernel_constraint: Constraint of the input kernel. Default: `None`.
+        recurrent_constraint: Constraint of the recurrent kernel.
+            Default: `None`.
+        bias_constraint: Constraint of the bias. Default: `None`.
+        peephole_constraint: Constraint of the peephole weights.
+            Default: `None`.
         dropout: Fraction of the inputs dropped, in [0, 1). Default: 0.
         recurrent_dropout: Fraction of `h_{t-1}` dropped before the recurrent
             matmul, in [0, 1). Default: 0.
         seed: Integer seed of the dropout masks. Default: `None`.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
         inputs: A 2D tensor `(batch, features)`.
@@ -98,22 +107,16 @@ class PeepholeLSTM(RecurrentLayer):
 
     Args:
         units: Positive integer, dimensionality of the output space.
-        activation, recurrent_activation, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, unit_forget_bias,
-        kernel_regularizer, recurrent_regularizer, bias_regularizer,
-        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed, peephole_initializer,
-        peephole_regularizer, peephole_constraint: The cell's arguments, as
-            in `PeepholeLSTMCell`.
-        return_sequences, return_state, go_backwards, stateful, unroll,
-        activity_regularizer: As in `keras.layers.RNN` (see
-            `RecurrentLayer`).
         use_cudnn: `"auto"` (default) runs a fused kernel where one serves
             the call (PyTorch: the LSTM family's autograd function, with
             tanh and sigmoid in float32 or float64; masks and dropout
             included), `False` always the general loop, `True` the fused
             kernel or a `ValueError` saying why none serves.
-        **kwargs: Base layer arguments (name, dtype, trainable), and
+        **kwargs: Every other argument of `PeepholeLSTMCell` (`activation`,
+            `dropout`, ...) and of `RecurrentLayer` (`return_sequences`,
+            `return_state`, `go_backwards`, `stateful`, `unroll`,
+            `activity_regularizer`), by name, with their defaults; the base
+            layer arguments (`name`, `dtype`, `trainable`); and
             `implementation`, accepted and ignored as Keras 3 does.
 
     Call arguments:

@@ -92,16 +92,21 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
         recurrent_initializer: Initializer of the recurrent kernel.
             Default: `"orthogonal"`.
         bias_initializer: Initializer of the bias. Default: `"zeros"`.
-        kernel_regularizer, recurrent_regularizer, bias_regularizer:
-            Regularizers of those weights. Default: `None`.
-        kernel_constraint, recurrent_constraint, bias_constraint:
-            Constraints of those weights. Default: `None`.
+        kernel_regularizer: Regularizer of the input kernel. Default: `None`.
+        recurrent_regularizer: Regularizer of the recurrent kernel.
+            Default: `None`.
+        bias_regularizer: Regularizer of the bias. Default: `None`.
+        kernel_constraint: Constraint of the input kernel. Default: `None`.
+        recurrent_constraint: Constraint of the recurrent kernel.
+            Default: `None`.
+        bias_constraint: Constraint of the bias. Default: `None`.
         dropout: Float in [0, 1): fraction of the inputs dropped, with one
             mask per sequence shared by every step and gate. Default: 0.
         recurrent_dropout: Float in [0, 1): fraction of the previous output
             `h` dropped before the recurrent matmul, one mask per sequence.
             Default: 0.
         seed: Integer seed of the dropout masks. Default: `None`.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
         inputs: A 2D tensor `(batch, features)`.

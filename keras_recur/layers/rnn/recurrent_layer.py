@@ -55,10 +55,9 @@ class RecurrentLayer(keras.layers.RNN):
             serves the call, `False` always the general loop, `True` the
             fused kernel or a `ValueError` saying why none serves (see
             `keras_recur.layers.rnn.recurrence`).
-        implementation: Ignored; accepted (1 or 2) so that tf.keras configs
-            load, as Keras 3 does.
-        **kwargs: The cell's arguments and the base layer arguments (name,
-            dtype, trainable).
+        **kwargs: The cell's arguments and the base layer arguments (`name`,
+            `dtype`, `trainable`); `implementation` (1 or 2) is accepted and
+            ignored, as Keras 3 does, so that tf.keras configs load.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
