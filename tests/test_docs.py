@@ -1,0 +1,113 @@
+"""The documentation site and the README: every Python block runs, page by
+page in order, in a fresh namespace (so every name it uses is defined on the
+page), and what a `print(...)  # output` line promises is what it prints.
+The API reference covers every public name."""
+
+import ast
+import contextlib
+import glob
+import io
+import os
+import re
+
+import keras
+import pytest
+
+import keras_recur
+import keras_recur.tuning
+from tests.conftest import ROOT
+
+PAGES = sorted(
+    [
+        os.path.relpath(path, ROOT)
+        for path in glob.glob(
+            os.path.join(ROOT, "docs", "**", "*.md"), recursive=True
+        )
+    ]
+    + ["README.md"]
+)
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+# A one-line print whose trailing comment is the expected output ("..."
+# stands for any text).
+PRINT_WITH_OUTPUT = re.compile(r"^(\s*)print\((.*)\)  # (.*)$", re.MULTILINE)
+
+
+def blocks(page, language=None):
+    with open(os.path.join(ROOT, page)) as file:
+        text = file.read()
+    return [
+        (lang, body)
+        for lang, body in FENCE.findall(text)
+        if language is None or lang == language
+    ]
+
+
+def expect(expected, *values):
+    printed = " ".join(str(value) for value in values)
+    pattern = ".*".join(re.escape(part) for part in expected.split("..."))
+    assert re.fullmatch(pattern, printed), (
+        f"printed {printed!r}, the page says {expected!r}"
+    )
+    print(printed)
+
+
+def checked(source):
+    """The block with each `print(...)  # output` turned into a check."""
+    return PRINT_WITH_OUTPUT.sub(
+        lambda m: f"{m[1]}expect({m[3]!r}, {m[2]})", source
+    )
+
+
+def test_every_fenced_block_has_a_known_language():
+    for page in PAGES:
+        for language, _ in blocks(page):
+            assert language in ("python", "bash", "text"), (page, language)
+
+
+@pytest.mark.parametrize(
+    "page", [page for page in PAGES if blocks(page, "python")]
+)
+def test_page_code_runs(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # pages write files (models, plots)
+    namespace = {"__name__": "__docs__", "expect": expect}
+    output = io.StringIO()
+    try:
+        for number, (_, source) in enumerate(blocks(page, "python"), 1):
+            code = compile(
+                ast.parse(checked(source)), f"{page}, block {number}", "exec"
+            )
+            with contextlib.redirect_stdout(output):
+                exec(code, namespace)
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def public_names():
+    names = {f"keras_recur.{name}" for name in keras_recur.layers.__all__}
+    names |= {f"keras_recur.models.{name}" for name in keras_recur.models.__all__}
+    names |= {f"keras_recur.tuning.{n}" for n in keras_recur.tuning.__all__}
+    return names
+
+
+def test_api_reference_covers_every_public_name():
+    documented = set()
+    for path in glob.glob(os.path.join(ROOT, "docs", "api", "*.md")):
+        with open(path) as file:
+            documented |= set(re.findall(r"^::: (\S+)", file.read(), re.M))
+    assert keras_recur.__all__ == [
+        "layers",
+        "models",
+        "Seq2Seq",
+        *keras_recur.layers.__all__,
+    ]
+    missing = public_names() - documented
+    assert not missing, f"not in docs/api: {sorted(missing)}"
+
+
+def test_readme_is_short_and_links_the_docs():
+    with open(os.path.join(ROOT, "README.md")) as file:
+        readme = file.read()
+    assert len(readme.splitlines()) <= 170
+    assert "issue" not in readme.lower()
+    for page in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert os.path.exists(os.path.join(ROOT, page)), page
