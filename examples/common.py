@@ -1,5 +1,6 @@
 """What the tuner-driven examples share: their command line, the tuner, the
-search and the trial report. Each example imports it from its own folder."""
+search and the trial report. Each example imports it from its own folder,
+before Keras, so that TensorFlow's start-up output is shown once."""
 
 import argparse
 import contextlib
@@ -42,6 +43,12 @@ def repeated_stderr_lines_dropped():
                     sys.stderr.write(line)
             sys.stderr.flush()
 
+
+# TensorFlow logs informational C++ messages at error level on some CPUs
+# ("oneDNN supports DT_BOOL only on platforms with AVX-512. Falling back to
+# the default Eigen-based implementation", for any masked model, Keras' own
+# too); errors that matter still raise. Set the variable to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 with repeated_stderr_lines_dropped():
     import keras

@@ -52,7 +52,9 @@ def assert_quiet(output):
     warnings = [
         line
         for line in output.splitlines()
-        if re.search("warn", line, re.IGNORECASE)
+        # Python's warnings, Keras' and keras-tuner's; TensorFlow's C++
+        # log lines (W0000 ..., E0000 ...).
+        if re.search(r"warn|^[WE]\d{4} ", line, re.IGNORECASE)
         # The first line of TensorFlow's banner.
         and "before absl::InitializeLog() is called" not in line
     ]
