@@ -84,7 +84,9 @@ def test_page_code_runs(page, tmp_path, monkeypatch):
 
 def public_names():
     names = {f"keras_recur.{name}" for name in keras_recur.layers.__all__}
-    names |= {f"keras_recur.models.{name}" for name in keras_recur.models.__all__}
+    names |= {
+        f"keras_recur.models.{name}" for name in keras_recur.models.__all__
+    }
     names |= {f"keras_recur.tuning.{n}" for n in keras_recur.tuning.__all__}
     return names
 
@@ -111,3 +113,43 @@ def test_readme_is_short_and_links_the_docs():
     assert "issue" not in readme.lower()
     for page in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert os.path.exists(os.path.join(ROOT, page)), page
+
+
+def bash_lines():
+    for page in PAGES:
+        for _, body in blocks(page, "bash"):
+            for line in body.splitlines():
+                yield page, line.split("  #")[0].strip()
+
+
+def test_shell_commands_name_what_exists():
+    # The shell blocks are not run here (they install, or run for minutes;
+    # .ci/run runs the README's); what they name must exist.
+    with open(os.path.join(ROOT, "tox.ini")) as file:
+        tox_envs = set(re.findall(r"^\[testenv:([^\]]+)\]", file.read(), re.M))
+    tox_envs = {e for group in tox_envs for e in re.split(r"[{},]", group) if e}
+    with open(os.path.join(ROOT, "pyproject.toml")) as file:
+        extras = set(re.findall(r"^([\w-]+) = \[", file.read(), re.M))
+    common = open(os.path.join(ROOT, "examples", "common.py")).read()
+    for page, line in bash_lines():
+        for script in re.findall(r"python (\S+\.py)", line):
+            if script == "train.py":  # the reader's own script
+                continue
+            with open(os.path.join(ROOT, script)) as file:
+                source = file.read() + common
+            for flag in re.findall(r"(--[\w-]+)", line.split(script, 1)[1]):
+                assert f'"{flag}"' in source, (page, line, flag)
+        for names in re.findall(r"tox run -e (\S+)", line):
+            assert set(names.split(",")) <= tox_envs, (page, line)
+        for chosen in re.findall(r'"\.\[([\w,]+)\]"', line):
+            assert set(chosen.split(",")) <= extras, (page, line)
+
+
+def test_ci_runs_the_readme_commands():
+    with open(os.path.join(ROOT, ".ci", "run")) as file:
+        ci = file.read().splitlines()
+    readme = [line for page, line in bash_lines() if page == "README.md"]
+    tox_commands = [line for line in readme if "tox run" in line]
+    assert len(tox_commands) == 2  # the tests and the docs
+    for command in tox_commands:
+        assert command in ci, command
