@@ -26,6 +26,7 @@ Results go to OUT/results.md, OUT/results.json and OUT/ratios.png.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -233,10 +234,14 @@ def worker(args):
     x = rng.normal(size=shape).astype("float32")
     y = rng.normal(size=(args.batch, 1)).astype("float32")
     runners = {}
+    torch_installed = importlib.util.find_spec("torch") is not None
     for name in args.layers:
         in_keras = name.endswith(" in Keras")
         if in_keras and keras.backend.backend() != "torch":
             continue  # a torch module is a Keras layer on torch only
+        if name.startswith("torch") and not torch_installed:
+            print(f"{name}: torch is not installed; skipped", file=sys.stderr)
+            continue
         raw_torch = name.startswith("torch") and not in_keras
         runner_class = TorchRunner if raw_torch else KerasRunner
         runners[name] = runner_class(name, x, y, args.units)
