@@ -28,7 +28,8 @@ def test_version_is_single_sourced():
 )
 def test_the_package_under_test_is_the_installed_wheel():
     location = os.path.dirname(os.path.abspath(keras_recur.__file__))
-    assert not location.startswith(ROOT + os.sep), location
+    assert location != os.path.join(ROOT, "keras_recur"), location
+    assert os.path.basename(os.path.dirname(location)) == "site-packages"
     distribution = importlib.metadata.distribution("keras-recur")
     # An editable install records where its source lives; a wheel does not.
     assert distribution.read_text("direct_url.json") is None or (
