@@ -14,6 +14,15 @@ BACKEND = keras.backend.backend()
 # The checkout: examples/ and benchmarks/ are run from it.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+
+def once_on(backend, why):
+    """Runs a test in one backend's session only: for what does not depend
+    on the backend, so that the suite does not repeat it three times."""
+    return pytest.mark.skipif(
+        BACKEND != backend, reason=f"runs once, on {backend}: {why}"
+    )
+
+
 # name -> (layer class, extra layer arguments, NumPy step builder)
 VARIANTS = {
     "peephole": (keras_recur.PeepholeLSTM, {}),

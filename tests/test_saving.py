@@ -15,38 +15,47 @@ from tests.conftest import CHANGED_ARGUMENTS
 from tests.conftest import ROOT
 from tests.conftest import to_numpy
 
-# Saves one of this file's models under the backend of its process, with
-# its inputs and predictions. The checkout is appended to sys.path for
-# `tests` only, so keras_recur is the installed one.
+# Saves every model of this file under the backend of its process, with
+# its inputs and predictions, into FOLDER/NAME/. The checkout is appended
+# to sys.path for `tests` only, so keras_recur is the installed one.
 SAVE = textwrap.dedent(
     """
+    import os
     import sys
     sys.path.append(sys.argv[1])
     import numpy as np
     from tests import test_saving
 
-    make_model, make_inputs = test_saving.MODELS[sys.argv[2]]
-    model, inputs = make_model(), make_inputs()
-    model.save(sys.argv[3] + "/model.keras")
-    np.savez(sys.argv[3] + "/inputs.npz", *inputs)
-    feed = inputs[0] if len(inputs) == 1 else inputs
-    np.save(sys.argv[3] + "/want.npy", model.predict(feed, verbose=0))
+    for name, (make_model, make_inputs) in test_saving.MODELS.items():
+        folder = os.path.join(sys.argv[2], name)
+        os.makedirs(folder)
+        model, inputs = make_model(), make_inputs()
+        model.save(os.path.join(folder, "model.keras"))
+        np.savez(os.path.join(folder, "inputs.npz"), *inputs)
+        feed = inputs[0] if len(inputs) == 1 else inputs
+        want = model.predict(feed, verbose=0)
+        np.save(os.path.join(folder, "want.npy"), want)
     """
 )
 
-# Loads a model after a bare `import keras_recur` and predicts.
+# Loads each FOLDER/model.keras given after a bare `import keras_recur`
+# and saves its predictions next to it as BACKEND.npy.
 LOAD_AND_PREDICT = textwrap.dedent(
     """
+    import os
     import sys
     import numpy as np
     import keras
     import keras_recur  # registers the layers: no custom_objects needed
 
-    model = keras.saving.load_model(sys.argv[1])
-    arrays = np.load(sys.argv[2])  # the model's inputs, in order
-    inputs = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
-    inputs = inputs[0] if len(inputs) == 1 else inputs
-    np.save(sys.argv[3], model.predict(inputs, verbose=0))
+    for folder in sys.argv[1:]:
+        model = keras.saving.load_model(os.path.join(folder, "model.keras"))
+        arrays = np.load(os.path.join(folder, "inputs.npz"))
+        inputs = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+        inputs = inputs[0] if len(inputs) == 1 else inputs
+        predictions = model.predict(inputs, verbose=0)
+        out = os.path.join(folder, keras.backend.backend() + ".npy")
+        np.save(out, predictions)
     """
 )
 
@@ -162,26 +171,26 @@ def test_save_and_load(tmp_path, name):
         np.testing.assert_array_equal(to_numpy(original), to_numpy(restored))
 
 
-@pytest.mark.parametrize("saved_on", BACKENDS)
-@pytest.mark.parametrize("name", MODELS)
-def test_a_model_saved_on_one_backend_loads_on_every_backend(
-    tmp_path, name, saved_on
-):
+def test_models_saved_on_each_backend_load_on_every_backend(tmp_path):
+    # One process per backend saves every model; one per backend loads all
+    # of them: each (saved on, loaded on) pair, in six processes.
     require_every_backend()
-    run_python(saved_on, SAVE, ROOT, name, tmp_path)
-    want = np.load(tmp_path / "want.npy")
-    for backend in BACKENDS:
-        out = tmp_path / f"{backend}.npy"
-        run_python(
-            backend,
-            LOAD_AND_PREDICT,
-            tmp_path / "model.keras",
-            tmp_path / "inputs.npz",
-            out,
-        )
-        np.testing.assert_allclose(
-            np.load(out), want, atol=1e-5, err_msg=f"{saved_on} -> {backend}"
-        )
+    folders = []
+    for saved_on in BACKENDS:
+        run_python(saved_on, SAVE, ROOT, tmp_path / saved_on)
+        folders += [tmp_path / saved_on / name for name in MODELS]
+    for loaded_on in BACKENDS:
+        run_python(loaded_on, LOAD_AND_PREDICT, *folders)
+    for folder in folders:
+        want = np.load(folder / "want.npy")
+        for loaded_on in BACKENDS:
+            np.testing.assert_allclose(
+                np.load(folder / f"{loaded_on}.npy"),
+                want,
+                atol=1e-5,
+                err_msg=f"{folder.name} saved on {folder.parent.name}, "
+                f"loaded on {loaded_on}",
+            )
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import BACKEND
 from tests.conftest import ROOT
+from tests.conftest import once_on
 from tests.examples.test_examples import environment
 
 FORECASTING = os.path.join(ROOT, "examples", "forecasting.py")
@@ -53,6 +54,11 @@ def free_port():
         return probe.getsockname()[1]
 
 
+@once_on(
+    "tensorflow",
+    "keras-tuner's gRPC oracle and its processes; the trials' training is "
+    "what the examples' quick runs check on every backend",
+)
 def test_chief_and_two_workers(tmp_path):
     port = str(free_port())
     common = ["--trials", "4", "--out", str(tmp_path)]
@@ -99,6 +105,7 @@ def test_chief_and_two_workers(tmp_path):
     assert "Worker tuner0 done." in outputs["tuner0"]
 
 
+@once_on("torch", "keras-tuner's saved oracle state and trial folders")
 def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
     arguments = ["--trials", "4", "--epochs", "3", "--out", str(tmp_path)]
     with open(tmp_path / "first.log", "w") as log:
