@@ -28,12 +28,9 @@ table and plot per variant, and results.json to --out.
 
 import os
 
+import common
+import keras
 import numpy as np
-from common import at_least_one
-from common import finish
-from common import parser
-from common import setup
-from common import tune_each
 
 from keras_recur import tuning
 
@@ -105,16 +102,19 @@ TASKS = {"measure": Measure, "generate": Generate}
 
 
 def parse_arguments():
-    args = parser(__doc__, trials=3, epochs=25, out=None)
+    args = common.parser(__doc__, trials=3, epochs=25, out=None)
     args.add_argument("--task", choices=sorted(TASKS), default="measure")
     for name in ("steps", "min-delay", "max-delay"):
         args.add_argument(
             f"--{name}",
-            type=at_least_one,
+            type=common.at_least_one,
             help="default: by task, see DEFAULT_TIMES",
         )
     args.add_argument(
-        "--samples", type=at_least_one, default=1500, help="training sequences"
+        "--samples",
+        type=common.at_least_one,
+        default=1500,
+        help="training sequences",
     )
     args = args.parse_args()
     defaults = DEFAULT_TIMES[args.task]
@@ -140,7 +140,7 @@ def parse_arguments():
 
 def main():
     args = parse_arguments()
-    setup(args)
+    common.setup(args)
     task = TASKS[args.task](args)
     samples = 200 if args.quick else args.samples
     rng = np.random.default_rng(args.seed)
@@ -176,7 +176,7 @@ def main():
         )
         for variant, (cell, peepholes) in VARIANTS.items()
     }
-    tuners = tune_each(
+    tuners = common.tune_each(
         args,
         hypermodels,
         "val_loss",
@@ -201,9 +201,10 @@ def main():
     ]
     for variant, tuner in tuners.items():
         model = tuner.get_best_models(1)[0]
-        answer, truth = task.answers(
-            model.predict(x_test, verbose=0), d_test, second_test
-        )
+        # One call on the whole test set: predict() would trace a function
+        # per model and batch shape, and TensorFlow warns of retracing.
+        outputs = keras.ops.convert_to_numpy(model(x_test, training=False))
+        answer, truth = task.answers(outputs, d_test, second_test)
         error = np.abs(answer - truth)
         exact = float(np.mean(np.round(answer) == truth))
         scores[variant] = {"mae": float(error.mean()), "exact": exact}
@@ -227,7 +228,7 @@ def main():
         ylabel="mean absolute timing error (steps)",
         title=f"Timing task '{args.task}': each variant's best model",
     )
-    finish(
+    common.finish(
         args,
         {
             "task": args.task,
