@@ -6,13 +6,21 @@ turns its `>>>` lines into code blocks) but not the singular, and renders an
 unknown section such as `Call arguments:` as one run-on paragraph. This
 renames `Example:` to `Examples:`, indenting the example under it, and
 turns `Call arguments:` into a titled list, without touching the docstrings
-themselves.
+themselves; and it drops the docstring that inspection lends a plain class
+attribute from its value's type.
 """
 
 import re
 
 import griffe
 
+# Inspection gives a class attribute such as `gate_count = 3` the docstring
+# of its value's type (int's); such an attribute has no documentation of
+# its own and is left out.
+_BUILTIN_DOCS = {
+    kind.__doc__
+    for kind in (int, float, str, bool, tuple, list, dict, frozenset, set)
+}
 _SECTION = re.compile(r"^[A-Z][\w ]*:$")
 _ENTRY = re.compile(r"^(\*{0,2}\w+)( \([^)]*\))?: ?(.*)$")
 
@@ -64,5 +72,11 @@ def keras_sections(text):
 
 class KerasSections(griffe.Extension):
     def on_object(self, *, obj, **kwargs):
-        if obj.docstring is not None:
-            obj.docstring.value = keras_sections(obj.docstring.value)
+        if obj.docstring is None:
+            return
+        if obj.is_attribute and obj.docstring.value in {
+            griffe.Docstring(doc).value for doc in _BUILTIN_DOCS
+        }:
+            obj.docstring = None
+            return
+        obj.docstring.value = keras_sections(obj.docstring.value)
