@@ -97,18 +97,18 @@ def plot_trials(table, path, by="cell", title=None):
         scores = np.array([row["score"] for row in rows], dtype=float)
         offsets = jitter.uniform(-0.12, 0.12, len(scores))
         axes.plot(position + offsets, scores, "o", alpha=0.75, markersize=6)
-        for offset, row in zip(offsets, rows):
-            if row is best:
-                axes.plot(
-                    position + offset,
-                    row["score"],
-                    marker="*",
-                    markersize=18,
-                    markerfacecolor="none",
-                    markeredgecolor="black",
-                    linestyle="none",
-                    label=f"best: trial {row.get('trial', '?')}",
-                )
+        index = next((i for i, row in enumerate(rows) if row is best), None)
+        if index is not None:
+            axes.plot(
+                position + offsets[index],
+                best["score"],
+                marker="*",
+                markersize=18,
+                markerfacecolor="none",
+                markeredgecolor="black",
+                linestyle="none",
+                label=f"best: trial {best.get('trial', '?')}",
+            )
     axes.set_xticks(range(len(groups)), list(groups))
     axes.set_xlim(-0.6, len(groups) - 0.4)
     axes.set_xlabel(by)

@@ -4,6 +4,8 @@ import csv
 import io
 import math
 
+from keras_recur.validation import check_one_of
+
 _FIXED_COLUMNS = ("trial", "trial_id", "status", "score", "seconds")
 
 
@@ -52,11 +54,7 @@ class ResultsTable:
     """
 
     def __init__(self, rows, columns, objective=None, direction="min"):
-        if direction not in ("min", "max"):
-            raise ValueError(
-                "direction must be 'min' or 'max'. "
-                f"Received: direction={direction!r}"
-            )
+        check_one_of("direction", direction, ("min", "max"))
         self.rows = list(rows)
         self.columns = list(columns)
         self.objective = objective
