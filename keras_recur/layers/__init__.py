@@ -1,12 +1,14 @@
 """The keras_recur layers; importing registers them for `.keras` loading.
 
 Laid out as Keras' own: `rnn/` holds the cells, their layer wrapper and the
-recurrence engine, `attention/` the attention mechanisms and the decoder.
+recurrence engine, `attention/` the attention mechanisms and the decoder; `crf.py` the
+conditional random field of taggers.
 """
 
 from keras_recur.layers.attention.attention_decoder import AttentionDecoder
 from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.layers.attention.bahdanau_attention import BahdanauAttention
+from keras_recur.layers.crf import CRF
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
 from keras_recur.layers.rnn.gru import GRU
@@ -21,6 +23,7 @@ __all__ = [
     "AttentionDecoder",
     "AttentionMechanism",
     "BahdanauAttention",
+    "CRF",
     "CoupledLSTM",
     "CoupledLSTMCell",
     "GRU",

@@ -1,0 +1,366 @@
+"""A linear-chain conditional random field (Lafferty et al. 2001) over
+per-step tag scores, as in BiLSTM-CRF taggers (Huang et al. 2015)."""
+
+import keras
+from keras import ops
+
+from keras_recur import backend
+from keras_recur.validation import check_bool
+from keras_recur.validation import check_positive_int
+from keras_recur.validation import resolve
+
+
+def _logsumexp(pairs, unused_step_mask):
+    """The forward algorithm's sum over the previous tag; collects none."""
+    return ops.logsumexp(pairs, axis=1), ()
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class CRF(keras.layers.Layer):
+    """A linear-chain CRF: the best tag sequence given per-step tag scores.
+
+    With emission scores `e_t` (batch, time, num_tags), say from a
+    `Dense(num_tags)` over a bidirectional recurrent layer, the score of a
+    tag sequence `y` over the unmasked steps `t_1 < ... < t_n` is
+
+    ```
+    s(y) = start[y_1] + sum_k e_{t_k}[y_k] + sum_k T[y_{k-1}, y_k] + end[y_n]
+    p(y) = exp(s(y)) / Z,   Z = sum over every tag sequence y' of exp(s(y'))
+    ```
+
+    `T` is the learned `transitions` matrix (from tag, to tag); `start` and
+    `end` are learned with `use_boundary_transitions` (else zero). Masked
+    steps are skipped: the chain runs over the unmasked steps in order, so
+    right padding, left padding and holes are all exact. `log Z` is the
+    forward algorithm in log space (stable for long sequences and many
+    tags), the best sequence Viterbi's, the marginals forward-backward's;
+    each is one `keras_recur.backend.scan` over time. They compute in
+    float32 whatever the layer's dtype policy (mixed precision sums many
+    log-scores).
+
+    Calling the layer decodes: it returns the Viterbi tags. Train with the
+    negative of `log_likelihood`, which `keras_recur.models.Tagger` does
+    inside `fit`.
+
+    A row with every step masked has one tag sequence, the empty one: its
+    log-likelihood and Viterbi score are 0, its tags 0 and marginals 0.
+
+    Weights, in order: `transitions` (num_tags, num_tags), then with
+    `use_boundary_transitions` `start_transitions` and `end_transitions`
+    (num_tags,); the layout of pytorch-crf's `CRF` (transitions[i, j]
+    scores tag i followed by tag j).
+
+    Args:
+        num_tags: Positive integer, the number of tags (the last dimension
+            of the emission scores).
+        use_boundary_transitions: Whether to learn scores for the first and
+            the last tag of a sequence. Default: `True`.
+        transitions_initializer: Initializer of the three weights.
+            Default: `"glorot_uniform"`.
+        transitions_regularizer: Regularizer of the three weights.
+            Default: `None`.
+        transitions_constraint: Constraint of the three weights.
+            Default: `None`.
+        **kwargs: Base layer arguments (name, dtype, trainable).
+
+    Call arguments:
+        emissions: Tag scores `(batch, time, num_tags)`.
+        mask: Optional booleans `(batch, time)`, True where a step counts;
+            Keras passes the mask of `Embedding(mask_zero=True)` or
+            `Masking` here.
+
+    Returns:
+        The Viterbi tags, int32 `(batch, time)`, 0 at masked steps.
+
+    Example:
+
+    >>> crf = keras_recur.layers.CRF(3)
+    >>> emissions = np.random.default_rng(0).normal(size=(2, 4, 3))
+    >>> mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+    >>> tags = crf(emissions, mask=mask)
+    >>> tuple(tags.shape), str(tags.dtype).split(".")[-1]
+    ((2, 4), 'int32')
+    >>> tags, scores = crf.decode(emissions, mask)  # the tags and s(tags)
+    >>> tuple(crf.log_likelihood(emissions, tags, mask).shape)
+    (2,)
+    """
+
+    def __init__(
+        self,
+        num_tags,
+        use_boundary_transitions=True,
+        transitions_initializer="glorot_uniform",
+        transitions_regularizer=None,
+        transitions_constraint=None,
+        **kwargs,
+    ):
+        check_positive_int("num_tags", num_tags)
+        check_bool("use_boundary_transitions", use_boundary_transitions)
+        super().__init__(**kwargs)
+        self.num_tags = int(num_tags)
+        self.use_boundary_transitions = use_boundary_transitions
+        self.transitions_initializer = resolve(
+            "transitions_initializer", transitions_initializer
+        )
+        self.transitions_regularizer = resolve(
+            "transitions_regularizer", transitions_regularizer
+        )
+        self.transitions_constraint = resolve(
+            "transitions_constraint", transitions_constraint
+        )
+        self.supports_masking = True
+
+    def build(self, input_shape=None):
+        if input_shape is not None:
+            self._check_emissions_shape(tuple(input_shape))
+
+        def weight(name, shape):
+            return self.add_weight(
+                shape=shape,
+                name=name,
+                initializer=self.transitions_initializer,
+                regularizer=self.transitions_regularizer,
+                constraint=self.transitions_constraint,
+                dtype="float32",
+            )
+
+        tags = self.num_tags
+        self.transitions = weight("transitions", (tags, tags))
+        if self.use_boundary_transitions:
+            self.start_transitions = weight("start_transitions", (tags,))
+            self.end_transitions = weight("end_transitions", (tags,))
+
+    def _check_emissions_shape(self, shape):
+        if len(shape) != 3 or shape[-1] not in (None, self.num_tags):
+            raise ValueError(
+                f"CRF '{self.name}' takes emission scores of shape "
+                f"(batch, time, num_tags={self.num_tags}). "
+                f"Received: emissions with shape {shape}"
+            )
+
+    def _inputs(self, emissions, mask):
+        """Time-major float32 emissions and boolean mask, checked."""
+        emissions = ops.convert_to_tensor(emissions)
+        shape = tuple(emissions.shape)
+        self._check_emissions_shape(shape)
+        if not self.built:
+            self.build(shape)
+        emissions = ops.cast(emissions, "float32")
+        if mask is None:
+            mask = ops.ones(ops.shape(emissions)[:2], "bool")
+        else:
+            mask = ops.convert_to_tensor(mask)
+            mask_shape = tuple(mask.shape)
+            if len(mask_shape) != 2 or any(
+                None not in (got, want) and got != want
+                for got, want in zip(mask_shape, shape[:2])
+            ):
+                raise ValueError(
+                    f"`mask` must have the shape (batch, time) of the "
+                    f"emissions, {shape[:2]}. Received: mask with shape "
+                    f"{mask_shape}"
+                )
+            mask = ops.cast(mask, "bool")
+        return ops.transpose(emissions, (1, 0, 2)), ops.transpose(mask)
+
+    def _boundaries(self):
+        """`start`, `end` (num_tags,): learned, or zeros."""
+        if self.use_boundary_transitions:
+            return self.start_transitions.value, self.end_transitions.value
+        zeros = ops.zeros((self.num_tags,), "float32")
+        return zeros, zeros
+
+    def _chain(self, emissions, mask, combine, collect_alphas=False):
+        """The forward recursion with `combine` = logsumexp (forward
+        algorithm) or max (Viterbi) over the previous tag.
+
+        Returns the final `alpha` (batch, num_tags), whether each row had an
+        unmasked step, and what `combine` collects at every step (then
+        every step's `alpha`, with `collect_alphas`).
+        """
+        start, _ = self._boundaries()
+        transitions = self.transitions.value
+        batch = ops.shape(emissions)[1]
+        alpha = ops.zeros((batch, self.num_tags), "float32") + start
+        started = ops.zeros((batch, 1), "bool")
+
+        def step(states, inputs):
+            alpha, started = states
+            emission, step_mask = inputs
+            step_mask = ops.expand_dims(step_mask, 1)
+            # pairs[b, i, j]: the path so far ends in tag i, then tag j.
+            pairs = ops.expand_dims(alpha, 2) + transitions
+            through, collected = combine(pairs, started & step_mask)
+            # A row's first unmasked step has no previous tag; `alpha` there
+            # still holds `start`.
+            new_alpha = ops.where(started, through, alpha) + emission
+            alpha = ops.where(step_mask, new_alpha, alpha)
+            if collect_alphas:
+                collected = (*collected, alpha)
+            return [alpha, started | step_mask], collected
+
+        (alpha, started), collected = backend.scan(
+            step, [alpha, started], (emissions, mask)
+        )
+        return alpha, ops.squeeze(started, 1), collected
+
+    def _log_partition(self, emissions, mask):
+        alpha, started, _ = self._chain(emissions, mask, _logsumexp)
+        _, end = self._boundaries()
+        log_z = ops.logsumexp(alpha + end, axis=1)
+        return ops.where(started, log_z, 0.0)
+
+    def _sequence_score(self, emissions, tags, mask):
+        """`s(tags)` (batch,): one pass carrying the previous unmasked tag."""
+        start, end = self._boundaries()
+        flat_transitions = ops.reshape(self.transitions.value, (-1,))
+        batch = ops.shape(emissions)[1]
+
+        def step(states, inputs):
+            score, previous, started = states
+            emission, tag, step_mask = inputs
+            emitted = ops.take_along_axis(
+                emission, ops.expand_dims(tag, 1), axis=1
+            )[:, 0]
+            moved = ops.where(
+                started,
+                ops.take(flat_transitions, previous * self.num_tags + tag),
+                ops.take(start, tag),
+            )
+            score = score + ops.where(step_mask, emitted + moved, 0.0)
+            previous = ops.where(step_mask, tag, previous)
+            return [score, previous, started | step_mask], ()
+
+        (score, last, started), _ = backend.scan(
+            step,
+            [
+                ops.zeros((batch,), "float32"),
+                ops.zeros((batch,), "int32"),
+                ops.zeros((batch,), "bool"),
+            ],
+            (emissions, tags, mask),
+        )
+        return score + ops.where(started, ops.take(end, last), 0.0)
+
+    def _tags(self, tags, emissions_tm):
+        tags = ops.convert_to_tensor(tags)
+        want = (emissions_tm.shape[1], emissions_tm.shape[0])
+        if len(tags.shape) != 2 or any(
+            None not in (got, size) and got != size
+            for got, size in zip(tags.shape, want)
+        ):
+            raise ValueError(
+                f"`tags` must have the shape (batch, time) of the emissions, "
+                f"{want}. Received: tags with shape {tuple(tags.shape)}"
+            )
+        return ops.transpose(ops.cast(tags, "int32"))
+
+    def log_likelihood(self, emissions, tags, mask=None):
+        """`log p(tags | emissions)` of each sequence, (batch,) float32.
+
+        Its negative, averaged over the batch, is the training loss.
+        `tags` are int `(batch, time)`; at masked steps they are ignored.
+        """
+        emissions, mask = self._inputs(emissions, mask)
+        tags = self._tags(tags, emissions)
+        score = self._sequence_score(emissions, tags, mask)
+        return score - self._log_partition(emissions, mask)
+
+    def decode(self, emissions, mask=None):
+        """Viterbi: the best tags, int32 `(batch, time)` (0 where masked),
+        and their score `s(tags)` (batch,) float32."""
+        emissions, mask = self._inputs(emissions, mask)
+        every_tag = ops.arange(self.num_tags, dtype="int32")
+
+        def best_previous(pairs, step_mask):
+            # Where the step is masked or first, the backpointer is the
+            # identity, so the backtrace walks through it unchanged.
+            pointers = ops.where(
+                step_mask, ops.cast(ops.argmax(pairs, axis=1), "int32"),
+                every_tag,
+            )
+            return ops.max(pairs, axis=1), (pointers,)
+
+        alpha, started, (pointers,) = self._chain(
+            emissions, mask, best_previous
+        )
+        _, end = self._boundaries()
+        final = alpha + end
+        score = ops.where(started, ops.max(final, axis=1), 0.0)
+        last = ops.cast(ops.argmax(final, axis=1), "int32")
+
+        def backtrack(states, step_pointers):
+            (tag,) = states
+            previous = ops.take_along_axis(
+                step_pointers, ops.expand_dims(tag, 1), axis=1
+            )[:, 0]
+            return [previous], (tag,)
+
+        _, (tags,) = backend.scan(backtrack, [last], ops.flip(pointers, 0))
+        tags = ops.transpose(ops.flip(tags, 0))
+        return ops.where(ops.transpose(mask), tags, 0), score
+
+    def marginals(self, emissions, mask=None):
+        """`p(y_t = j | emissions)` by forward-backward, float32
+        `(batch, time, num_tags)`; 0 at masked steps."""
+        emissions, mask = self._inputs(emissions, mask)
+        # alpha_t (with e_t) at every step; a masked step repeats the
+        # previous one, and its marginal is zeroed below.
+        _, _, (alphas,) = self._chain(
+            emissions, mask, _logsumexp, collect_alphas=True
+        )
+        _, end = self._boundaries()
+        transitions = self.transitions.value
+        batch = ops.shape(emissions)[1]
+
+        def backward(states, inputs):
+            # following[b, j] = e_{t'}[j] + beta_{t'}[j] at the next unmasked
+            # step t' (after t), once there is one.
+            following, has_following = states
+            emission, step_mask = inputs
+            step_mask = ops.expand_dims(step_mask, 1)
+            through = ops.logsumexp(
+                transitions + ops.expand_dims(following, 1), axis=2
+            )
+            beta = ops.where(has_following, through, end)
+            following = ops.where(step_mask, emission + beta, following)
+            return [following, has_following | step_mask], (beta,)
+
+        _, (betas,) = backend.scan(
+            backward,
+            [
+                ops.zeros((batch, self.num_tags), "float32"),
+                ops.zeros((batch, 1), "bool"),
+            ],
+            (ops.flip(emissions, 0), ops.flip(mask, 0)),
+        )
+        scores = alphas + ops.flip(betas, 0)
+        log_z = ops.logsumexp(scores, axis=2, keepdims=True)
+        probabilities = ops.exp(scores - log_z)
+        probabilities = ops.where(ops.expand_dims(mask, 2), probabilities, 0.0)
+        return ops.transpose(probabilities, (1, 0, 2))
+
+    def call(self, emissions, mask=None):
+        tags, _ = self.decode(emissions, mask)
+        return tags
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)[:2]
+
+    def compute_output_spec(self, emissions, mask=None):
+        return keras.KerasTensor(tuple(emissions.shape)[:2], dtype="int32")
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_tags": self.num_tags,
+            "use_boundary_transitions": self.use_boundary_transitions,
+            **{
+                name: keras.saving.serialize_keras_object(getattr(self, name))
+                for name in (
+                    "transitions_initializer",
+                    "transitions_regularizer",
+                    "transitions_constraint",
+                )
+            },
+        }
