@@ -2,5 +2,6 @@
 
 from keras_recur.models.seq2seq import Decoded
 from keras_recur.models.seq2seq import Seq2Seq
+from keras_recur.models.tagger import Tagger
 
-__all__ = ["Decoded", "Seq2Seq"]
+__all__ = ["Decoded", "Seq2Seq", "Tagger"]
