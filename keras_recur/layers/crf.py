@@ -163,12 +163,15 @@ class CRF(keras.layers.Layer):
             mask = ops.cast(mask, "bool")
         return ops.transpose(emissions, (1, 0, 2)), ops.transpose(mask)
 
-    def _boundaries(self):
-        """`start`, `end` (num_tags,): learned, or zeros."""
-        if self.use_boundary_transitions:
-            return self.start_transitions.value, self.end_transitions.value
+    def _weights(self):
+        """`transitions`, `start`, `end` in float32 (a mixed precision call
+        would read them in float16); `start` and `end` zeros without
+        boundary transitions."""
         zeros = ops.zeros((self.num_tags,), "float32")
-        return zeros, zeros
+        weights = [self.transitions, zeros, zeros]
+        if self.use_boundary_transitions:
+            weights[1:] = [self.start_transitions, self.end_transitions]
+        return [ops.cast(w, "float32") for w in weights]
 
     def _chain(self, emissions, mask, combine, collect_alphas=False):
         """The forward recursion with `combine` = logsumexp (forward
@@ -178,8 +181,7 @@ class CRF(keras.layers.Layer):
         unmasked step, and what `combine` collects at every step (then
         every step's `alpha`, with `collect_alphas`).
         """
-        start, _ = self._boundaries()
-        transitions = self.transitions.value
+        transitions, start, _ = self._weights()
         batch = ops.shape(emissions)[1]
         alpha = ops.zeros((batch, self.num_tags), "float32") + start
         started = ops.zeros((batch, 1), "bool")
@@ -206,14 +208,14 @@ class CRF(keras.layers.Layer):
 
     def _log_partition(self, emissions, mask):
         alpha, started, _ = self._chain(emissions, mask, _logsumexp)
-        _, end = self._boundaries()
+        _, _, end = self._weights()
         log_z = ops.logsumexp(alpha + end, axis=1)
         return ops.where(started, log_z, 0.0)
 
     def _sequence_score(self, emissions, tags, mask):
         """`s(tags)` (batch,): one pass carrying the previous unmasked tag."""
-        start, end = self._boundaries()
-        flat_transitions = ops.reshape(self.transitions.value, (-1,))
+        transitions, start, end = self._weights()
+        flat_transitions = ops.reshape(transitions, (-1,))
         batch = ops.shape(emissions)[1]
 
         def step(states, inputs):
@@ -284,7 +286,7 @@ class CRF(keras.layers.Layer):
         alpha, started, (pointers,) = self._chain(
             emissions, mask, best_previous
         )
-        _, end = self._boundaries()
+        _, _, end = self._weights()
         final = alpha + end
         score = ops.where(started, ops.max(final, axis=1), 0.0)
         last = ops.cast(ops.argmax(final, axis=1), "int32")
@@ -309,8 +311,7 @@ class CRF(keras.layers.Layer):
         _, _, (alphas,) = self._chain(
             emissions, mask, _logsumexp, collect_alphas=True
         )
-        _, end = self._boundaries()
-        transitions = self.transitions.value
+        transitions, _, end = self._weights()
         batch = ops.shape(emissions)[1]
 
         def backward(states, inputs):
@@ -334,9 +335,9 @@ class CRF(keras.layers.Layer):
             ],
             (ops.flip(emissions, 0), ops.flip(mask, 0)),
         )
-        scores = alphas + ops.flip(betas, 0)
-        log_z = ops.logsumexp(scores, axis=2, keepdims=True)
-        probabilities = ops.exp(scores - log_z)
+        # Normalised per step (softmax subtracts the max exactly; log Z
+        # rounds to the float32 spacing of scores as large as these sums).
+        probabilities = ops.softmax(alphas + ops.flip(betas, 0), axis=2)
         probabilities = ops.where(ops.expand_dims(mask, 2), probabilities, 0.0)
         return ops.transpose(probabilities, (1, 0, 2))
 

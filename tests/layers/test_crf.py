@@ -1,0 +1,293 @@
+"""The CRF against references nobody here wrote: enumeration of every tag
+sequence (NumPy, float64), pytorch-crf, and central finite differences;
+then its Keras use (masks, Tagger's fit with jit, saving) and bad input."""
+
+import itertools
+import re
+
+import keras
+import numpy as np
+import pytest
+
+import keras_recur
+from tests.conftest import BACKEND
+from tests.conftest import gradients
+from tests.conftest import numeric_gradient
+from tests.conftest import to_numpy
+
+# Right padding, left padding, a hole, no padding, every step padded.
+MASK = np.array(
+    [
+        [1, 1, 1, 0, 0],
+        [0, 0, 1, 1, 1],
+        [1, 0, 1, 1, 0],
+        [1, 1, 1, 1, 1],
+        [0, 0, 0, 0, 0],
+    ],
+    bool,
+)
+
+
+def random_crf(rng, num_tags, boundary=True, scale=1.0):
+    crf = keras_recur.layers.CRF(num_tags, use_boundary_transitions=boundary)
+    crf.build((None, None, num_tags))
+    crf.set_weights(
+        [rng.normal(0, scale, w.shape).astype("float32") for w in crf.weights]
+    )
+    return crf
+
+
+def weights_of(values, num_tags):
+    """(transitions, start, end) in float64; zeros without boundaries."""
+    values = [np.asarray(v, np.float64) for v in values]
+    zeros = np.zeros(num_tags)
+    return values[0], *(values[1:] if len(values) == 3 else (zeros, zeros))
+
+
+def enumerate_sequences(emissions, mask, values):
+    """Every tag sequence of each row's unmasked steps with its score."""
+    emissions = np.asarray(emissions, np.float64)
+    transitions, start, end = weights_of(values, emissions.shape[-1])
+    rows = []
+    for row, row_mask in zip(emissions, mask):
+        steps = np.flatnonzero(row_mask)
+        sequences = list(
+            itertools.product(range(emissions.shape[-1]), repeat=len(steps))
+        )
+        scores = []
+        for tags in sequences:
+            score = sum(row[t, k] for t, k in zip(steps, tags))
+            if tags:
+                score += start[tags[0]] + end[tags[-1]]
+                score += sum(transitions[a, b] for a, b in zip(tags, tags[1:]))
+            scores.append(score)
+        rows.append((steps, sequences, np.array(scores)))
+    return rows
+
+
+def reference_log_likelihood(emissions, tags, mask, values):
+    out = []
+    for (steps, sequences, scores), row_tags in zip(
+        enumerate_sequences(emissions, mask, values), tags
+    ):
+        log_z = np.log(np.sum(np.exp(scores)))
+        out.append(scores[sequences.index(tuple(row_tags[steps]))] - log_z)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("boundary", [True, False])
+def test_matches_enumeration_of_every_tag_sequence(boundary):
+    rng = np.random.default_rng(0)
+    num_tags = 3
+    crf = random_crf(rng, num_tags, boundary)
+    emissions = rng.normal(size=(*MASK.shape, num_tags)).astype("float32")
+    tags = rng.integers(0, num_tags, MASK.shape)
+    values = crf.get_weights()
+    rows = enumerate_sequences(emissions, MASK, values)
+
+    np.testing.assert_allclose(
+        to_numpy(crf.log_likelihood(emissions, tags, MASK)),
+        reference_log_likelihood(emissions, tags, MASK, values),
+        atol=1e-5,
+    )
+    decoded, best = (to_numpy(x) for x in crf.decode(emissions, MASK))
+    marginals = to_numpy(crf.marginals(emissions, MASK))
+    for b, (steps, sequences, scores) in enumerate(rows):
+        want = np.zeros(MASK.shape[1], int)
+        want[steps] = sequences[int(np.argmax(scores))]
+        np.testing.assert_array_equal(decoded[b], want)
+        np.testing.assert_allclose(best[b], np.max(scores), atol=1e-5)
+        probabilities = np.exp(scores - np.log(np.sum(np.exp(scores))))
+        want_marginals = np.zeros(marginals.shape[1:])
+        for sequence, p in zip(sequences, probabilities):
+            want_marginals[steps, sequence] += p
+        np.testing.assert_allclose(marginals[b], want_marginals, atol=1e-6)
+    # Calling the layer decodes, with the mask Keras would pass.
+    np.testing.assert_array_equal(to_numpy(crf(emissions, mask=MASK)), decoded)
+
+
+def test_an_all_padded_row_is_the_empty_sequence_never_nan():
+    rng = np.random.default_rng(1)
+    crf = random_crf(rng, 4)
+    emissions = rng.normal(size=(2, 3, 4))
+    mask = np.array([[0, 0, 0], [1, 1, 0]], bool)
+    tags = np.zeros((2, 3), int)
+    log_likelihood = to_numpy(crf.log_likelihood(emissions, tags, mask))
+    decoded, best = (to_numpy(x) for x in crf.decode(emissions, mask))
+    assert log_likelihood[0] == 0.0 and best[0] == 0.0
+    assert np.all(decoded[0] == 0)
+    assert np.all(to_numpy(crf.marginals(emissions, mask))[0] == 0.0)
+    assert np.all(np.isfinite(log_likelihood))
+    grads = gradients(
+        lambda: -keras.ops.sum(crf.log_likelihood(emissions, tags, mask)),
+        crf.trainable_variables,
+    )
+    assert all(np.all(np.isfinite(g)) for g in grads)
+
+
+def test_long_sequences_and_many_tags_stay_finite():
+    rng = np.random.default_rng(2)
+    crf = random_crf(rng, 40, scale=3.0)
+    emissions = 30.0 * rng.normal(size=(2, 400, 40)).astype("float32")
+    tags = rng.integers(0, 40, (2, 400))
+    log_likelihood = to_numpy(crf.log_likelihood(emissions, tags, None))
+    assert np.all(np.isfinite(log_likelihood)) and np.all(log_likelihood < 0)
+    marginals = to_numpy(crf.marginals(emissions))
+    np.testing.assert_allclose(marginals.sum(-1), 1.0, atol=1e-4)
+
+
+def test_gradients_match_finite_differences():
+    rng = np.random.default_rng(3)
+    num_tags = 3
+    crf = random_crf(rng, num_tags)
+    emissions = rng.normal(size=(*MASK.shape, num_tags)).astype("float32")
+    tags = rng.integers(0, num_tags, MASK.shape)
+
+    def reference_loss(values):
+        return -np.sum(reference_log_likelihood(emissions, tags, MASK, values))
+
+    got = gradients(
+        lambda: -keras.ops.sum(crf.log_likelihood(emissions, tags, MASK)),
+        crf.trainable_variables,
+    )
+    values = [np.asarray(v, np.float64) for v in crf.get_weights()]
+    for index, grad in enumerate(got):
+        want = numeric_gradient(reference_loss, values, index)
+        np.testing.assert_allclose(grad, want, atol=1e-4)
+
+
+def test_matches_pytorch_crf():
+    torch = pytest.importorskip("torch")
+    torchcrf = pytest.importorskip("torchcrf")
+    rng = np.random.default_rng(4)
+    num_tags, batch, steps = 6, 8, 11
+    crf = random_crf(rng, num_tags)
+    transitions, start, end = crf.get_weights()
+    reference = torchcrf.CRF(num_tags, batch_first=True)
+    with torch.no_grad():
+        reference.transitions.copy_(torch.tensor(transitions))
+        reference.start_transitions.copy_(torch.tensor(start))
+        reference.end_transitions.copy_(torch.tensor(end))
+    emissions = rng.normal(size=(batch, steps, num_tags)).astype("float32")
+    # pytorch-crf takes right padding only (its first step must count).
+    lengths = rng.integers(1, steps + 1, batch)
+    mask = np.arange(steps) < lengths[:, None]
+    tags = rng.integers(0, num_tags, (batch, steps))
+    to_torch = torch.tensor
+    want = reference(
+        to_torch(emissions),
+        to_torch(tags),
+        to_torch(mask),
+        reduction="none",
+    )
+    np.testing.assert_allclose(
+        to_numpy(crf.log_likelihood(emissions, tags, mask)),
+        want.detach().numpy(),
+        atol=1e-4,
+    )
+    decoded, best = (to_numpy(x) for x in crf.decode(emissions, mask))
+    paths = reference.decode(to_torch(emissions), to_torch(mask))
+    for row, path in zip(decoded, paths):
+        np.testing.assert_array_equal(row[: len(path)], path)
+    # The Viterbi score is the best path's score: log p(path) + log Z.
+    path_log_likelihood = reference(
+        to_torch(emissions),
+        to_torch(decoded.astype("int64")),
+        to_torch(mask),
+        reduction="none",
+    )
+    log_z = to_numpy(crf.log_likelihood(emissions, decoded, mask)) - best
+    np.testing.assert_allclose(
+        best, path_log_likelihood.detach().numpy() - log_z, atol=1e-4
+    )
+
+
+def test_masks_from_keras_left_padding_and_mixed_precision():
+    keras.config.set_dtype_policy("mixed_float16")
+    rng = np.random.default_rng(5)
+    tokens = np.array([[0, 0, 3, 4, 5], [6, 7, 8, 9, 1]])  # left padded
+    inputs = keras.Input((None,), dtype="int32")
+    embedded = keras.layers.Embedding(10, 4, mask_zero=True)(inputs)
+    emissions = keras.layers.Dense(3)(embedded)
+    crf = keras_recur.layers.CRF(3)
+    model = keras.Model(inputs, [crf(emissions), emissions])
+    crf.set_weights([rng.normal(size=w.shape) for w in crf.weights])
+    tags, scores = (to_numpy(x) for x in model(tokens))
+    assert tags.dtype == np.int32
+    want, _ = crf.decode(scores, tokens != 0)
+    np.testing.assert_array_equal(tags, to_numpy(want))
+    assert np.all(tags[0, :2] == 0)
+    log_likelihood = crf.log_likelihood(scores, tags, tokens != 0)
+    assert keras.backend.standardize_dtype(log_likelihood.dtype) == "float32"
+
+
+@pytest.mark.parametrize("head", ["crf", "softmax"])
+def test_tagger_fits_with_jit_and_saves(head, tmp_path):
+    rng = np.random.default_rng(6)
+    tokens = rng.integers(1, 12, (64, 7))
+    tokens[::2, 5:] = 0
+    tags = np.where(tokens == 0, 0, tokens % 3)
+    network = keras.Sequential(
+        [
+            keras.layers.Embedding(12, 8, mask_zero=True),
+            keras.layers.Bidirectional(
+                keras_recur.layers.GRU(8, return_sequences=True)
+            ),
+            keras.layers.Dense(3),
+        ]
+    )
+    crf = keras_recur.layers.CRF(3) if head == "crf" else None
+    tagger = keras_recur.models.Tagger(network, crf=crf)
+    tagger.compile(
+        keras.optimizers.Adam(0.05),
+        metrics=[keras.metrics.Accuracy()],
+        jit_compile=BACKEND != "torch",
+    )
+    history = tagger.fit(tokens, tags, epochs=8, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert history.history["accuracy"][-1] > 0.9
+    predicted = tagger.predict(tokens, verbose=0)
+    assert np.all(predicted["tags"][tokens == 0] == 0)
+    # The loss is the mean sequence NLL (padding ignored).
+    scores, mask = predicted["scores"], predicted["mask"]
+    if head == "crf":
+        want = -to_numpy(crf.log_likelihood(scores, tags, mask))
+    else:
+        log_p = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
+        picked = np.take_along_axis(log_p, tags[..., None], -1)[..., 0]
+        want = -np.sum(np.where(mask, picked, 0.0), axis=1)
+    got = tagger.evaluate(tokens, tags, batch_size=64, verbose=0)[0]
+    np.testing.assert_allclose(got, np.mean(want), rtol=1e-3, atol=1e-5)
+
+    tagger.save(tmp_path / "tagger.keras")
+    loaded = keras.saving.load_model(tmp_path / "tagger.keras")
+    again = loaded.predict(tokens, verbose=0)
+    np.testing.assert_array_equal(again["tags"], predicted["tags"])
+    np.testing.assert_allclose(again["scores"], predicted["scores"], atol=1e-6)
+
+
+def test_bad_input_is_named():
+    crf = keras_recur.layers.CRF(3)
+    emissions = np.zeros((2, 4, 3), "float32")
+    cases = [
+        (lambda: keras_recur.layers.CRF(0), "num_tags=0"),
+        (lambda: keras_recur.layers.CRF(3, use_boundary_transitions=1), "=1"),
+        (lambda: crf.decode(np.zeros((2, 4, 5))), "(2, 4, 5)"),
+        (lambda: crf.decode(np.zeros((2, 3))), "(2, 3)"),
+        (lambda: crf.decode(emissions, np.ones((2, 5), bool)), "(2, 5)"),
+        (
+            lambda: crf.log_likelihood(emissions, np.zeros((2, 3), int)),
+            "tags with shape (2, 3)",
+        ),
+        (
+            lambda: keras_recur.models.Tagger("not a network"),
+            "network='not a network'",
+        ),
+        (
+            lambda: keras_recur.models.Tagger(keras.layers.Dense(3), crf=3),
+            "crf=3",
+        ),
+    ]
+    for make, message in cases:
+        with pytest.raises(ValueError, match=r"Received: .*" + re.escape(message)):
+            make()
