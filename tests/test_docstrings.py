@@ -11,7 +11,11 @@ import pytest
 import keras_recur
 
 PUBLIC = [getattr(keras_recur, name) for name in keras_recur.layers.__all__]
-PUBLIC.append(keras_recur.models.Seq2Seq)
+PUBLIC += [
+    keras_recur.models.Seq2Seq,
+    keras_recur.models.Tagger,
+    keras_recur.metrics.SpanF1,
+]
 try:  # keras-tuner is an extra; tox's keras-oldest runs without it
     from keras_recur import tuning
 

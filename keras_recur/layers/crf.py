@@ -78,7 +78,7 @@ class CRF(keras.layers.Layer):
     >>> emissions = np.random.default_rng(0).normal(size=(2, 4, 3))
     >>> mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
     >>> tags = crf(emissions, mask=mask)
-    >>> tuple(tags.shape), str(tags.dtype).split(".")[-1]
+    >>> tuple(tags.shape), keras.backend.standardize_dtype(tags.dtype)
     ((2, 4), 'int32')
     >>> tags, scores = crf.decode(emissions, mask)  # the tags and s(tags)
     >>> tuple(crf.log_likelihood(emissions, tags, mask).shape)
@@ -278,7 +278,8 @@ class CRF(keras.layers.Layer):
             # Where the step is masked or first, the backpointer is the
             # identity, so the backtrace walks through it unchanged.
             pointers = ops.where(
-                step_mask, ops.cast(ops.argmax(pairs, axis=1), "int32"),
+                step_mask,
+                ops.cast(ops.argmax(pairs, axis=1), "int32"),
                 every_tag,
             )
             return ops.max(pairs, axis=1), (pointers,)

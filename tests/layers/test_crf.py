@@ -290,5 +290,7 @@ def test_bad_input_is_named():
         ),
     ]
     for make, message in cases:
-        with pytest.raises(ValueError, match=r"Received: .*" + re.escape(message)):
+        with pytest.raises(
+            ValueError, match=r"Received: .*" + re.escape(message)
+        ):
             make()
