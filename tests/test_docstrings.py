@@ -22,6 +22,7 @@ try:  # keras-tuner is an extra; tox's keras-oldest runs without it
     HYPERMODELS = [
         tuning.SequenceRegressor,
         tuning.SequenceClassifier,
+        tuning.SequenceTagger,
         tuning.Seq2SeqHyperModel,
         tuning.RecurrentHyperModel,
     ]

@@ -1,7 +1,7 @@
 """keras-tuner search over the keras_recur cells (needs the `tuner` extra).
 
-- Hypermodels: `SequenceRegressor`, `SequenceClassifier` and
-  `Seq2SeqHyperModel`, all searching the cell (`PeepholeLSTM`,
+- Hypermodels: `SequenceRegressor`, `SequenceClassifier`,
+  `SequenceTagger` (CRF or softmax head) and `Seq2SeqHyperModel`, all searching the cell (`PeepholeLSTM`,
   `CoupledLSTM` with or without peepholes, `GRU`, and `keras.layers.LSTM` as
   the baseline), units, depth, bidirectionality, dropout, recurrent dropout
   and learning rate; the seq2seq one also the attention size and
@@ -21,6 +21,7 @@ from keras_recur.tuning.hypermodels import RecurrentHyperModel
 from keras_recur.tuning.hypermodels import Seq2SeqHyperModel
 from keras_recur.tuning.hypermodels import SequenceClassifier
 from keras_recur.tuning.hypermodels import SequenceRegressor
+from keras_recur.tuning.hypermodels import SequenceTagger
 from keras_recur.tuning.plots import objective_label
 from keras_recur.tuning.plots import plot_lines
 from keras_recur.tuning.plots import plot_scores
@@ -53,6 +54,7 @@ __all__ = [
     "Seq2SeqHyperModel",
     "SequenceClassifier",
     "SequenceRegressor",
+    "SequenceTagger",
     "is_worker",
     "make_windows",
     "objective_label",

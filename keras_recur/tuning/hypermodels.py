@@ -469,3 +469,94 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
             decoder,
             keras.layers.Dense(self.target_vocabulary),
         )
+
+
+def _check_head(argument, value):
+    if value not in ("crf", "softmax"):
+        raise ValueError(
+            f"`{argument}` must be 'crf' or 'softmax'. "
+            f"Received: {argument}={value!r}"
+        )
+    return value
+
+
+class SequenceTagger(RecurrentHyperModel):
+    """Searches taggers (`keras_recur.models.Tagger`): token ids
+    (batch, steps), 0 for padding, to a tag per token. An embedding, the
+    recurrent stack of `RecurrentHyperModel` over every step, a `Dense`
+    scoring the tags, then a CRF or a per-step softmax (`head`, searchable).
+
+    Each trial is scored by token accuracy over unmasked tokens
+    (`token_accuracy`) and labelled-span F1 (`span_f1`,
+    `keras_recur.metrics.SpanF1`): both read the decoded tags, so CRF and
+    softmax trials compare. Search on
+    `keras_tuner.Objective("val_span_f1", "max")`. The loss is each
+    sequence's negative log-likelihood (CRF or softmax), so `val_loss`
+    does not compare across heads.
+
+    Args:
+        vocabulary_size: Number of token ids, padding (0) included.
+        tag_names: The BIO name of each tag id (`"O"`, `"B-PER"`, ...).
+        embedding_dim: Size of the token embedding.
+        head: `"crf"` and/or `"softmax"`. Default: both.
+        **kwargs: The search space and other arguments of
+            `RecurrentHyperModel`.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> from keras_recur import tuning
+    >>> hypermodel = tuning.SequenceTagger(
+    ...     100, ["O", "B-PER", "I-PER"], cell="GRU", units=16, depth=1
+    ... )
+    >>> hp = keras_tuner.HyperParameters()
+    >>> tagger = hypermodel.build(hp)
+    >>> type(tagger).__name__, hp.values["head"], hp.values["embedding_dim"]
+    ('Tagger', 'crf', 16)
+    """
+
+    loss = None
+
+    def __init__(
+        self,
+        vocabulary_size,
+        tag_names,
+        embedding_dim=(16, 32, 64),
+        head=("crf", "softmax"),
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int("vocabulary_size", vocabulary_size)
+        # SpanF1 checks the names (BIO, non-empty).
+        keras_recur.metrics.SpanF1(tag_names)
+        self.vocabulary_size = int(vocabulary_size)
+        self.tag_names = list(tag_names)
+        self.space["embedding_dim"] = check_spec(
+            "embedding_dim", embedding_dim, _check_units
+        )
+        self.space["head"] = check_spec("head", head, _check_head)
+
+    @property
+    def metrics(self):
+        return (
+            keras.metrics.Accuracy(name="token_accuracy"),
+            keras_recur.metrics.SpanF1(self.tag_names),
+        )
+
+    def build_model(self, hp):
+        tokens = keras.Input((None,), dtype="int32")
+        embedded = keras.layers.Embedding(
+            self.vocabulary_size,
+            self.value(hp, "embedding_dim"),
+            mask_zero=True,
+        )(tokens)
+        encoded = self.recurrent_stack(hp, embedded, return_sequences=True)
+        num_tags = len(self.tag_names)
+        scores = keras.layers.Dense(num_tags)(encoded)
+        crf = None
+        if self.value(hp, "head") == "crf":
+            crf = keras_recur.layers.CRF(num_tags)
+        return keras_recur.models.Tagger(keras.Model(tokens, scores), crf=crf)
+
+    def input_shapes(self):
+        return (None, None)
