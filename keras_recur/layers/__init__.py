@@ -1,8 +1,8 @@
 """The keras_recur layers; importing registers them for `.keras` loading.
 
 Laid out as Keras' own: `rnn/` holds the cells, their layer wrapper and the
-recurrence engine, `attention/` the attention mechanisms and the decoder; `crf.py` the
-conditional random field of taggers.
+recurrence engine, `attention/` the attention mechanisms and the decoder,
+`crf.py` the conditional random field of taggers.
 """
 
 from keras_recur.layers.attention.attention_decoder import AttentionDecoder

@@ -1,12 +1,13 @@
 """keras-tuner search over the keras_recur cells (needs the `tuner` extra).
 
 - Hypermodels: `SequenceRegressor`, `SequenceClassifier`,
-  `SequenceTagger` (CRF or softmax head) and `Seq2SeqHyperModel`, all searching the cell (`PeepholeLSTM`,
-  `CoupledLSTM` with or without peepholes, `GRU`, and `keras.layers.LSTM` as
-  the baseline), units, depth, bidirectionality, dropout, recurrent dropout
-  and learning rate; the seq2seq one also the attention size and
-  normalisation. Every searchable argument takes a fixed value, a list of
-  choices or a `Range`.
+  `SequenceTagger` (CRF or softmax head) and `Seq2SeqHyperModel`, all
+  searching the cell (`PeepholeLSTM`, `CoupledLSTM` with or without
+  peepholes, `GRU`, and `keras.layers.LSTM` as the baseline), units, depth,
+  bidirectionality, dropout, recurrent dropout and learning rate; the
+  seq2seq one also the attention size and normalisation, the tagger the
+  embedding size and the head. Every searchable argument takes a fixed
+  value, a list of choices or a `Range`.
 - Helpers: `make_windows` (forecasting windows), `ResultsTable` (trials as
   Markdown, CSV or pandas), `plot_scores`, `plot_trials`, `plot_lines`
   (matplotlib), `objective_label`, `is_worker` (distributed search).

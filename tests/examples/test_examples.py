@@ -21,6 +21,8 @@ def environment(**extra):
     for name in list(env):
         if name.startswith("KERASTUNER_"):
             del env[name]
+    # Importing Keras in this process set it to "1"; a user's shell has not.
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     env.update(extra)
     return env
 
@@ -115,6 +117,23 @@ def test_forecasting_quick(tmp_path):
     assert "Held-out errors" in stdout and "Epoch 2/2" in stdout
 
 
+def test_tagging_quick(tmp_path):
+    stdout = run_example("tagging.py", "--quick", "--out", str(tmp_path))
+    results = check_outputs(
+        tmp_path,
+        ["variants.md", "trials_GRU_crf.md", "trials_GRU_softmax.md"],
+        ["f1.png", "decoded.png", "trials_GRU_crf.png"],
+    )
+    f1 = results["test_span_f1"]
+    assert set(f1) == {"GRU+crf", "GRU+softmax"}
+    # Two epochs on 300 sentences find some of the spans, not all.
+    for score in f1.values():
+        assert 0.05 < score < 1.0
+    assert results["best"] in f1
+    assert (tmp_path / "best_tagger.keras").stat().st_size > 1000
+    assert "sentences breaking BIO" in stdout and "Epoch 2/2" in stdout
+
+
 def test_cell_comparison_quick(tmp_path):
     run_example(
         "cell_comparison.py",
@@ -199,6 +218,17 @@ def test_timing_rejects_delays_that_do_not_fit(tmp_path):
 
 
 @ARGUMENT_CHECKS
+def test_tagging_rejects_unknown_cells(tmp_path):
+    done = start_example(
+        "tagging.py", "--cells", "GRU,RNN", "--out", str(tmp_path / "never")
+    )
+    assert done.returncode != 0
+    assert "ValueError: --cells must be among" in done.stderr
+    assert "Received: 'RNN'" in done.stderr
+    assert not (tmp_path / "never").exists()
+
+
+@ARGUMENT_CHECKS
 @pytest.mark.parametrize(
     "name, option",
     [
@@ -206,6 +236,7 @@ def test_timing_rejects_delays_that_do_not_fit(tmp_path):
         ("cell_comparison.py", "--seeds"),
         ("date_translation.py", "--beam-width"),
         ("timing.py", "--trials"),
+        ("tagging.py", "--epochs"),
     ],
 )
 def test_sizes_below_one_are_refused_by_name(name, option, tmp_path):

@@ -264,6 +264,16 @@ def test_distribution_must_have_a_scope():
             lambda: tuning.Seq2SeqHyperModel(10, 10, attention_units=[0]),
             "attention_units=0",
         ),
+        (lambda: tuning.SequenceTagger(0, ["O"]), "vocabulary_size=0"),
+        (lambda: tuning.SequenceTagger(9, ["O", "X"]), "tag_names="),
+        (
+            lambda: tuning.SequenceTagger(9, ["O"], head=["crf", "hmm"]),
+            "head='hmm'",
+        ),
+        (
+            lambda: tuning.SequenceTagger(9, ["O"], embedding_dim=0),
+            "embedding_dim=0",
+        ),
     ],
 )
 def test_bad_model_arguments_are_named(make, message):
@@ -533,6 +543,7 @@ def test_plots_write_images(tmp_path):
         tuning.RecurrentHyperModel,
         tuning.SequenceRegressor,
         tuning.SequenceClassifier,
+        tuning.SequenceTagger,
         tuning.Seq2SeqHyperModel,
         tuning.ResultsTable,
         tuning.make_windows,
