@@ -184,27 +184,31 @@ class CRF(keras.layers.Layer):
         transitions, start, _ = self._weights()
         batch = ops.shape(emissions)[1]
         alpha = ops.zeros((batch, self.num_tags), "float32") + start
-        started = ops.zeros((batch, 1), "bool")
+        # Per step, whether an unmasked step came before (then the step
+        # chains from a previous tag): computed once, outside the loop.
+        counts = ops.cumsum(ops.cast(mask, "int32"), axis=0)
+        mask = ops.expand_dims(mask, 2)
+        chained = ops.expand_dims(counts > 1, 2) & mask
+        started = ops.expand_dims(counts > ops.cast(mask[..., 0], "int32"), 2)
 
         def step(states, inputs):
-            alpha, started = states
-            emission, step_mask = inputs
-            step_mask = ops.expand_dims(step_mask, 1)
+            (alpha,) = states
+            emission, step_mask, step_started, step_chained = inputs
             # pairs[b, i, j]: the path so far ends in tag i, then tag j.
             pairs = ops.expand_dims(alpha, 2) + transitions
-            through, collected = combine(pairs, started & step_mask)
+            through, collected = combine(pairs, step_chained)
             # A row's first unmasked step has no previous tag; `alpha` there
             # still holds `start`.
-            new_alpha = ops.where(started, through, alpha) + emission
+            new_alpha = ops.where(step_started, through, alpha) + emission
             alpha = ops.where(step_mask, new_alpha, alpha)
             if collect_alphas:
                 collected = (*collected, alpha)
-            return [alpha, started | step_mask], collected
+            return [alpha], collected
 
-        (alpha, started), collected = backend.scan(
-            step, [alpha, started], (emissions, mask)
+        (alpha,), collected = backend.scan(
+            step, [alpha], (emissions, mask, started, chained)
         )
-        return alpha, ops.squeeze(started, 1), collected
+        return alpha, counts[-1] > 0, collected
 
     def _log_partition(self, emissions, mask):
         alpha, started, _ = self._chain(emissions, mask, _logsumexp)
@@ -213,36 +217,37 @@ class CRF(keras.layers.Layer):
         return ops.where(started, log_z, 0.0)
 
     def _sequence_score(self, emissions, tags, mask):
-        """`s(tags)` (batch,): one pass carrying the previous unmasked tag."""
+        """`s(tags)` (batch,), vectorised: the unmasked steps are moved to
+        the front, in order, so that consecutive ones are neighbours."""
         transitions, start, end = self._weights()
-        flat_transitions = ops.reshape(transitions, (-1,))
-        batch = ops.shape(emissions)[1]
-
-        def step(states, inputs):
-            score, previous, started = states
-            emission, tag, step_mask = inputs
-            emitted = ops.take_along_axis(
-                emission, ops.expand_dims(tag, 1), axis=1
-            )[:, 0]
-            moved = ops.where(
-                started,
-                ops.take(flat_transitions, previous * self.num_tags + tag),
-                ops.take(start, tag),
-            )
-            score = score + ops.where(step_mask, emitted + moved, 0.0)
-            previous = ops.where(step_mask, tag, previous)
-            return [score, previous, started | step_mask], ()
-
-        (score, last, started), _ = backend.scan(
-            step,
-            [
-                ops.zeros((batch,), "float32"),
-                ops.zeros((batch,), "int32"),
-                ops.zeros((batch,), "bool"),
-            ],
-            (emissions, tags, mask),
+        emissions, tags, mask = (
+            ops.transpose(emissions, (1, 0, 2)),
+            ops.transpose(tags),
+            ops.transpose(mask),
         )
-        return score + ops.where(started, ops.take(end, last), 0.0)
+        emitted = ops.take_along_axis(
+            emissions, ops.expand_dims(tags, 2), axis=2
+        )[:, :, 0]
+        steps = ops.shape(tags)[1]
+        positions = ops.expand_dims(ops.arange(steps, dtype="int32"), 0)
+        order = ops.argsort(ops.where(mask, positions, positions + steps))
+        tags = ops.take_along_axis(tags, order, axis=1)
+        count = ops.sum(ops.cast(mask, "int32"), axis=1)
+        pairs = ops.take(
+            ops.reshape(transitions, (-1,)),
+            tags[:, :-1] * self.num_tags + tags[:, 1:],
+        )
+        last = ops.take_along_axis(
+            tags, ops.expand_dims(ops.maximum(count - 1, 0), 1), axis=1
+        )[:, 0]
+        boundaries = ops.take(start, tags[:, 0]) + ops.take(end, last)
+        return (
+            ops.sum(ops.where(mask, emitted, 0.0), axis=1)
+            + ops.sum(
+                ops.where(positions[:, 1:] < count[:, None], pairs, 0.0), axis=1
+            )
+            + ops.where(count > 0, boundaries, 0.0)
+        )
 
     def _tags(self, tags, emissions_tm):
         tags = ops.convert_to_tensor(tags)
