@@ -5,6 +5,8 @@ from keras import ops
 
 from keras_recur import backend
 
+__all__ = ["SpanF1"]
+
 
 @keras.saving.register_keras_serializable(package="keras_recur")
 class SpanF1(keras.metrics.Metric):

@@ -88,6 +88,9 @@ def public_names():
         f"keras_recur.models.{name}" for name in keras_recur.models.__all__
     }
     names |= {f"keras_recur.tuning.{n}" for n in keras_recur.tuning.__all__}
+    names |= {
+        f"keras_recur.metrics.{name}" for name in keras_recur.metrics.__all__
+    }
     return names
 
 
@@ -98,6 +101,7 @@ def test_api_reference_covers_every_public_name():
             documented |= set(re.findall(r"^::: (\S+)", file.read(), re.M))
     assert keras_recur.__all__ == [
         "layers",
+        "metrics",
         "models",
         "Seq2Seq",
         *keras_recur.layers.__all__,
