@@ -3,6 +3,7 @@ sequence (NumPy, float64), pytorch-crf, and central finite differences;
 then its Keras use (masks, Tagger's fit with jit, saving) and bad input."""
 
 import itertools
+import json
 import re
 
 import keras
@@ -201,6 +202,25 @@ def test_matches_pytorch_crf():
     np.testing.assert_allclose(
         best, path_log_likelihood.detach().numpy() - log_z, atol=1e-4
     )
+
+
+def test_config_round_trip_and_symbolic_call():
+    crf = keras_recur.layers.CRF(
+        5,
+        use_boundary_transitions=False,
+        transitions_initializer="zeros",
+        transitions_regularizer="l2",
+    )
+    config = crf.get_config()
+    json.dumps(config)
+    clone = keras_recur.layers.CRF.from_config(config)
+    assert clone.get_config() == config
+    assert clone.use_boundary_transitions is False
+    symbolic = crf(keras.Input((None, 5)))
+    assert tuple(symbolic.shape) == (None, None)
+    assert keras.backend.standardize_dtype(symbolic.dtype) == "int32"
+    assert [w.name for w in crf.weights] == ["transitions"]
+    assert len(crf.losses) == 1  # the regularizer
 
 
 def test_masks_from_keras_left_padding_and_mixed_precision():
