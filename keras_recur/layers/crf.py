@@ -2,6 +2,7 @@
 per-step tag scores, as in BiLSTM-CRF taggers (Huang et al. 2015)."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_recur import backend
@@ -250,6 +251,13 @@ class CRF(keras.layers.Layer):
         )
 
     def _tags(self, tags, emissions_tm):
+        if isinstance(tags, (np.ndarray, list)):
+            tags = np.asarray(tags)
+            if tags.size and not 0 <= tags.min() <= tags.max() < self.num_tags:
+                raise ValueError(
+                    f"`tags` must be in [0, num_tags={self.num_tags}). "
+                    f"Received: tags from {tags.min()} to {tags.max()}"
+                )
         tags = ops.convert_to_tensor(tags)
         want = (emissions_tm.shape[1], emissions_tm.shape[0])
         if len(tags.shape) != 2 or any(
@@ -266,7 +274,8 @@ class CRF(keras.layers.Layer):
         """`log p(tags | emissions)` of each sequence, (batch,) float32.
 
         Its negative, averaged over the batch, is the training loss.
-        `tags` are int `(batch, time)`; at masked steps they are ignored.
+        `tags` are ints in `[0, num_tags)`, `(batch, time)` (NumPy tags are
+        checked); at masked steps they are ignored.
         """
         emissions, mask = self._inputs(emissions, mask)
         tags = self._tags(tags, emissions)

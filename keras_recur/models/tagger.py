@@ -104,6 +104,16 @@ class Tagger(keras.Model):
         if self.crf is not None and not self.crf.built:
             self.crf.build(scores_shape)
 
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        """`keras.Model.compile`, without `loss`: a Tagger's loss is its
+        head's negative log-likelihood."""
+        if loss is not None:
+            raise ValueError(
+                "A Tagger trains on its head's negative log-likelihood and "
+                f"takes no `loss`. Received: loss={loss!r}"
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+
     def call(self, inputs, training=None):
         scores = self.network(inputs, training=training)
         mask = self._mask_of(scores)

@@ -301,6 +301,16 @@ def test_bad_input_is_named():
             "tags with shape (2, 3)",
         ),
         (
+            lambda: crf.log_likelihood(emissions, np.full((2, 4), 3)),
+            "tags from 3 to 3",
+        ),
+        (
+            lambda: keras_recur.models.Tagger(keras.layers.Dense(3)).compile(
+                "adam", loss="mse"
+            ),
+            "loss='mse'",
+        ),
+        (
             lambda: keras_recur.models.Tagger("not a network"),
             "network='not a network'",
         ),
