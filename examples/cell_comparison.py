@@ -150,21 +150,25 @@ def main():
             accuracy[variant].append(float(model.evaluate(*test, verbose=0)[1]))
         scores = np.array(accuracy[variant])
         rows.append(
-            f"| {variant} | {scores.mean():.4f} | {scores.std():.4f} | "
-            f"{scores.min():.4f} | {best.values['units']} | "
-            f"{best.values['dropout']} | {best.values['learning_rate']:.4g} |"
+            [
+                variant,
+                f"{scores.mean():.4f}",
+                f"{scores.std():.4f}",
+                f"{scores.min():.4f}",
+                str(best.values["units"]),
+                str(best.values["dropout"]),
+                f"{best.values['learning_rate']:.4g}",
+            ]
         )
         print(f"{variant}: test accuracy {scores.round(4).tolist()}")
 
-    lines = [
-        "| variant | mean test accuracy | std | min | units | dropout "
-        "| learning rate |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
-    ]
-    with open(os.path.join(args.out, "variants.md"), "w") as file:
-        file.write("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
+    common.write_table(
+        args,
+        "variants",
+        ["variant", "mean test accuracy", "std", "min", "units", "dropout"]
+        + ["learning rate"],
+        rows,
+    )
     tuning.plot_scores(
         accuracy,
         os.path.join(args.out, "accuracy.png"),

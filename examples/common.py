@@ -206,6 +206,19 @@ def tune_each(args, hypermodels, objective, *fit_args, **fit_kwargs):
     return tuners
 
 
+def write_table(args, name, columns, rows):
+    """Writes rows of cells under the column names as a Markdown table,
+    NAME.md in --out, and prints it."""
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+    with open(os.path.join(args.out, name + ".md"), "w") as file:
+        file.write("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+
+
 def finish(args, results):
     """Writes results.json and says where every file is."""
     results = {"backend": keras.backend.backend(), **results}

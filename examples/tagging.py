@@ -183,23 +183,25 @@ def main():
             shown = int(np.argmax(broken))
         hp = tuner.get_best_hyperparameters(1)[0].values
         rows.append(
-            f"| {name} | {metrics['span_f1']:.4f} | "
-            f"{metrics['token_accuracy']:.4f} | {violations:.3f} | "
-            f"{hp['units']} | {hp['embedding_dim']} | {hp['dropout']} | "
-            f"{hp['learning_rate']:.3g} |"
+            [
+                name,
+                f"{metrics['span_f1']:.4f}",
+                f"{metrics['token_accuracy']:.4f}",
+                f"{violations:.3f}",
+                *(str(hp[k]) for k in ("units", "embedding_dim", "dropout")),
+                f"{hp['learning_rate']:.3g}",
+            ]
         )
         if best is None or metrics["span_f1"] > best[1]:
             best = (name, metrics["span_f1"], model)
         print(f"{name}: test span F1 {metrics['span_f1']:.4f}")
-    lines = [
-        "| variant | test span F1 | token accuracy | sentences breaking BIO "
-        "| units | embedding | dropout | learning rate |",
-        "|---|---|---|---|---|---|---|---|",
-        *rows,
-    ]
-    with open(os.path.join(args.out, "variants.md"), "w") as file:
-        file.write("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
+    common.write_table(
+        args,
+        "variants",
+        ["variant", "test span F1", "token accuracy", "sentences breaking BIO"]
+        + ["units", "embedding", "dropout", "learning rate"],
+        rows,
+    )
     tuning.plot_scores(
         scores,
         os.path.join(args.out, "f1.png"),

@@ -6,6 +6,7 @@ in Keras' style ("Received: units=0"), before any work is done.
 
 import numbers
 
+import keras
 from keras import activations
 from keras import constraints
 from keras import initializers
@@ -112,3 +113,17 @@ def checked_initial_state(layer_name, state_size, initial_state, batch_size):
             f"Received: initial_state with shapes {shapes}"
         )
     return states
+
+
+def layer_argument(argument, value, kind=None, description="a Keras layer"):
+    """`value` as a layer: deserialized where it is a config (as
+    `from_config` passes sublayers), and an instance of `kind`
+    (`keras.layers.Layer` by default), or a `ValueError` naming it."""
+    if isinstance(value, dict):
+        value = keras.saving.deserialize_keras_object(value)
+    if not isinstance(value, kind or keras.layers.Layer):
+        raise ValueError(
+            f"`{argument}` must be {description}. "
+            f"Received: {argument}={value!r}"
+        )
+    return value

@@ -1,4 +1,4 @@
-"""The benchmark script keeps working (a smoke run; no time is asserted)."""
+"""The benchmark scripts keep working (smoke runs; no time is asserted)."""
 
 import os
 import subprocess
@@ -8,36 +8,13 @@ from tests.conftest import BACKEND
 from tests.conftest import ROOT
 
 
-def test_benchmark_smoke_run_writes_table_and_chart(tmp_path):
+def smoke_run(script, tmp_path, *arguments):
     done = subprocess.run(
         [
             sys.executable,
-            os.path.join(ROOT, "benchmarks", "run.py"),
+            os.path.join(ROOT, "benchmarks", script),
             "--smoke",
-            "--backends",
-            BACKEND,
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = (tmp_path / "results.md").read_text()
-    for row in ("keras.LSTM", "PeepholeLSTM", "CoupledLSTM", "GRU", "floor"):
-        assert f"| {row}" in report
-    assert f"**{BACKEND}**" in report
-    assert "1.00x" in report  # the baselines' own ratio
-    assert (tmp_path / "ratios.png").stat().st_size > 1000
-
-
-def test_crf_benchmark_smoke_run_writes_its_table(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "benchmarks", "crf.py"),
-            "--smoke",
+            *arguments,
             "--out",
             str(tmp_path),
         ],
@@ -47,6 +24,20 @@ def test_crf_benchmark_smoke_run_writes_its_table(tmp_path):
         env={**os.environ, "KERAS_BACKEND": BACKEND},
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_benchmark_smoke_run_writes_table_and_chart(tmp_path):
+    smoke_run("run.py", tmp_path, "--backends", BACKEND)
+    report = (tmp_path / "results.md").read_text()
+    for row in ("keras.LSTM", "PeepholeLSTM", "CoupledLSTM", "GRU", "floor"):
+        assert f"| {row}" in report
+    assert f"**{BACKEND}**" in report
+    assert "1.00x" in report  # the baselines' own ratio
+    assert (tmp_path / "ratios.png").stat().st_size > 1000
+
+
+def test_crf_benchmark_smoke_run_writes_its_table(tmp_path):
+    smoke_run("crf.py", tmp_path)
     report = (tmp_path / "crf.md").read_text()
     assert f"**{BACKEND}**" in report and "| keras_recur.CRF |" in report
     # pytorch-crf, the reference, runs beside it on PyTorch.

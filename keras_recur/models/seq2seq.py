@@ -11,6 +11,7 @@ from keras import ops
 from keras_recur import backend
 from keras_recur.layers.attention.attention_decoder import AttentionDecoder
 from keras_recur.validation import check_positive_int
+from keras_recur.validation import layer_argument
 
 Decoded = collections.namedtuple(
     "Decoded", ["tokens", "scores", "lengths", "attention"]
@@ -129,14 +130,7 @@ class Seq2Seq(keras.Model):
             )
         )
         for name, layer in given.items():
-            if isinstance(layer, dict):
-                layer = keras.saving.deserialize_keras_object(layer)
-            if not isinstance(layer, keras.layers.Layer):
-                raise ValueError(
-                    f"`{name}` must be a Keras layer. "
-                    f"Received: {name}={layer!r}"
-                )
-            setattr(self, name, layer)
+            setattr(self, name, layer_argument(name, layer))
         for name in ("source_embedding", "target_embedding"):
             if not isinstance(getattr(self, name), keras.layers.Embedding):
                 raise ValueError(

@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_recur.layers.crf import CRF
+from keras_recur.validation import layer_argument
 
 
 class _MaskOf(keras.layers.Layer):
@@ -79,19 +80,12 @@ class Tagger(keras.Model):
 
     def __init__(self, network, crf=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(network, dict):
-            network = keras.saving.deserialize_keras_object(network)
-        if isinstance(crf, dict):
-            crf = keras.saving.deserialize_keras_object(crf)
-        if not isinstance(network, keras.layers.Layer):
-            raise ValueError(
-                f"`network` must be a Keras layer or model. "
-                f"Received: network={network!r}"
-            )
-        if crf is not None and not isinstance(crf, CRF):
-            raise ValueError(
-                "`crf` must be a keras_recur.layers.CRF or None. "
-                f"Received: crf={crf!r}"
+        network = layer_argument(
+            "network", network, description="a Keras layer or model"
+        )
+        if crf is not None:
+            crf = layer_argument(
+                "crf", crf, CRF, "a keras_recur.layers.CRF or None"
             )
         self.network = network
         self.crf = crf

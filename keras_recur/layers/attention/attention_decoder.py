@@ -7,6 +7,7 @@ from keras_recur import backend
 from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.validation import check_bool
 from keras_recur.validation import checked_initial_state
+from keras_recur.validation import layer_argument
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -83,8 +84,6 @@ class AttentionDecoder(keras.layers.Layer):
     ):
         if isinstance(cell, dict):
             cell = keras.saving.deserialize_keras_object(cell)
-        if isinstance(attention, dict):
-            attention = keras.saving.deserialize_keras_object(attention)
         if not isinstance(cell, keras.layers.Layer) or not hasattr(
             cell, "state_size"
         ):
@@ -92,11 +91,12 @@ class AttentionDecoder(keras.layers.Layer):
                 "`cell` must be a Keras RNN cell (a layer with `state_size`)."
                 f" Received: cell={cell!r}"
             )
-        if not isinstance(attention, AttentionMechanism):
-            raise ValueError(
-                "`attention` must be a keras_recur AttentionMechanism (such "
-                f"as BahdanauAttention). Received: attention={attention!r}"
-            )
+        attention = layer_argument(
+            "attention",
+            attention,
+            AttentionMechanism,
+            "a keras_recur AttentionMechanism (such as BahdanauAttention)",
+        )
         check_bool("return_sequences", return_sequences)
         check_bool("return_state", return_state)
         check_bool("return_attention", return_attention)
