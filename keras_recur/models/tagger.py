@@ -108,6 +108,13 @@ class Tagger(keras.Model):
             )
         super().compile(optimizer=optimizer, **kwargs)
 
+    def compile_from_config(self, config):
+        # Keras skips compiling a loaded model whose compile() is overridden
+        # (it cannot know the override's arguments); these are Keras' own.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def call(self, inputs, training=None):
         scores = self.network(inputs, training=training)
         mask = self._mask_of(scores)

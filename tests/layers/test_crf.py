@@ -277,11 +277,16 @@ def test_tagger_fits_with_jit_and_saves(head, tmp_path):
         log_p = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
         picked = np.take_along_axis(log_p, tags[..., None], -1)[..., 0]
         want = -np.sum(np.where(mask, picked, 0.0), axis=1)
-    got = tagger.evaluate(tokens, tags, batch_size=64, verbose=0)[0]
+    got_all = tagger.evaluate(tokens, tags, batch_size=64, verbose=0)
+    got = got_all[0]
     np.testing.assert_allclose(got, np.mean(want), rtol=1e-3, atol=1e-5)
 
     tagger.save(tmp_path / "tagger.keras")
     loaded = keras.saving.load_model(tmp_path / "tagger.keras")
+    # Loaded compiled, its optimizer state with it.
+    np.testing.assert_allclose(
+        loaded.evaluate(tokens, tags, batch_size=64, verbose=0), got_all
+    )
     again = loaded.predict(tokens, verbose=0)
     np.testing.assert_array_equal(again["tags"], predicted["tags"])
     np.testing.assert_allclose(again["scores"], predicted["scores"], atol=1e-6)
