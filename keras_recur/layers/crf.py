@@ -218,12 +218,12 @@ class CRF(keras.layers.Layer):
         return ops.where(started, log_z, 0.0)
 
     def _sequence_score(self, emissions, tags, mask):
-        """`s(tags)` (batch,), vectorised: the unmasked steps are moved to
-        the front, in order, so that consecutive ones are neighbours."""
+        """`s(tags)` (batch,) of batch-major `tags`, vectorised: the
+        unmasked steps are moved to the front, in order, so that consecutive
+        ones are neighbours."""
         transitions, start, end = self._weights()
-        emissions, tags, mask = (
+        emissions, mask = (
             ops.transpose(emissions, (1, 0, 2)),
-            ops.transpose(tags),
             ops.transpose(mask),
         )
         emitted = ops.take_along_axis(
@@ -268,7 +268,7 @@ class CRF(keras.layers.Layer):
                 f"`tags` must have the shape (batch, time) of the emissions, "
                 f"{want}. Received: tags with shape {tuple(tags.shape)}"
             )
-        return ops.transpose(ops.cast(tags, "int32"))
+        return ops.cast(tags, "int32")
 
     def log_likelihood(self, emissions, tags, mask=None):
         """`log p(tags | emissions)` of each sequence, (batch,) float32.
