@@ -149,9 +149,27 @@ def attention_inputs():
     return [source, rng.normal(size=(4, 5, 3)).astype("float32")]
 
 
+def crf_model():
+    tokens = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(9, 4, mask_zero=True)(tokens)
+    x = keras.layers.Bidirectional(keras_recur.GRU(3, return_sequences=True))(x)
+    scores = keras.layers.Dense(4)(x)
+    crf = keras_recur.CRF(4, transitions_initializer="random_normal")
+    return keras.Model(tokens, crf(scores))
+
+
+def crf_inputs():
+    tokens = np.random.default_rng(2).integers(1, 9, size=(4, 7))
+    tokens[1, :3] = 0  # left padding
+    tokens[2, 5:] = 0
+    return [tokens.astype("int32")]
+
+
 MODELS = {
     "recurrent_layers": (build_model, recurrent_inputs),
     "attention_decoder": (attention_model, attention_inputs),
+    # Its output is the Viterbi tags, which must come out the same.
+    "crf": (crf_model, crf_inputs),
 }
 
 
