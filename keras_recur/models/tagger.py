@@ -8,6 +8,15 @@ from keras_recur.layers.crf import CRF
 from keras_recur.validation import layer_argument
 
 
+def _rank(tensor):
+    """The static rank, or None where unknown (TensorFlow, when a function
+    was retraced for several shapes)."""
+    try:
+        return len(tensor.shape)
+    except ValueError:
+        return None
+
+
 class _MaskOf(keras.layers.Layer):
     """The Keras mask of its input as booleans (all True where none)."""
 
@@ -130,7 +139,7 @@ class Tagger(keras.Model):
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         scores, mask = y_pred["scores"], y_pred["mask"]
-        if sample_weight is not None and len(sample_weight.shape) != 1:
+        if sample_weight is not None and _rank(sample_weight) not in (1, None):
             raise ValueError(
                 "A Tagger weighs whole sequences: `sample_weight` must have "
                 "the shape (batch,). Received: sample_weight with shape "
@@ -147,7 +156,11 @@ class Tagger(keras.Model):
             )
         losses = -log_likelihood
         if sample_weight is not None:
-            losses = losses * ops.cast(sample_weight, losses.dtype)
+            # Reshaped, so that a per-step weight of unknown rank fails
+            # rather than broadcasts.
+            losses = losses * ops.reshape(
+                ops.cast(sample_weight, losses.dtype), ops.shape(losses)
+            )
         loss = ops.mean(losses)
         if self.losses:
             loss = loss + ops.cast(ops.sum(self.losses), loss.dtype)

@@ -280,6 +280,14 @@ def test_tagger_fits_with_jit_and_saves(head, tmp_path):
     got_all = tagger.evaluate(tokens, tags, batch_size=64, verbose=0)
     got = got_all[0]
     np.testing.assert_allclose(got, np.mean(want), rtol=1e-3, atol=1e-5)
+    # sample_weight weighs whole sequences; per step it is refused.
+    weights = np.linspace(0.0, 2.0, len(tokens)).astype("float32")
+    weighted = tagger.evaluate(
+        tokens, tags, sample_weight=weights, batch_size=64, verbose=0
+    )[0]
+    np.testing.assert_allclose(
+        weighted, np.mean(weights * want), rtol=1e-3, atol=1e-5
+    )
 
     tagger.save(tmp_path / "tagger.keras")
     loaded = keras.saving.load_model(tmp_path / "tagger.keras")
@@ -290,6 +298,12 @@ def test_tagger_fits_with_jit_and_saves(head, tmp_path):
     again = loaded.predict(tokens, verbose=0)
     np.testing.assert_array_equal(again["tags"], predicted["tags"])
     np.testing.assert_allclose(again["scores"], predicted["scores"], atol=1e-6)
+    with pytest.raises(ValueError, match=r"sample_weight with shape \(64, 7\)"):
+        tagger.compute_loss(
+            y=tags,
+            y_pred=tagger(tokens),
+            sample_weight=keras.ops.ones(tokens.shape),
+        )
 
 
 def test_bad_input_is_named():
