@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_recur import backend
+from keras_recur.validation import check_tag_names
 
 __all__ = ["SpanF1"]
 
@@ -43,20 +44,7 @@ class SpanF1(keras.metrics.Metric):
     """
 
     def __init__(self, tag_names, name="span_f1", dtype=None):
-        tag_names = list(tag_names) if not isinstance(tag_names, str) else []
-        for tag in tag_names:
-            if not isinstance(tag, str) or not (
-                tag == "O" or tag[:2] in ("B-", "I-") and len(tag) > 2
-            ):
-                raise ValueError(
-                    "`tag_names` must be strings 'O', 'B-<type>' or "
-                    f"'I-<type>'. Received: tag_names={tag_names!r}"
-                )
-        if not tag_names:
-            raise ValueError(
-                "`tag_names` must be a non-empty list of tag names. "
-                f"Received: tag_names={tag_names!r}"
-            )
+        tag_names = check_tag_names(tag_names)
         super().__init__(name=name, dtype=dtype)
         self.tag_names = tag_names
         types = sorted({tag[2:] for tag in tag_names if tag != "O"})

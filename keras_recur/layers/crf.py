@@ -16,6 +16,20 @@ def _logsumexp(pairs, unused_step_mask):
     return ops.logsumexp(pairs, axis=1), ()
 
 
+def _check_batch_time(argument, tensor, batch_time):
+    """`tensor` must be (batch, time) as the emissions (None matches any)."""
+    shape = tuple(tensor.shape)
+    if len(shape) != 2 or any(
+        None not in (got, want) and got != want
+        for got, want in zip(shape, batch_time)
+    ):
+        raise ValueError(
+            f"`{argument}` must have the shape (batch, time) of the "
+            f"emissions, {tuple(batch_time)}. Received: {argument} with "
+            f"shape {shape}"
+        )
+
+
 @keras.saving.register_keras_serializable(package="keras_recur")
 class CRF(keras.layers.Layer):
     """A linear-chain CRF: the best tag sequence given per-step tag scores.
@@ -151,16 +165,7 @@ class CRF(keras.layers.Layer):
             mask = ops.ones(ops.shape(emissions)[:2], "bool")
         else:
             mask = ops.convert_to_tensor(mask)
-            mask_shape = tuple(mask.shape)
-            if len(mask_shape) != 2 or any(
-                None not in (got, want) and got != want
-                for got, want in zip(mask_shape, shape[:2])
-            ):
-                raise ValueError(
-                    f"`mask` must have the shape (batch, time) of the "
-                    f"emissions, {shape[:2]}. Received: mask with shape "
-                    f"{mask_shape}"
-                )
+            _check_batch_time("mask", mask, shape[:2])
             mask = ops.cast(mask, "bool")
         return ops.transpose(emissions, (1, 0, 2)), ops.transpose(mask)
 
@@ -259,15 +264,9 @@ class CRF(keras.layers.Layer):
                     f"Received: tags from {tags.min()} to {tags.max()}"
                 )
         tags = ops.convert_to_tensor(tags)
-        want = (emissions_tm.shape[1], emissions_tm.shape[0])
-        if len(tags.shape) != 2 or any(
-            None not in (got, size) and got != size
-            for got, size in zip(tags.shape, want)
-        ):
-            raise ValueError(
-                f"`tags` must have the shape (batch, time) of the emissions, "
-                f"{want}. Received: tags with shape {tuple(tags.shape)}"
-            )
+        _check_batch_time(
+            "tags", tags, (emissions_tm.shape[1], emissions_tm.shape[0])
+        )
         return ops.cast(tags, "int32")
 
     def log_likelihood(self, emissions, tags, mask=None):

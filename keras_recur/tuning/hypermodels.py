@@ -15,6 +15,7 @@ from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import check_rate
 from keras_recur.validation import check_seed
+from keras_recur.validation import check_tag_names
 
 # cell name -> (sequence layer, cell); "LSTM" is Keras' own, the baseline.
 CELLS = {
@@ -527,10 +528,8 @@ class SequenceTagger(RecurrentHyperModel):
     ):
         super().__init__(**kwargs)
         check_positive_int("vocabulary_size", vocabulary_size)
-        # SpanF1 checks the names (BIO, non-empty).
-        keras_recur.metrics.SpanF1(tag_names)
         self.vocabulary_size = int(vocabulary_size)
-        self.tag_names = list(tag_names)
+        self.tag_names = check_tag_names(tag_names)
         self.space["embedding_dim"] = check_spec(
             "embedding_dim", embedding_dim, _check_units
         )
