@@ -61,6 +61,25 @@ def check_rate(argument, value):
         )
 
 
+def check_positive_float(argument, value, at_most=None):
+    """A finite real number above 0 (and at most `at_most` where given)."""
+    valid = (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Real)
+        and 0.0 < value < float("inf")
+        and (at_most is None or value <= at_most)
+    )
+    if not valid:
+        bounds = (
+            "a positive number"
+            if at_most is None
+            else (f"a number in (0, {at_most}]")
+        )
+        raise ValueError(
+            f"`{argument}` must be {bounds}. Received: {argument}={value!r}"
+        )
+
+
 def check_bool(argument, value):
     if not isinstance(value, bool):
         raise ValueError(

@@ -30,7 +30,13 @@ VARIANTS = {
     "coupled_peepholes": (keras_recur.CoupledLSTM, {"use_peepholes": True}),
     "gru": (keras_recur.GRU, {}),
     "gru_reset_before": (keras_recur.GRU, {"reset_after": False}),
+    "layer_norm": (keras_recur.LayerNormLSTM, {}),
+    # Fully connected: a 5-unit reservoir at 10% often has no cycle at all.
+    "esn": (keras_recur.EchoStateNetwork, {"connectivity": 1.0}),
 }
+# The variants with trainable weights and dropout (the echo state network's
+# reservoir has neither; tests/layers/rnn/test_esn.py covers what it has).
+TRAINED_VARIANTS = sorted(set(VARIANTS) - {"esn"})
 
 # Every argument the recurrent layers share with keras.layers.LSTM/GRU, away
 # from its default.
@@ -86,6 +92,15 @@ def reference_step(variant, weight_values, recurrent_mask=1.0):
     """The NumPy step of `variant` with these weights (in layer order)."""
     values = [np.asarray(w, np.float64) for w in weight_values]
     names = ["kernel", "recurrent_kernel", "bias"]
+    if variant == "esn":
+        weights = dict(zip(["recurrent_kernel", "kernel", "bias"], values))
+        return lambda x, h: reference.esn_step(x, h, weights, leaky=1.0)
+    if variant == "layer_norm":
+        names += [f"{n}_{p}" for n in "krs" for p in ("gamma", "beta")]
+        weights = dict(zip(names, values))
+        return lambda x, h, c: reference.layer_norm_lstm_step(
+            x, h, c, weights, recurrent_mask
+        )
     if variant == "peephole":
         names += ["p_i", "p_f", "p_o"]
     elif variant == "coupled_peepholes":
@@ -110,7 +125,7 @@ def make_layer(variant, units, input_shape, rng=None, **kwargs):
 
 
 def state_count(variant):
-    return 1 if variant.startswith("gru") else 2
+    return VARIANTS[variant][0].cell_class.state_count
 
 
 def numeric_gradient(loss, values, index, eps=1e-6):
@@ -127,6 +142,8 @@ def numeric_gradient(loss, values, index, eps=1e-6):
 
 def gradients(loss_fn, variables):
     """d loss_fn() / d variables, with the backend's own autodiff."""
+    if not variables:  # a fixed reservoir: nothing to differentiate
+        return []
     if BACKEND == "tensorflow":
         import tensorflow as tf
 

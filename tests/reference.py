@@ -39,6 +39,36 @@ def coupled_lstm_step(x, h, c, w, recurrent_mask=1.0):
     return o * np.tanh(c_new), c_new
 
 
+def layer_norm(z, gamma, beta, epsilon=1e-3):
+    """Ba et al. 2016 over the last axis (population variance)."""
+    mean = z.mean(-1, keepdims=True)
+    variance = ((z - mean) ** 2).mean(-1, keepdims=True)
+    return gamma * (z - mean) / np.sqrt(variance + epsilon) + beta
+
+
+def layer_norm_lstm_step(x, h, c, w, recurrent_mask=1.0, epsilon=1e-3):
+    """Ba, Kiros & Hinton 2016 (TF-Addons LayerNormLSTMCell): norms of the
+    whole input and recurrent projections, and of the new cell state."""
+    h = h * recurrent_mask
+    z = (
+        layer_norm(x @ w["kernel"], w["k_gamma"], w["k_beta"], epsilon)
+        + layer_norm(
+            h @ w["recurrent_kernel"], w["r_gamma"], w["r_beta"], epsilon
+        )
+        + w["bias"]
+    )
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_new = sigmoid(z_f) * c + sigmoid(z_i) * np.tanh(z_c)
+    c_new = layer_norm(c_new, w["s_gamma"], w["s_beta"], epsilon)
+    return sigmoid(z_o) * np.tanh(c_new), c_new
+
+
+def esn_step(x, h, w, leaky):
+    """Jaeger 2001 leaky echo state network (TF-Addons ESNCell)."""
+    echo = np.tanh(x @ w["kernel"] + h @ w["recurrent_kernel"] + w["bias"])
+    return (1.0 - leaky) * h + leaky * echo
+
+
 def gru_step(x, h_prev, w, reset_after, recurrent_mask=1.0):
     """Keras/cuDNN GRU: h_t = z * h_{t-1} + (1 - z) * candidate."""
     h = h_prev * recurrent_mask

@@ -103,6 +103,10 @@ def build_model():
     x = keras.layers.Bidirectional(
         keras_recur.CoupledLSTM(4, use_peepholes=True, return_sequences=True)
     )(x)
+    x = keras.layers.Bidirectional(
+        keras_recur.EchoStateNetwork(6, 0.5, 0.5, return_sequences=True)
+    )(x)
+    x = keras_recur.LayerNormLSTM(4, return_sequences=True, dropout=0.1)(x)
     x = keras_recur.GRU(5, reset_after=False, recurrent_dropout=0.1)(x)
     rnn = keras.layers.RNN(
         [keras_recur.GRUCell(3), keras_recur.CoupledLSTMCell(2)]
@@ -117,7 +121,7 @@ def test_layer_configs_round_trip():
         for layer in build_model()._flatten_layers(include_self=False)
         if type(layer).__module__.startswith("keras_recur")
     ]
-    assert len(layers) == 10  # 4 layers (Bidirectional holds 2), 6 cells
+    assert len(layers) == 16  # 7 layers (Bidirectionals hold 2), 9 cells
     for layer in layers:
         config = layer.get_config()
         clone = layer.__class__.from_config(config)
@@ -213,12 +217,24 @@ def test_models_saved_on_each_backend_load_on_every_backend(tmp_path):
 
 @pytest.mark.parametrize(
     "layer",
-    [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM, keras_recur.GRU],
+    [
+        keras_recur.PeepholeLSTM,
+        keras_recur.CoupledLSTM,
+        keras_recur.GRU,
+        keras_recur.LayerNormLSTM,
+    ],
 )
 def test_every_argument_survives_the_config(layer):
     arguments = dict(units=3, **CHANGED_ARGUMENTS)
     if layer is keras_recur.GRU:
         arguments["reset_after"] = False
+    elif layer is keras_recur.LayerNormLSTM:
+        arguments.update(
+            unit_forget_bias=False,
+            norm_gamma_initializer="random_normal",
+            norm_beta_initializer="ones",
+            norm_epsilon=1e-5,
+        )
     else:
         arguments.update(
             unit_forget_bias=False,

@@ -11,8 +11,12 @@ from keras_recur.layers.attention.bahdanau_attention import BahdanauAttention
 from keras_recur.layers.crf import CRF
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
+from keras_recur.layers.rnn.echo_state_network import EchoStateNetwork
+from keras_recur.layers.rnn.echo_state_network import ESNCell
 from keras_recur.layers.rnn.gru import GRU
 from keras_recur.layers.rnn.gru import GRUCell
+from keras_recur.layers.rnn.layer_norm_lstm import LayerNormLSTM
+from keras_recur.layers.rnn.layer_norm_lstm import LayerNormLSTMCell
 from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
 from keras_recur.layers.rnn.peephole_lstm import PeepholeLSTM
 from keras_recur.layers.rnn.peephole_lstm import PeepholeLSTMCell
@@ -26,9 +30,13 @@ __all__ = [
     "CRF",
     "CoupledLSTM",
     "CoupledLSTMCell",
+    "ESNCell",
+    "EchoStateNetwork",
     "GRU",
     "GRUCell",
     "LSTMCellBase",
+    "LayerNormLSTM",
+    "LayerNormLSTMCell",
     "PeepholeLSTM",
     "PeepholeLSTMCell",
     "RecurrentCell",

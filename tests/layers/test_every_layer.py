@@ -26,6 +26,26 @@ CASES = {
         False,
     ),
     "GRU": (lambda: layers.GRU(4, go_backwards=True), [SEQUENCE], False),
+    "LayerNormLSTM": (
+        lambda: layers.LayerNormLSTM(4, recurrent_dropout=0.1),
+        [SEQUENCE],
+        False,
+    ),
+    "EchoStateNetwork": (
+        lambda: layers.EchoStateNetwork(4, 0.5, 0.7, return_sequences=True),
+        [SEQUENCE],
+        False,
+    ),
+    "LayerNormLSTMCell": (
+        lambda: keras.layers.RNN(layers.LayerNormLSTMCell(4)),
+        [SEQUENCE],
+        False,
+    ),
+    "ESNCell": (
+        lambda: keras.layers.RNN(layers.ESNCell(4, connectivity=0.5)),
+        [SEQUENCE],
+        False,
+    ),
     "PeepholeLSTMCell": (
         lambda: keras.layers.RNN(layers.PeepholeLSTMCell(4)),
         [SEQUENCE],

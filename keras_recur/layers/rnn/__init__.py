@@ -7,5 +7,5 @@
 - `recurrent_layer.py`: `RecurrentLayer`, the one layer wrapper.
 - `recurrence.py`: the engine (fused recurrence or general loop).
 - One file per cell and its layer: `gru.py`, `peephole_lstm.py`,
-  `coupled_lstm.py`.
+  `coupled_lstm.py`, `layer_norm_lstm.py`, `echo_state_network.py`.
 """

@@ -156,16 +156,18 @@ class LSTMCellBase(RecurrentCell):
         )
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "unit_forget_bias": self.unit_forget_bias,
-            "peephole_initializer": initializers.serialize(
-                self.peephole_initializer
-            ),
-            "peephole_regularizer": regularizers.serialize(
-                self.peephole_regularizer
-            ),
-            "peephole_constraint": constraints.serialize(
-                self.peephole_constraint
-            ),
-        }
+        return self.with_config(
+            super().get_config(),
+            {
+                "unit_forget_bias": self.unit_forget_bias,
+                "peephole_initializer": initializers.serialize(
+                    self.peephole_initializer
+                ),
+                "peephole_regularizer": regularizers.serialize(
+                    self.peephole_regularizer
+                ),
+                "peephole_constraint": constraints.serialize(
+                    self.peephole_constraint
+                ),
+            },
+        )

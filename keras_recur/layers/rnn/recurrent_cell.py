@@ -25,8 +25,10 @@ def init_parameters(cls, stop):
     most derived first: each class takes its own arguments and passes the
     rest on through `**kwargs`, as the cells do. Stops early at an
     `__init__` without `**kwargs`. Returns (named parameters, whether
-    `**kwargs` remains)."""
+    `**kwargs` remains). A base-class argument named in `cls`'s
+    `withheld_arguments` is not among them."""
     found = {}
+    withheld = getattr(cls, "withheld_arguments", ())
     for klass in cls.__mro__:
         if "__init__" not in vars(klass):
             continue
@@ -34,7 +36,7 @@ def init_parameters(cls, stop):
             inspect.signature(vars(klass)["__init__"]).parameters.values()
         )[1:]
         for parameter in parameters:
-            if parameter.kind not in (
+            if parameter.name not in withheld and parameter.kind not in (
                 parameter.VAR_KEYWORD,
                 parameter.VAR_POSITIONAL,
             ):
@@ -133,13 +135,32 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
     """
 
     gate_count = None
+    # Base-class arguments that a cell does not take (ones that mean nothing
+    # for its model): left out of its signature and config, refused by name.
+    withheld_arguments = frozenset()
     # States: [h] or [h, c]; the step output is always h == states[0], which
     # Keras' masked JAX/NumPy loops rely on.
     state_count = 1
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.__signature__ = make_signature(*init_parameters(cls, RecurrentCell))
+        cls.__signature__ = make_signature(
+            *init_parameters(cls, RecurrentCell), cls.positional_arguments
+        )
+
+    # The arguments that bind by position, in order (a cell ported from
+    # another library keeps that library's order).
+    positional_arguments = ("units",)
+
+    def __new__(cls, *args, **kwargs):
+        withheld = sorted(cls.withheld_arguments & kwargs.keys())
+        if withheld:
+            raise TypeError(
+                f"{cls.__name__} does not take `{withheld[0]}`: it has no "
+                f"use in this cell. Received: {withheld[0]}="
+                f"{kwargs[withheld[0]]!r}"
+            )
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(
         self,
@@ -286,10 +307,20 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
             for size in self.state_size
         ]
 
-    def get_config(self):
+    def with_config(self, base, own):
+        """`base` (the parent's config) with this class's `own` entries,
+        less the withheld arguments."""
+        config = {**base, **own}
         return {
-            **super().get_config(),
-            "recurrent_activation": activations.serialize(
-                self.recurrent_activation
-            ),
+            k: v for k, v in config.items() if k not in self.withheld_arguments
         }
+
+    def get_config(self):
+        return self.with_config(
+            super().get_config(),
+            {
+                "recurrent_activation": activations.serialize(
+                    self.recurrent_activation
+                )
+            },
+        )

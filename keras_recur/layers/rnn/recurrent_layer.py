@@ -87,7 +87,7 @@ class RecurrentLayer(keras.layers.RNN):
         cell_parameters, _ = init_parameters(cls.cell_class, RecurrentCell)
         cls._cell_arguments = frozenset(p.name for p in cell_parameters)
         own = inspect.signature(cls._arguments).parameters.values()
-        positional = ("units",)
+        positional = cls.cell_class.positional_arguments
         if cls.keras_counterpart is not None:
             positional = [
                 p.name
@@ -129,6 +129,9 @@ class RecurrentLayer(keras.layers.RNN):
         for name in _SHARED_ARGUMENTS:
             if name in base_arguments:
                 cell_arguments[name] = base_arguments[name]
+        for name in self.cell_class.withheld_arguments & base_arguments.keys():
+            # The cell refuses it by name.
+            cell_arguments[name] = base_arguments.pop(name)
         check_one_of(
             "use_cudnn", arguments["use_cudnn"], recurrence.USE_CUDNN_CHOICES
         )

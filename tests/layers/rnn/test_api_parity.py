@@ -19,8 +19,22 @@ PAIRS = [
     (keras_recur.CoupledLSTM, {}, keras.layers.LSTM),
     (keras_recur.CoupledLSTM, {"use_peepholes": True}, keras.layers.LSTM),
     (keras_recur.GRU, {}, keras.layers.GRU),
+    (keras_recur.LayerNormLSTM, {}, keras.layers.LSTM),
 ]
-IDS = ["peephole", "coupled", "coupled_peepholes", "gru"]
+IDS = ["peephole", "coupled", "coupled_peepholes", "gru", "layer_norm"]
+PEEPHOLES = {"peephole_initializer", "peephole_regularizer"}
+PEEPHOLES |= {"peephole_constraint"}
+# The arguments each layer has beyond its Keras counterpart's.
+OWN_ARGUMENTS = {
+    keras_recur.PeepholeLSTM: PEEPHOLES,
+    keras_recur.CoupledLSTM: PEEPHOLES | {"use_peepholes"},
+    keras_recur.GRU: set(),
+    keras_recur.LayerNormLSTM: {
+        "norm_gamma_initializer",
+        "norm_beta_initializer",
+        "norm_epsilon",
+    },
+}
 
 
 def keras_parameters(keras_class):
@@ -48,12 +62,7 @@ def test_every_keras_argument_with_its_default_and_position(
     own = parameters[len(keras_parameters(theirs)) :]
     assert own[-1].kind is own[-1].VAR_KEYWORD
     assert all(p.kind is p.KEYWORD_ONLY for p in own[:-1])
-    assert {p.name for p in own[:-1]} == (
-        {"peephole_initializer", "peephole_regularizer", "peephole_constraint"}
-        | ({"use_peepholes"} if ours is keras_recur.CoupledLSTM else set())
-        if theirs is keras.layers.LSTM
-        else set()
-    )
+    assert {p.name for p in own[:-1]} == OWN_ARGUMENTS[ours]
 
 
 @pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
@@ -146,7 +155,10 @@ def test_use_cudnn_is_saved_and_chooses_the_path(ours, extra, theirs):
         assert ours.from_config(layer.get_config()).use_cudnn == value
     layers["auto"](x)
     fused = layers["auto"].recurrence_path == "fused"
-    assert fused == (BACKEND == "torch")
+    # PyTorch's fused LSTM and GRU functions; no kernel computes the norms.
+    assert fused == (
+        BACKEND == "torch" and ours is not keras_recur.LayerNormLSTM
+    )
     layers[False].build(x.shape)
     layers[False].set_weights(layers["auto"].get_weights())
     np.testing.assert_allclose(
@@ -195,7 +207,12 @@ def test_masks_flow_through_stacked_layers(ours, extra, theirs):
 
 
 @pytest.mark.parametrize(
-    "cell", [keras_recur.PeepholeLSTMCell, keras_recur.GRUCell]
+    "cell",
+    [
+        keras_recur.PeepholeLSTMCell,
+        keras_recur.GRUCell,
+        keras_recur.LayerNormLSTMCell,
+    ],
 )
 def test_cell_signature_lists_every_argument(cell):
     parameters = inspect.signature(cell).parameters

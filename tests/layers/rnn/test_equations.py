@@ -93,6 +93,26 @@ def test_tf_contrib_published_coupled_values():
     np.testing.assert_allclose(to_numpy(h)[:, 0], to_numpy(h)[:, 1])
 
 
+def test_tf_addons_published_layer_norm_values():
+    # tfa.rnn.LayerNormLSTMCell's test: every weight 0.5, epsilon 1e-12,
+    # inputs of ones, h = (0.2, 0.3), c = (0, 0.1).
+    half = keras.initializers.Constant(0.5)
+    cell = keras_recur.LayerNormLSTMCell(
+        2,
+        kernel_initializer=half,
+        recurrent_initializer=half,
+        bias_initializer=half,
+        norm_epsilon=1e-12,
+    )
+    inputs = np.ones((1, 3), "float32")
+    cell.build(inputs.shape)
+    h, (_, c) = cell(inputs, [np.array([[0.2, 0.3]]), np.array([[0.0, 0.1]])])
+    np.testing.assert_allclose(
+        to_numpy(h), [[-0.47406167, 0.47406143]], atol=1e-5
+    )
+    np.testing.assert_allclose(to_numpy(c), [[-1.0, 1.0]], atol=1e-5)
+
+
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_peephole_with_zero_peepholes_equals_keras_lstm(go_backwards):
     rng = np.random.default_rng(1)

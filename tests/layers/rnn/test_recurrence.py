@@ -35,6 +35,13 @@ def expected_path(variant, masked, unroll):
 
 
 LSTM_VARIANTS = ("peephole", "coupled", "coupled_peepholes")
+# The variants whose cell offers a fused recurrence (the others, layer norm
+# and echo state network, run the general path: the test above covers it).
+FUSED_VARIANTS = sorted(
+    variant
+    for variant, (layer_class, _) in VARIANTS.items()
+    if recurrence.fused_recurrence_owner(layer_class.cell_class)[0]
+)
 
 
 def outputs_and_gradients(layer, x, mask, training=False):
@@ -85,7 +92,7 @@ def test_engine_equals_keras_generic_loop(variant, masked, unroll):
         np.testing.assert_allclose(got_grad, want_grad, atol=1e-4)
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", FUSED_VARIANTS)
 @pytest.mark.parametrize(
     "go_backwards, masked, training",
     [(False, False, False), (True, True, False), (True, True, True)],
@@ -178,6 +185,14 @@ def test_fused_lstm_declines_what_it_does_not_compute():
         layer = make_layer("peephole", UNITS, SHAPE, rng, **arguments)
         layer(x)
         assert layer.recurrence_path == "scan", arguments
+
+
+@pytest.mark.parametrize("variant", sorted(set(VARIANTS) - set(FUSED_VARIANTS)))
+def test_use_cudnn_true_says_the_cell_offers_no_fused_kernel(variant):
+    layer = make_layer(variant, UNITS, SHAPE, use_cudnn=True)
+    name = layer.cell_class.__name__
+    with pytest.raises(ValueError, match=f"{name} offers no fused recurrence"):
+        layer(np.zeros(SHAPE, "float32"))
 
 
 class HalvedPeepholeCell(keras_recur.PeepholeLSTMCell):

@@ -6,7 +6,12 @@ import pytest
 
 import keras_recur
 
-LAYERS = [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM, keras_recur.GRU]
+LAYERS = [
+    keras_recur.PeepholeLSTM,
+    keras_recur.CoupledLSTM,
+    keras_recur.GRU,
+    keras_recur.LayerNormLSTM,
+]
 CELLS = [layer.cell_class for layer in LAYERS]
 
 

@@ -1,0 +1,248 @@
+"""Echo state network (Jaeger 2001), as TF-Addons' ESNCell."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
+from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.validation import check_bool
+from keras_recur.validation import check_positive_float
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class ESNCell(RecurrentCell):
+    """Cell of the echo state network: a fixed random reservoir.
+
+    ```
+    h_t = (1 - leaky) * h_{t-1} + leaky * tanh(x W + h_{t-1} U + b)
+    ```
+
+    `U` is a sparse random matrix: each entry kept with probability
+    `connectivity`, then scaled so that its spectral radius (largest
+    absolute eigenvalue) is `spectral_radius`, or, with `use_norm2`, so that
+    its Frobenius norm is (an upper bound of the spectral radius that needs
+    no eigenvalues). No weight of the cell is trainable: the reservoir only
+    echoes its inputs, and a readout layer after it (`keras.layers.Dense`)
+    is what learns. A spectral radius below 1 gives the echo state property
+    (the state forgets its start) for most reservoirs.
+
+    Weights, in order: `recurrent_kernel` (units, units), `kernel`
+    (input_dim, units), `bias` (units,), all non-trainable: the order of
+    `tfa.rnn.ESNCell`, whose arguments, with their defaults and positions,
+    this cell takes too.
+
+    Args:
+        units: Positive integer, the reservoir size.
+        connectivity: Float in (0, 1], the probability that a reservoir
+            connection exists. Default: 0.1.
+        leaky: Float in (0, 1], the leaking rate (1: no leaky integration).
+            Default: 1.
+        spectral_radius: Positive float, the spectral radius of `U` (its
+            Frobenius norm with `use_norm2`). Default: 0.9.
+        use_norm2: Scale `U` by its norm rather than by its eigenvalues.
+            Default: `False`.
+        use_bias: Default: `True`.
+        activation: Default: `"tanh"`.
+        kernel_initializer: Initializer of the input kernel `W`.
+            Default: `"glorot_uniform"`.
+        recurrent_initializer: Initializer of `U` before sparsification and
+            scaling. Default: `"glorot_uniform"`.
+        bias_initializer: Default: `"zeros"`.
+        seed: Integer seed of which reservoir connections exist (seed
+            `recurrent_initializer` too for reproducible values).
+            Default: `None`.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: `[h]`, `(batch, units)`.
+        training: Unused (no dropout: the reservoir is not trained).
+
+    Example:
+
+    >>> cell = keras_recur.layers.ESNCell(50, spectral_radius=0.8, seed=1)
+    >>> rnn = keras.layers.RNN(cell)
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
+    (2, 50)
+    >>> U = keras.ops.convert_to_numpy(cell.recurrent_kernel)
+    >>> round(float(np.abs(np.linalg.eigvals(U)).max()), 4)
+    0.8
+    >>> cell.trainable_weights
+    []
+    """
+
+    gate_count = 1
+    withheld_arguments = frozenset(
+        {
+            "recurrent_activation",
+            "kernel_regularizer",
+            "recurrent_regularizer",
+            "bias_regularizer",
+            "kernel_constraint",
+            "recurrent_constraint",
+            "bias_constraint",
+            "dropout",
+            "recurrent_dropout",
+        }
+    )
+    positional_arguments = (
+        "units",
+        "connectivity",
+        "leaky",
+        "spectral_radius",
+        "use_norm2",
+        "use_bias",
+        "activation",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+    )
+
+    def __init__(
+        self,
+        units,
+        connectivity=0.1,
+        leaky=1.0,
+        spectral_radius=0.9,
+        use_norm2=False,
+        use_bias=True,
+        activation="tanh",
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        seed=None,
+        **kwargs,
+    ):
+        check_positive_float("connectivity", connectivity, at_most=1.0)
+        check_positive_float("leaky", leaky, at_most=1.0)
+        check_positive_float("spectral_radius", spectral_radius)
+        check_bool("use_norm2", use_norm2)
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            seed=seed,
+            **kwargs,
+        )
+        self.connectivity = float(connectivity)
+        self.leaky = float(leaky)
+        self.spectral_radius = float(spectral_radius)
+        self.use_norm2 = use_norm2
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                "The feature (last) dimension of the inputs must be known. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, self.units),
+            name="recurrent_kernel",
+            initializer=self.reservoir_initializer,
+            trainable=False,
+        )
+        self.kernel = self.add_weight(
+            shape=(input_dim, self.units),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            trainable=False,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=(self.units,),
+                name="bias",
+                initializer=self.bias_initializer,
+                trainable=False,
+            )
+        self.built = True
+
+    def reservoir_initializer(self, shape, dtype=None):
+        """`recurrent_initializer`'s matrix, sparsified to `connectivity` and
+        scaled to `spectral_radius`."""
+        dense = self.recurrent_initializer(shape, dtype="float32")
+        kept = keras.random.uniform(shape, seed=self.seed_generator)
+        sparse = ops.where(kept < self.connectivity, dense, 0.0)
+        # Eigenvalues of a non-symmetric matrix: JAX computes them on CPU
+        # only, so NumPy (float64) does it, once, when the cell is built.
+        reservoir = ops.convert_to_numpy(sparse).astype("float64")
+        if self.use_norm2:
+            radius = np.linalg.norm(reservoir)
+        else:
+            radius = np.abs(np.linalg.eigvals(reservoir)).max()
+        if radius == 0.0:
+            raise ValueError(
+                "The reservoir drawn has no cycle (its spectral radius is 0), "
+                "so no scaling gives it spectral_radius="
+                f"{self.spectral_radius}: raise `units` or `connectivity`. "
+                f"Received: units={self.units}, "
+                f"connectivity={self.connectivity}"
+            )
+        scaled = reservoir * (self.spectral_radius / radius)
+        return ops.convert_to_tensor(scaled, dtype=dtype)
+
+    def recurrent_step(self, projected, states, training=False):
+        h_prev = states[0]
+        echo = self.activation(
+            projected + ops.matmul(h_prev, self.recurrent_kernel)
+        )
+        h = (1.0 - self.leaky) * h_prev + self.leaky * echo
+        return h, [h]
+
+    def get_config(self):
+        return self.with_config(
+            super().get_config(),
+            {
+                "connectivity": self.connectivity,
+                "leaky": self.leaky,
+                "spectral_radius": self.spectral_radius,
+                "use_norm2": self.use_norm2,
+            },
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class EchoStateNetwork(RecurrentLayer):
+    """Echo state network layer (Jaeger 2001), as `tfa.layers.ESN`.
+
+    A fixed sparse random reservoir (see `ESNCell`); put a trainable readout
+    after it. Takes `ESNCell`'s arguments (those of TF-Addons' ESN, in its
+    order) and `RecurrentLayer`'s, and every cell argument reads on the
+    layer (`layer.spectral_radius`). Trains in a fraction of a trained
+    cell's time: only the readout has gradients.
+
+    Args:
+        units: Positive integer, the reservoir size.
+        use_cudnn: `"auto"` (default) and `False` run the general loop (no
+            fused kernel serves this cell), so `True` raises a `ValueError`
+            saying so.
+        **kwargs: Every other argument of `ESNCell` (`connectivity`, `leaky`,
+            `spectral_radius`, ...) and of `RecurrentLayer`
+            (`return_sequences`, `return_state`, `go_backwards`, `stateful`,
+            `unroll`, `activity_regularizer`), and the base layer arguments
+            (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: A 3D tensor `(batch, timesteps, features)`.
+        mask: Optional boolean `(batch, timesteps)`; `False` steps are
+            skipped (the state is carried over).
+        training: Unused by the reservoir (kept for the Keras interface).
+        initial_state: Optional list `[h]` of one `(batch, units)` tensor.
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((None, 1)),
+    ...     keras_recur.layers.EchoStateNetwork(100, leaky=0.5, seed=0),
+    ...     keras.layers.Dense(1),
+    ... ])
+    >>> len(model.layers[0].trainable_weights), len(model.trainable_weights)
+    (0, 2)
+    """
+
+    cell_class = ESNCell

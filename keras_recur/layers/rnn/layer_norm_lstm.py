@@ -1,0 +1,216 @@
+"""Layer-normalised LSTM (Ba, Kiros & Hinton 2016), as TF-Addons'."""
+
+import keras
+from keras import initializers
+from keras import ops
+
+from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
+from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.validation import check_positive_float
+from keras_recur.validation import resolve
+
+# The normalised quantities, in TF-Addons' weight order, and their widths in
+# units: the input and recurrent projections of all four gates, the cell
+# state.
+NORMS = (("kernel_norm", 4), ("recurrent_norm", 4), ("state_norm", 1))
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class LayerNormLSTMCell(LSTMCellBase):
+    """Cell of the layer-normalised LSTM, weight-compatible with TF-Addons'.
+
+    Layer normalisation `LN(z) = gamma * (z - mean(z)) / sqrt(var(z) + eps)
+    + beta` of the input projection and of the recurrent projection (each
+    over its four gate blocks together, as in the paper and
+    `tfa.rnn.LayerNormLSTMCell`), and of the new cell state, which is
+    carried normalised:
+
+    ```
+    z = LN_kernel(x W) + LN_recurrent(h_{t-1} U) + b
+    i, f, g, o = sigma(z_i), sigma(z_f), tanh(z_g), sigma(z_o)
+    c_t = LN_state(f * c_{t-1} + i * g)
+    h_t = o * tanh(c_t)
+    ```
+
+    Weights, in order: `kernel` (input_dim, 4 * units) with gate blocks
+    `[i, f, c, o]`, `recurrent_kernel` (units, 4 * units), `bias`
+    (4 * units,), then the gain and shift of each norm: `kernel_norm_gamma`,
+    `kernel_norm_beta` (4 * units,), `recurrent_norm_gamma`,
+    `recurrent_norm_beta` (4 * units,), `state_norm_gamma`,
+    `state_norm_beta` (units,): the order and shapes of
+    `tfa.rnn.LayerNormLSTMCell`, so its `get_weights()` load with
+    `set_weights`. The norms need every step's recurrent projection, so no
+    fused LSTM kernel computes this cell: it runs the general loop.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        activation: Default: `"tanh"`.
+        recurrent_activation: Activation of the gates. Default: `"sigmoid"`.
+        use_bias: Default: `True`.
+        kernel_initializer: Default: `"glorot_uniform"`.
+        recurrent_initializer: Default: `"orthogonal"`.
+        bias_initializer: Default: `"zeros"`.
+        unit_forget_bias: If `True`, the forget gate's bias block starts at
+            one. Default: `True`.
+        kernel_regularizer: Regularizer of the input kernel. Default: `None`.
+        recurrent_regularizer: Regularizer of the recurrent kernel.
+            Default: `None`.
+        bias_regularizer: Regularizer of the bias. Default: `None`.
+        kernel_constraint: Constraint of the input kernel. Default: `None`.
+        recurrent_constraint: Constraint of the recurrent kernel.
+            Default: `None`.
+        bias_constraint: Constraint of the bias. Default: `None`.
+        dropout: Fraction of the inputs dropped, in [0, 1). Default: 0.
+        recurrent_dropout: Fraction of `h_{t-1}` dropped before the recurrent
+            matmul, in [0, 1). Default: 0.
+        norm_gamma_initializer: Initializer of the three gains.
+            Default: `"ones"`.
+        norm_beta_initializer: Initializer of the three shifts.
+            Default: `"zeros"`.
+        norm_epsilon: Positive float added to the variance. Default: 1e-3
+            (TF-Addons' default).
+        seed: Integer seed of the dropout masks. Default: `None`.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: `[h, c]`, each `(batch, units)`.
+        training: Whether dropout is applied.
+
+    Example:
+
+    >>> cell = keras_recur.layers.LayerNormLSTMCell(4)
+    >>> rnn = keras.layers.RNN(cell, return_sequences=True)
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
+    (2, 5, 4)
+    >>> [w.name for w in cell.weights][3:5]
+    ['kernel_norm_gamma', 'kernel_norm_beta']
+    """
+
+    withheld_arguments = frozenset(
+        {"peephole_initializer", "peephole_regularizer", "peephole_constraint"}
+    )
+
+    def __init__(
+        self,
+        units,
+        *,
+        norm_gamma_initializer="ones",
+        norm_beta_initializer="zeros",
+        norm_epsilon=1e-3,
+        **kwargs,
+    ):
+        check_positive_float("norm_epsilon", norm_epsilon)
+        super().__init__(units, **kwargs)
+        self.norm_gamma_initializer = resolve(
+            "norm_gamma_initializer", norm_gamma_initializer
+        )
+        self.norm_beta_initializer = resolve(
+            "norm_beta_initializer", norm_beta_initializer
+        )
+        self.norm_epsilon = float(norm_epsilon)
+
+    def build_extra_weights(self):
+        for norm, blocks in NORMS:
+            for part, initializer in (
+                ("gamma", self.norm_gamma_initializer),
+                ("beta", self.norm_beta_initializer),
+            ):
+                name = f"{norm}_{part}"
+                weight = self.add_weight(
+                    shape=(blocks * self.units,),
+                    name=name,
+                    initializer=initializer,
+                )
+                setattr(self, name, weight)
+
+    def normalize(self, z, norm):
+        """`LN_norm(z)` over the last axis, computed in float32 at least."""
+        return ops.layer_normalization(
+            z,
+            getattr(self, f"{norm}_gamma"),
+            getattr(self, f"{norm}_beta"),
+            epsilon=self.norm_epsilon,
+        )
+
+    def project_inputs(self, inputs):
+        """`LN_kernel(x W) + b`: the part of `z` known before the loop."""
+        projected = self.normalize(
+            ops.matmul(inputs, self.kernel), "kernel_norm"
+        )
+        if self.use_bias:
+            projected = projected + self.bias
+        return projected
+
+    def recurrent_step(self, projected, states, training=False):
+        h_prev, c_prev = states
+        recurrent = ops.matmul(
+            self.recurrent_input(h_prev, training), self.recurrent_kernel
+        )
+        z = projected + self.normalize(recurrent, "recurrent_norm")
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        sigma, tanh = self.recurrent_activation, self.activation
+
+        c = sigma(z_f) * c_prev + sigma(z_i) * tanh(z_c)
+        c = self.normalize(c, "state_norm")
+        h = sigma(z_o) * tanh(c)
+        return h, [h, c]
+
+    def get_config(self):
+        return self.with_config(
+            super().get_config(),
+            {
+                "norm_gamma_initializer": initializers.serialize(
+                    self.norm_gamma_initializer
+                ),
+                "norm_beta_initializer": initializers.serialize(
+                    self.norm_beta_initializer
+                ),
+                "norm_epsilon": self.norm_epsilon,
+            },
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class LayerNormLSTM(RecurrentLayer):
+    """Layer-normalised LSTM layer (Ba, Kiros & Hinton 2016).
+
+    Takes every argument of `keras.layers.LSTM`, with the same defaults and
+    positions, plus `norm_gamma_initializer`, `norm_beta_initializer` and
+    `norm_epsilon` (keyword-only), and every cell argument reads on the
+    layer (`layer.norm_epsilon`); see `LayerNormLSTMCell` for the equations
+    and the weight layout (that of `tfa.rnn.LayerNormLSTMCell`).
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        use_cudnn: `"auto"` (default) and `False` run the general loop: no
+            fused kernel computes the norms, so `True` raises a `ValueError`
+            saying so.
+        **kwargs: Every other argument of `LayerNormLSTMCell` (`activation`,
+            `dropout`, ...) and of `RecurrentLayer` (`return_sequences`,
+            `return_state`, `go_backwards`, `stateful`, `unroll`,
+            `activity_regularizer`), by name, with their defaults; the base
+            layer arguments (`name`, `dtype`, `trainable`); and
+            `implementation`, accepted and ignored as Keras 3 does.
+
+    Call arguments:
+        inputs: A 3D tensor `(batch, timesteps, features)`.
+        mask: Optional boolean `(batch, timesteps)`; `False` steps are
+            skipped (the state is carried over).
+        training: Whether dropout is applied.
+        initial_state: Optional list `[h, c]` of `(batch, units)` tensors.
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((10, 8)),
+    ...     keras_recur.layers.LayerNormLSTM(16, return_sequences=True),
+    ...     keras_recur.layers.LayerNormLSTM(16),
+    ...     keras.layers.Dense(1),
+    ... ])
+    >>> tuple(model(np.zeros((2, 10, 8), "float32")).shape)
+    (2, 1)
+    """
+
+    cell_class = LayerNormLSTMCell
+    keras_counterpart = keras.layers.LSTM
