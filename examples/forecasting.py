@@ -13,10 +13,15 @@ out. From every point of that tail, each method forecasts the next
 - seasonal naive: the value one season earlier;
 - SARIMAX, fitted once on the data before the tail (statsmodels).
 
-Errors are in the series' units. Writes errors.md, forecast.png (truth and
-each method's forecasts, horizon after horizon, over the tail),
-horizon_error.png, the trial table and plot, results.json and the best
-model (best_model.keras) to --out.
+Errors are in the series' units. Then every cell of --cells trains once more
+with one budget (the same units, --epochs, learning rate and data; no
+search), and cells.md sets each one's training time beside its held-out
+error: the echo state network, whose reservoir is fixed and whose readout
+alone learns, against the trained cells.
+
+Writes errors.md, cells.md, forecast.png (truth and each method's forecasts,
+horizon after horizon, over the tail), horizon_error.png, the trial table
+and plot, results.json and the best model (best_model.keras) to --out.
 
 Distributed search: run the same command as the chief and as each worker
 with KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...),
@@ -25,7 +30,10 @@ their trials and the chief writes the results.
 """
 
 import os
+import time
 
+import keras
+import keras_tuner
 import numpy as np
 import statsmodels.api as sm
 from common import at_least_one
@@ -35,6 +43,7 @@ from common import parser
 from common import report
 from common import search
 from common import setup
+from common import write_table
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 from keras_recur import tuning
@@ -107,6 +116,40 @@ def errors(forecasts, truth):
         "rmse": float(np.sqrt((difference**2).mean())),
         "mae_by_horizon": np.abs(difference).mean(axis=0).tolist(),
     }
+
+
+def one_budget(args, cells, window, horizon, fit, validation, test):
+    """Each cell trained once with the same settings and epochs: its
+    trainable weights, fit time and held-out errors (model -> scores)."""
+    x_test, truth, scale, last = test
+    rows = {}
+    for cell in cells:
+        keras.utils.set_random_seed(args.seed)
+        model = tuning.SequenceRegressor(
+            (window, 1),
+            outputs=horizon,
+            cell=cell,
+            units=8 if args.quick else 32,
+            depth=1,
+            bidirectional=False,
+            dropout=0.0,
+            recurrent_dropout=0.0,
+            learning_rate=5e-3,
+        ).build(keras_tuner.HyperParameters())
+        start = time.perf_counter()
+        model.fit(
+            *fit, validation_data=validation, epochs=args.epochs, verbose=0
+        )
+        seconds = time.perf_counter() - start
+        forecasts = model.predict(x_test / scale, verbose=0) * scale
+        rows[cell] = {
+            "trainable_weights": int(
+                sum(np.prod(w.shape) for w in model.trainable_weights)
+            ),
+            "fit_seconds": seconds,
+            **errors(forecasts + last[:, None], truth),
+        }
+    return rows
 
 
 def main():
@@ -183,6 +226,15 @@ def main():
         ),
     }
     scores = {name: errors(f, truth) for name, f in forecasts.items()}
+    cells = one_budget(
+        args,
+        args.cells.split(","),
+        window,
+        horizon,
+        (x_fit, y_fit),
+        (x_val, y_val),
+        (x_test, truth, scale, last),
+    )
 
     lines = [
         f"| method | MAE ({unit}) | RMSE ({unit}) |",
@@ -196,6 +248,21 @@ def main():
         file.write("\n".join(lines) + "\n")
     print(f"\nHeld-out errors, {len(origins)} origins x {horizon} steps:")
     print("\n".join(lines))
+
+    write_table(
+        args,
+        "cells",
+        ["cell", "trainable weights", "fit seconds", f"MAE ({unit})"],
+        [
+            [
+                cell,
+                str(row["trainable_weights"]),
+                f"{row['fit_seconds']:.1f}",
+                f"{row['mae']:.3f}",
+            ]
+            for cell, row in cells.items()
+        ],
+    )
 
     # Non-overlapping horizons laid end to end across the tail.
     starts = np.arange(0, len(origins), horizon)
@@ -226,6 +293,7 @@ def main():
             "test_points": test,
             "best_trial": table.rows[0],
             "errors": scores,
+            "one_budget": {"epochs": args.epochs, "cells": cells},
         },
     )
 

@@ -31,7 +31,7 @@ VARIANTS = {
     "gru": (keras_recur.GRU, {}),
     "gru_reset_before": (keras_recur.GRU, {"reset_after": False}),
     "layer_norm": (keras_recur.LayerNormLSTM, {}),
-    # Fully connected: a 5-unit reservoir at 10% often has no cycle at all.
+    # Fully connected, so that a 5-unit reservoir has no zero weights.
     "esn": (keras_recur.EchoStateNetwork, {"connectivity": 1.0}),
 }
 # The variants with trainable weights and dropout (the echo state network's

@@ -12,6 +12,7 @@ from keras_recur.tuning.search_space import Range
 from keras_recur.tuning.search_space import check_spec
 from keras_recur.tuning.search_space import declare
 from keras_recur.validation import check_bool
+from keras_recur.validation import check_positive_float
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import check_rate
 from keras_recur.validation import check_seed
@@ -22,11 +23,22 @@ CELLS = {
     "PeepholeLSTM": (keras_recur.PeepholeLSTM, keras_recur.PeepholeLSTMCell),
     "CoupledLSTM": (keras_recur.CoupledLSTM, keras_recur.CoupledLSTMCell),
     "GRU": (keras_recur.GRU, keras_recur.GRUCell),
+    "LayerNormLSTM": (keras_recur.LayerNormLSTM, keras_recur.LayerNormLSTMCell),
+    "EchoStateNetwork": (keras_recur.EchoStateNetwork, keras_recur.ESNCell),
     "LSTM": (keras.layers.LSTM, keras.layers.LSTMCell),
 }
 LEARNING_RATES = Range(1e-4, 1e-2, sampling="log")
-# The cells that take `use_peepholes`; only their trials get that choice.
-PEEPHOLE_OPTIONAL = ("CoupledLSTM",)
+# The hyperparameters that exist only in the trials of some cells (keras-
+# tuner conditions them on `cell`): name -> those cells.
+CELL_SPECIFIC = {
+    "use_peepholes": ("CoupledLSTM",),
+    # A fixed reservoir has its own settings, and no dropout.
+    "spectral_radius": ("EchoStateNetwork",),
+    "leaky": ("EchoStateNetwork",),
+    "connectivity": ("EchoStateNetwork",),
+}
+# The cells whose weights train, and so take dropout.
+TRAINED_CELLS = tuple(c for c in CELLS if c != "EchoStateNetwork")
 
 
 def _check_cell(argument, value):
@@ -50,6 +62,16 @@ def _check_flag(argument, value):
 
 def _check_rate(argument, value):
     check_rate(argument, value)
+    return float(value)
+
+
+def _check_fraction(argument, value):
+    check_positive_float(argument, value, at_most=1.0)
+    return float(value)
+
+
+def _check_positive(argument, value):
+    check_positive_float(argument, value)
     return float(value)
 
 
@@ -84,18 +106,29 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
 
     Each searchable argument is a fixed value, a list of choices, or a
     `keras_recur.tuning.Range` (see `keras_recur.tuning.search_space`). The
-    hyperparameters have the arguments' names; `use_peepholes` exists only
-    in trials whose `cell` is `CoupledLSTM`.
+    hyperparameters have the arguments' names. Those of one kind of cell
+    exist only in its trials (keras-tuner conditions them on `cell`):
+    `use_peepholes` in `CoupledLSTM` trials, `spectral_radius`, `leaky` and
+    `connectivity` in `EchoStateNetwork` trials, and `dropout` and
+    `recurrent_dropout` in the trials of every cell but `EchoStateNetwork`
+    (a fixed reservoir has nothing to regularise).
 
     Args:
-        cell: Cell names among `"PeepholeLSTM"`, `"CoupledLSTM"`, `"GRU"`
-            and `"LSTM"` (`keras.layers.LSTM`, the baseline).
+        cell: Cell names among `"PeepholeLSTM"`, `"CoupledLSTM"`, `"GRU"`,
+            `"LayerNormLSTM"`, `"EchoStateNetwork"` and `"LSTM"`
+            (`keras.layers.LSTM`, the baseline).
         use_peepholes: For `CoupledLSTM` trials.
+        spectral_radius: For `EchoStateNetwork` trials: the reservoir's
+            spectral radius.
+        leaky: For `EchoStateNetwork` trials: its leaking rate.
+        connectivity: For `EchoStateNetwork` trials: its connection
+            probability.
         units: Units of each recurrent layer.
         depth: Number of stacked recurrent layers.
         bidirectional: Whether each recurrent layer reads both ways.
-        dropout: Input dropout of each recurrent layer.
-        recurrent_dropout: Recurrent dropout of each recurrent layer.
+        dropout: Input dropout of each recurrent layer (trained cells).
+        recurrent_dropout: Recurrent dropout of each recurrent layer
+            (trained cells).
         learning_rate: Adam's learning rate.
         seed: If set, `build` calls `keras.utils.set_random_seed(seed)`
             first, so that every trial starts from the same random state.
@@ -132,6 +165,9 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         self,
         cell=tuple(CELLS),
         use_peepholes=(False, True),
+        spectral_radius=(0.9, 0.5, 1.1),
+        leaky=(1.0, 0.5, 0.2),
+        connectivity=0.1,
         units=(16, 32, 64, 128),
         depth=(1, 2),
         bidirectional=(False, True),
@@ -148,6 +184,13 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
             "cell": check_spec("cell", cell, _check_cell),
             "use_peepholes": check_spec(
                 "use_peepholes", use_peepholes, _check_flag
+            ),
+            "spectral_radius": check_spec(
+                "spectral_radius", spectral_radius, _check_positive
+            ),
+            "leaky": check_spec("leaky", leaky, _check_fraction),
+            "connectivity": check_spec(
+                "connectivity", connectivity, _check_fraction
             ),
             "units": check_spec("units", units, _check_units),
             "depth": check_spec("depth", depth, _check_units),
@@ -184,10 +227,17 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         """The trial's cell name and its cell-specific layer arguments."""
         cell = self.value(hp, "cell")
         extra = {}
-        with hp.conditional_scope("cell", list(PEEPHOLE_OPTIONAL)):
-            if cell in PEEPHOLE_OPTIONAL:
-                extra["use_peepholes"] = self.value(hp, "use_peepholes")
+        for name, cells in CELL_SPECIFIC.items():
+            extra.update(self.conditional_values(hp, cell, cells, [name]))
         return cell, extra
+
+    def conditional_values(self, hp, cell, cells, names):
+        """The hyperparameters `names`, declared on the condition that
+        `cell` is one of `cells`: their values in those trials, else {}."""
+        with hp.conditional_scope("cell", list(cells)):
+            if cell in cells:
+                return {name: self.value(hp, name) for name in names}
+        return {}
 
     def recurrent_stack(self, hp, inputs, return_sequences=False):
         """Applies `depth` recurrent layers (bidirectional or not) to a
@@ -196,8 +246,9 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         layer_class = CELLS[cell][0]
         arguments = dict(
             units=self.value(hp, "units"),
-            dropout=self.value(hp, "dropout"),
-            recurrent_dropout=self.value(hp, "recurrent_dropout"),
+            **self.conditional_values(
+                hp, cell, TRAINED_CELLS, ["dropout", "recurrent_dropout"]
+            ),
             **extra,
         )
         depth = self.value(hp, "depth")
@@ -362,8 +413,9 @@ class SequenceClassifier(_SequenceModel):
     ...     hypermodel, objective="val_accuracy", max_trials=4,
     ...     directory=None, project_name="digits",
     ... )
-    >>> sorted(p.name for p in tuner.oracle.get_space().space)[-3:]
-    ['recurrent_dropout', 'units', 'use_peepholes']
+    >>> names = {p.name for p in tuner.oracle.get_space().space}
+    >>> "use_peepholes" in names, "units" in names
+    (True, True)
     """
 
     loss = "sparse_categorical_crossentropy"

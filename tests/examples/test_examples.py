@@ -94,10 +94,13 @@ def test_date_translation_quick(tmp_path):
 
 
 def test_forecasting_quick(tmp_path):
-    stdout = run_example("forecasting.py", "--quick", "--out", str(tmp_path))
+    cells = "GRU,EchoStateNetwork,LayerNormLSTM"
+    stdout = run_example(
+        "forecasting.py", "--quick", "--cells", cells, "--out", str(tmp_path)
+    )
     results = check_outputs(
         tmp_path,
-        ["trials.md", "errors.md"],
+        ["trials.md", "errors.md", "cells.md"],
         ["forecast.png", "horizon_error.png", "trials.png"],
     )
     errors = results["errors"]
@@ -115,6 +118,15 @@ def test_forecasting_quick(tmp_path):
         assert len(scores["mae_by_horizon"]) == results["horizon"]
     assert (tmp_path / "best_model.keras").stat().st_size > 1000
     assert "Held-out errors" in stdout and "Epoch 2/2" in stdout
+    # One budget for every cell: only the reservoir's readout trains.
+    one_budget = results["one_budget"]["cells"]
+    assert list(one_budget) == cells.split(",")
+    for cell, row in one_budget.items():
+        assert 0 < row["mae"] <= row["rmse"] < 20, cell
+        assert row["fit_seconds"] > 0
+    readout = 8 * results["horizon"] + results["horizon"]  # Dense(8 -> h)
+    assert one_budget["EchoStateNetwork"]["trainable_weights"] == readout
+    assert one_budget["GRU"]["trainable_weights"] > readout
 
 
 def test_tagging_quick(tmp_path):

@@ -45,6 +45,8 @@ def test_default_search_space():
         "PeepholeLSTM",
         "CoupledLSTM",
         "GRU",
+        "LayerNormLSTM",
+        "EchoStateNetwork",
         "LSTM",
     ]
     assert list(space["units"].values) == [16, 32, 64, 128]
@@ -58,8 +60,45 @@ def test_default_search_space():
         1e-2,
         "log",
     )
-    # The default cell is a PeepholeLSTM, so use_peepholes is not declared.
-    assert "use_peepholes" not in space
+    # The default cell is a PeepholeLSTM, so neither use_peepholes nor the
+    # reservoir's hyperparameters are declared.
+    assert not {"use_peepholes", "spectral_radius", "leaky"} & set(space)
+
+
+def test_a_reservoir_trial_has_its_own_hyperparameters_and_no_dropout():
+    hypermodel = tuning.SequenceRegressor(
+        (10, 3), depth=1, bidirectional=False, spectral_radius=[0.5, 0.8]
+    )
+    model, hp = build(
+        hypermodel,
+        cell="EchoStateNetwork",
+        spectral_radius=0.8,
+        leaky=0.2,
+        connectivity=0.3,
+    )
+    assert not {"dropout", "recurrent_dropout", "use_peepholes"} & set(
+        hp.values
+    )
+    (layer,) = recurrent_layers(model)
+    assert isinstance(layer, keras_recur.EchoStateNetwork)
+    assert (layer.spectral_radius, layer.leaky, layer.connectivity) == (
+        0.8,
+        0.2,
+        0.3,
+    )
+    # A tuner sees each condition on the cell.
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, "val_loss", max_trials=1, directory=None
+    )
+    conditions = {
+        p.name: p.conditions[0].values
+        for p in tuner.oracle.get_space().space
+        if p.conditions
+    }
+    assert conditions["spectral_radius"] == ["EchoStateNetwork"]
+    assert conditions["leaky"] == ["EchoStateNetwork"]
+    assert "EchoStateNetwork" not in conditions["dropout"]
+    assert "LayerNormLSTM" in conditions["dropout"]
 
 
 def test_use_peepholes_exists_only_for_coupled_lstm():
@@ -87,6 +126,7 @@ def test_use_peepholes_exists_only_for_coupled_lstm():
         ("PeepholeLSTM", keras_recur.PeepholeLSTM),
         ("CoupledLSTM", keras_recur.CoupledLSTM),
         ("GRU", keras_recur.GRU),
+        ("LayerNormLSTM", keras_recur.LayerNormLSTM),
         ("LSTM", keras.layers.LSTM),
     ],
 )
@@ -248,6 +288,18 @@ def test_distribution_must_have_a_scope():
     [
         (lambda: tuning.SequenceRegressor((5,)), r"input_shape=\(5,\)"),
         (lambda: tuning.SequenceRegressor((5, 2), outputs=0), "outputs=0"),
+        (
+            lambda: tuning.SequenceRegressor((5, 2), leaky=[0.5, 1.5]),
+            "leaky=1.5",
+        ),
+        (
+            lambda: tuning.SequenceRegressor((5, 2), spectral_radius=0),
+            "spectral_radius=0",
+        ),
+        (
+            lambda: tuning.SequenceRegressor((5, 2), connectivity=0.0),
+            "connectivity=0.0",
+        ),
         (
             lambda: tuning.SequenceRegressor((5, 2), return_sequences=1),
             "return_sequences=1",

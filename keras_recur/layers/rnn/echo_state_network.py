@@ -9,6 +9,10 @@ from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_float
 
+# A small sparse reservoir may have no cycle, hence no radius to scale; it is
+# drawn again, up to this many times.
+_DRAWS = 10
+
 
 @keras.saving.register_keras_serializable(package="keras_recur")
 class ESNCell(RecurrentCell):
@@ -25,7 +29,9 @@ class ESNCell(RecurrentCell):
     no eigenvalues). No weight of the cell is trainable: the reservoir only
     echoes its inputs, and a readout layer after it (`keras.layers.Dense`)
     is what learns. A spectral radius below 1 gives the echo state property
-    (the state forgets its start) for most reservoirs.
+    (the state forgets its start) for most reservoirs. A draw without any
+    cycle (spectral radius 0: likely for a few units at low connectivity)
+    is drawn again; after 10 such draws, building raises a `ValueError`.
 
     Weights, in order: `recurrent_kernel` (units, units), `kernel`
     (input_dim, units), `bias` (units,), all non-trainable: the order of
@@ -165,26 +171,27 @@ class ESNCell(RecurrentCell):
     def reservoir_initializer(self, shape, dtype=None):
         """`recurrent_initializer`'s matrix, sparsified to `connectivity` and
         scaled to `spectral_radius`."""
-        dense = self.recurrent_initializer(shape, dtype="float32")
-        kept = keras.random.uniform(shape, seed=self.seed_generator)
-        sparse = ops.where(kept < self.connectivity, dense, 0.0)
-        # Eigenvalues of a non-symmetric matrix: JAX computes them on CPU
-        # only, so NumPy (float64) does it, once, when the cell is built.
-        reservoir = ops.convert_to_numpy(sparse).astype("float64")
-        if self.use_norm2:
-            radius = np.linalg.norm(reservoir)
-        else:
-            radius = np.abs(np.linalg.eigvals(reservoir)).max()
-        if radius == 0.0:
-            raise ValueError(
-                "The reservoir drawn has no cycle (its spectral radius is 0), "
-                "so no scaling gives it spectral_radius="
-                f"{self.spectral_radius}: raise `units` or `connectivity`. "
-                f"Received: units={self.units}, "
-                f"connectivity={self.connectivity}"
-            )
-        scaled = reservoir * (self.spectral_radius / radius)
-        return ops.convert_to_tensor(scaled, dtype=dtype)
+        for _ in range(_DRAWS):
+            dense = self.recurrent_initializer(shape, dtype="float32")
+            kept = keras.random.uniform(shape, seed=self.seed_generator)
+            sparse = ops.where(kept < self.connectivity, dense, 0.0)
+            # Eigenvalues of a non-symmetric matrix: JAX computes them on
+            # CPU only, so NumPy (float64) does, once, when the cell is built.
+            reservoir = ops.convert_to_numpy(sparse).astype("float64")
+            if self.use_norm2:
+                radius = np.linalg.norm(reservoir)
+            else:
+                radius = np.abs(np.linalg.eigvals(reservoir)).max()
+            if radius > 0.0:
+                scaled = reservoir * (self.spectral_radius / radius)
+                return ops.convert_to_tensor(scaled, dtype=dtype)
+        raise ValueError(
+            f"{_DRAWS} reservoirs drawn had no cycle (spectral radius 0), so "
+            f"no scaling gives them spectral_radius={self.spectral_radius}: "
+            "raise `units` or `connectivity`, or check "
+            "`recurrent_initializer`. Received: "
+            f"units={self.units}, connectivity={self.connectivity}"
+        )
 
     def recurrent_step(self, projected, states, training=False):
         h_prev = states[0]

@@ -62,7 +62,12 @@ def test_connectivity_and_seed():
     assert not np.array_equal(dense != 0, other != 0)
 
 
-def test_a_reservoir_without_cycles_is_refused():
+def test_a_reservoir_without_cycles_is_drawn_again_or_refused():
+    # 3 units at 10%: most draws have no cycle; one that has is kept.
+    matrix = reservoir(units=3, connectivity=0.1, spectral_radius=0.5, seed=0)
+    np.testing.assert_allclose(
+        np.abs(np.linalg.eigvals(matrix)).max(), 0.5, rtol=1e-5
+    )
     with pytest.raises(ValueError, match="units=4, connectivity=0.5"):
         reservoir(units=4, connectivity=0.5, recurrent_initializer="zeros")
 
