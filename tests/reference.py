@@ -208,11 +208,59 @@ def keras_lstm_step(x, h, c, w):
     return o * np.tanh(c_new), c_new
 
 
-def general_attention(query, value, kernel, value_mask=None):
+def general_attention(query, value, kernel, value_mask=None, scale=1.0):
     """Luong et al. 2015 "general" score e_j = q . (W h_j) (here h_j W with
-    W (dim, query_dim)), softmax over the unmasked values."""
-    scores = np.einsum("bd,btd->bt", query, value @ kernel)
+    W (dim, query_dim)), times TF-Addons' learned `scale` g, softmax over
+    the unmasked values."""
+    scores = scale * np.einsum("bd,btd->bt", query, value @ kernel)
     valid = np.ones(scores.shape, bool) if value_mask is None else value_mask
     exp = np.where(valid, np.exp(scores - scores.max(-1, keepdims=True)), 0.0)
     alphas = exp / np.maximum(exp.sum(-1, keepdims=True), 1e-300)
     return np.einsum("bt,btd->bd", alphas, value), alphas
+
+
+def luong_decoder(
+    cell_step,
+    states,
+    inputs,
+    memory,
+    attend,
+    attention_kernel,
+    input_feeding=True,
+    memory_mask=None,
+    mask=None,
+):
+    """Luong, Pham & Manning 2015: the cell reads [y_i, h~_{i-1}] (input
+    feeding) or y_i; its output h_i queries; the output is the attentional
+    vector h~_i = tanh([c_i; h_i] W_c). A masked step keeps the states (the
+    fed vector too) and repeats the previous output, with zero weights.
+    `attend(query, memory, memory_mask) -> (context, weights)`. Returns
+    outputs, final states (the fed vector last) and weights."""
+    states = [np.asarray(s, np.float64) for s in states]
+    size = attention_kernel.shape[1]
+    previous = np.zeros((inputs.shape[0], size))
+    if input_feeding:
+        states = states + [previous]
+    outputs, alphas = [], []
+    for i in range(inputs.shape[1]):
+        cell_states = states[:-1] if input_feeding else states
+        x = inputs[:, i]
+        if input_feeding:
+            x = np.concatenate([x, states[-1]], -1)
+        new = cell_step(x, *cell_states)
+        new = list(new) if isinstance(new, tuple) else [new]
+        context, alpha = attend(new[0], memory, memory_mask)
+        output = np.tanh(
+            np.concatenate([context, new[0]], -1) @ attention_kernel
+        )
+        if input_feeding:
+            new.append(output)
+        if mask is not None:
+            keep = mask[:, i][:, None]
+            new = [np.where(keep, n, s) for n, s in zip(new, states)]
+            output = np.where(keep, output, previous)
+            alpha = np.where(keep, alpha, 0.0)
+        states, previous = new, output
+        outputs.append(output)
+        alphas.append(alpha)
+    return np.stack(outputs, 1), states, np.stack(alphas, 1)

@@ -140,6 +140,18 @@ def attention_model():
     return keras.Model([source, target], keras.layers.Dense(2)(decoded))
 
 
+def luong_model():
+    source = keras.Input((None,), dtype="int32")
+    target = keras.Input((None, 3))
+    memory = keras.layers.Embedding(9, 4, mask_zero=True)(source)
+    decoded = keras_recur.AttentionDecoder(
+        keras_recur.LayerNormLSTMCell(5),
+        keras_recur.LuongAttention(scale=True),
+        attention_layer_size=4,
+    )(target, memory)
+    return keras.Model([source, target], keras.layers.Dense(2)(decoded))
+
+
 def recurrent_inputs():
     x = np.random.default_rng(0).normal(size=(4, 6, 3)).astype("float32")
     x[1, 4:] = 0.0
@@ -172,6 +184,7 @@ def crf_inputs():
 MODELS = {
     "recurrent_layers": (build_model, recurrent_inputs),
     "attention_decoder": (attention_model, attention_inputs),
+    "luong_decoder": (luong_model, attention_inputs),
     # Its output is the Viterbi tags, which must come out the same.
     "crf": (crf_model, crf_inputs),
 }

@@ -8,6 +8,7 @@ recurrence engine, `attention/` the attention mechanisms and the decoder,
 from keras_recur.layers.attention.attention_decoder import AttentionDecoder
 from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.layers.attention.bahdanau_attention import BahdanauAttention
+from keras_recur.layers.attention.luong_attention import LuongAttention
 from keras_recur.layers.crf import CRF
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
@@ -35,6 +36,7 @@ __all__ = [
     "GRU",
     "GRUCell",
     "LSTMCellBase",
+    "LuongAttention",
     "LayerNormLSTM",
     "LayerNormLSTMCell",
     "PeepholeLSTM",

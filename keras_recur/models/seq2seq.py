@@ -168,7 +168,7 @@ class Seq2Seq(keras.Model):
         target = self.target_embedding.compute_output_shape(target_shape)
         if not self.decoder.built:
             self.decoder.build(target, memory)
-        units = self.decoder.cell.output_size + memory[-1]
+        units = self.decoder.output_dim(memory[-1])
         if not self.output_layer.built:
             self.output_layer.build((*target[:-1], units))
         self.built = True

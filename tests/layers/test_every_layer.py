@@ -66,6 +66,11 @@ CASES = {
         [QUERY, MEMORY],
         True,
     ),
+    "LuongAttention": (
+        lambda: layers.LuongAttention(scale=True),
+        [QUERY, MEMORY],
+        True,
+    ),
     "AttentionDecoder": (
         lambda: layers.AttentionDecoder(
             layers.PeepholeLSTMCell(4), layers.BahdanauAttention(3)

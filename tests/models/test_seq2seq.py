@@ -74,15 +74,21 @@ def exhaustive_best(model, source, max_length, alpha):
     return best
 
 
+MECHANISMS = {
+    "bahdanau": lambda: None,  # make_model's default
+    # Luong's decoding: the state carries the attentional vector it feeds.
+    "luong": lambda: keras_recur.LuongAttention(scale=True),
+    # Any AttentionMechanism: one written against the interface alone.
+    "general": GeneralAttention,
+}
+
+
 @pytest.mark.parametrize(
-    "alpha, attention", [(0.0, "bahdanau"), (4.0, "bahdanau"), (4.0, "general")]
+    "alpha, attention",
+    [(0.0, "bahdanau"), (4.0, "bahdanau"), (4.0, "general"), (4.0, "luong")],
 )
 def test_wide_beam_finds_the_exhaustive_best(alpha, attention):
-    # Any AttentionMechanism decodes: Luong's general score, written in the
-    # attention tests against the interface alone, as well as Bahdanau's.
-    model = make_model(
-        attention=GeneralAttention() if attention == "general" else None
-    )
+    model = make_model(attention=MECHANISMS[attention]())
     max_length = 3
     # Width V^(L-1) keeps every hypothesis until the last step.
     decoded = numpy_decoded(

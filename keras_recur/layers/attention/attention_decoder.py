@@ -1,4 +1,6 @@
-"""A recurrent decoder that attends with its previous state (Bahdanau 2014)."""
+"""A recurrent decoder with attention: Bahdanau's (2014), which queries with
+its previous state, or Luong's (2015), which queries with its current output
+and emits an attentional vector."""
 
 import keras
 from keras import ops
@@ -6,6 +8,7 @@ from keras import ops
 from keras_recur import backend
 from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.validation import check_bool
+from keras_recur.validation import check_positive_int
 from keras_recur.validation import checked_initial_state
 from keras_recur.validation import layer_argument
 
@@ -14,9 +17,10 @@ from keras_recur.validation import layer_argument
 class AttentionDecoder(keras.layers.Layer):
     """Runs an RNN cell over decoder inputs, attending over a memory.
 
-    Step `i`, as in Bahdanau, Cho & Bengio (2014), where the query is the
-    previous decoder state (TF-Addons' AttentionWrapper queried with the
-    current output instead):
+    The mechanism decides the step. Bahdanau, Cho & Bengio (2014), with
+    `BahdanauAttention` (and any mechanism that queries with the previous
+    state): the query is the previous decoder state, and the output is the
+    cell's output beside the context:
 
     ```
     context_i, a_i = attention(query=h_{i-1}, memory)
@@ -25,8 +29,22 @@ class AttentionDecoder(keras.layers.Layer):
     ```
 
     `h_{i-1}` is the first element of the previous state (zeros, or
-    `initial_state`, at the first step). The memory is projected by the
-    attention's `W_k` once per sequence, not once per step.
+    `initial_state`, at the first step).
+
+    Luong, Pham & Manning (2015), with `LuongAttention` (a mechanism whose
+    `queries_with_current_output` is True): the cell runs first, its
+    output queries, and the output is the attentional vector, which with
+    `input_feeding` (the default) also enters the next step's cell input:
+
+    ```
+    h_i, states_i = cell(concat([inputs_i, output_{i-1}]), states_{i-1})
+    context_i, a_i = attention(query=h_i, memory)
+    output_i = tanh(concat([context_i, h_i]) W_c)
+    ```
+
+    `output_0` is zeros; with input feeding it is carried as the last
+    state. The memory is projected by the attention once per sequence, not
+    once per step.
 
     Args:
         cell: A Keras RNN cell: a keras_recur cell or `keras.layers.LSTMCell`,
@@ -39,13 +57,24 @@ class AttentionDecoder(keras.layers.Layer):
         return_state: Also return the final states. Default: `False`.
         return_attention: Also return the attention weights of every step.
             Default: `False`.
+        attention_layer_size: Luong's decoding only: the size of the
+            attentional vector (the columns of `W_c`, the weight
+            `attention_kernel`, which has no bias as in the paper).
+            Default: `None`, the cell's output size. A `ValueError` with a
+            mechanism that queries with the previous state.
+        input_feeding: Luong's decoding only: feed the previous attentional
+            vector to the cell. Default: `None`, which is `True` for such a
+            mechanism; a `ValueError` with a mechanism that queries with the
+            previous state.
         **kwargs: Base layer arguments (name, dtype, trainable).
 
     Call arguments:
         inputs: Decoder inputs `(batch, Ty, features)`, for teacher forcing
             (the embedded previous target tokens).
         memory: Encoder outputs `(batch, Tx, dim)`.
-        initial_state: Optional list of the cell's initial states.
+        initial_state: Optional list of the cell's initial states (with
+            input feeding, optionally followed by the previous attentional
+            vector, as `return_state` returns them; zeros otherwise).
         mask: Optional boolean `(batch, Ty)` mask of the decoder inputs. A
             masked step keeps the states and repeats the previous output,
             and its attention weights are zeros. Keras fills in the masks of
@@ -58,9 +87,11 @@ class AttentionDecoder(keras.layers.Layer):
         training: Whether dropout (of the cell and the attention) applies.
 
     Returns:
-        The outputs `(batch, Ty, units + dim)` (or the last one,
-        `(batch, units + dim)`), then the final states if `return_state`,
-        then the attention weights `(batch, Ty, Tx)` if `return_attention`.
+        The outputs `(batch, Ty, units + dim)` (Luong's:
+        `(batch, Ty, attention_layer_size)`), or the last one, then the
+        final states if `return_state` (the cell's, then with input feeding
+        the last attentional vector), then the attention weights
+        `(batch, Ty, Tx)` if `return_attention`.
 
     Example:
 
@@ -71,6 +102,11 @@ class AttentionDecoder(keras.layers.Layer):
     >>> memory = np.ones((2, 5, 6), "float32")
     >>> tuple(decoder(targets, memory).shape)
     (2, 7, 22)
+    >>> luong = keras_recur.layers.AttentionDecoder(
+    ...     keras.layers.GRUCell(16), keras_recur.layers.LuongAttention()
+    ... )
+    >>> tuple(luong(targets, memory).shape)
+    (2, 7, 16)
     """
 
     def __init__(
@@ -80,6 +116,8 @@ class AttentionDecoder(keras.layers.Layer):
         return_sequences=True,
         return_state=False,
         return_attention=False,
+        attention_layer_size=None,
+        input_feeding=None,
         **kwargs,
     ):
         if isinstance(cell, dict):
@@ -100,7 +138,29 @@ class AttentionDecoder(keras.layers.Layer):
         check_bool("return_sequences", return_sequences)
         check_bool("return_state", return_state)
         check_bool("return_attention", return_attention)
+        self.luong = bool(attention.queries_with_current_output)
+        if not self.luong:
+            for name, value in (
+                ("attention_layer_size", attention_layer_size),
+                ("input_feeding", input_feeding),
+            ):
+                if value is not None:
+                    raise ValueError(
+                        f"`{name}` is for attention that queries with the "
+                        "decoder's current output (LuongAttention); "
+                        f"{type(attention).__name__} queries with the "
+                        f"previous state. Received: {name}={value!r}"
+                    )
+        else:
+            if attention_layer_size is None:
+                attention_layer_size = _output_size(cell)
+            check_positive_int("attention_layer_size", attention_layer_size)
+            input_feeding = True if input_feeding is None else input_feeding
+            check_bool("input_feeding", input_feeding)
+            attention_layer_size = int(attention_layer_size)
         super().__init__(**kwargs)
+        self.attention_layer_size = attention_layer_size
+        self.input_feeding = input_feeding
         self.cell = cell
         self.attention = attention
         self.return_sequences = return_sequences
@@ -109,9 +169,22 @@ class AttentionDecoder(keras.layers.Layer):
         self.supports_masking = True
 
     @property
-    def state_size(self):
+    def cell_state_size(self):
         size = self.cell.state_size
         return list(size) if isinstance(size, (list, tuple)) else [size]
+
+    @property
+    def state_size(self):
+        """The cell's state sizes, then with input feeding the size of the
+        attentional vector carried to the next step."""
+        feed = [self.attention_layer_size] if self.input_feeding else []
+        return self.cell_state_size + feed
+
+    def output_dim(self, memory_dim):
+        """The size of each step's output over a memory of `memory_dim`."""
+        if self.luong:
+            return self.attention_layer_size
+        return _output_size(self.cell) + memory_dim
 
     def build(self, inputs_shape, memory_shape):
         inputs_shape, memory_shape = tuple(inputs_shape), tuple(memory_shape)
@@ -121,21 +194,48 @@ class AttentionDecoder(keras.layers.Layer):
                     f"`{name}` must be (batch, steps, features) with known "
                     f"features. Received: {name}.shape={shape}"
                 )
-        batch = inputs_shape[0]
+        batch, memory_dim = inputs_shape[0], memory_shape[-1]
+        if self.luong:
+            feed = self.attention_layer_size if self.input_feeding else 0
+            self.cell_input_dim = inputs_shape[-1] + feed
+            query_dim = _output_size(self.cell)
+            self.attention_kernel = self.add_weight(
+                shape=(memory_dim + query_dim, self.attention_layer_size),
+                name="attention_kernel",
+            )
+        else:
+            self.cell_input_dim = inputs_shape[-1] + memory_dim
+            query_dim = self.cell_state_size[0]
         if not self.cell.built:
-            self.cell.build((batch, inputs_shape[-1] + memory_shape[-1]))
+            self.cell.build((batch, self.cell_input_dim))
         if not self.attention.built:
-            self.attention.build([(batch, self.state_size[0]), memory_shape])
+            self.attention.build([(batch, query_dim), memory_shape])
 
     def get_initial_state(self, batch_size):
-        """The cell's zero states."""
-        return list(self.cell.get_initial_state(batch_size=batch_size))
+        """The cell's zero states (and a zero attentional vector)."""
+        states = list(self.cell.get_initial_state(batch_size=batch_size))
+        if self.input_feeding:
+            states.append(self._zero_feed(batch_size))
+        return states
+
+    def _zero_feed(self, batch_size):
+        return ops.zeros(
+            (batch_size, self.attention_layer_size), self.compute_dtype
+        )
 
     def prepare_memory(self, memory, initial_state=None):
         """What every step needs, made once per sequence: the projected
         keys and the checked initial states (zeros if None)."""
         if initial_state is None:
             states = self.get_initial_state(ops.shape(memory)[0])
+        elif self.input_feeding and len(initial_state) == len(
+            self.cell_state_size
+        ):
+            # The cell's states alone (an encoder's): the feed starts at 0.
+            states = checked_initial_state(
+                self.name, self.cell_state_size, initial_state, memory.shape[0]
+            )
+            states.append(self._zero_feed(ops.shape(memory)[0]))
         else:
             states = checked_initial_state(
                 self.name, self.state_size, initial_state, memory.shape[0]
@@ -160,24 +260,45 @@ class AttentionDecoder(keras.layers.Layer):
         """
         if attention_dropout is not None:
             attention_dropout = ops.expand_dims(attention_dropout, 1)
-        context, weights = self.attention.attend(
-            ops.expand_dims(states[0], 1),
-            memory,
-            projected_keys,
-            memory_mask,
-            attention_dropout,
+
+        def attend(query):
+            context, weights = self.attention.attend(
+                ops.expand_dims(query, 1),
+                memory,
+                projected_keys,
+                memory_mask,
+                attention_dropout,
+            )
+            return context[:, 0], weights[:, 0]
+
+        cell_states = list(states[: len(self.cell_state_size)])
+        if not self.luong:
+            context, weights = attend(states[0])
+            h, new_states = self._cell_step(
+                [inputs_t, context], cell_states, training
+            )
+            return ops.concatenate([h, context], axis=-1), new_states, weights
+
+        feed = [states[-1]] if self.input_feeding else []
+        h, new_states = self._cell_step(
+            [inputs_t, *feed], cell_states, training
         )
-        context, weights = context[:, 0], weights[:, 0]
-        cell_inputs = ops.concatenate(
-            [ops.cast(inputs_t, context.dtype), context], axis=-1
-        )
-        cell_output, new_states = self.cell(
-            cell_inputs, list(states), training=training
-        )
+        context, weights = attend(h)
+        features = ops.concatenate([context, ops.cast(h, context.dtype)], -1)
+        kernel = ops.cast(self.attention_kernel, features.dtype)
+        attentional = ops.tanh(ops.matmul(features, kernel))
+        if self.input_feeding:
+            new_states.append(attentional)
+        return attentional, new_states, weights
+
+    def _cell_step(self, parts, states, training):
+        """The cell on the concatenated `parts`: (its output, new states)."""
+        dtype = parts[-1].dtype
+        cell_inputs = ops.concatenate([ops.cast(p, dtype) for p in parts], -1)
+        output, new_states = self.cell(cell_inputs, states, training=training)
         if not isinstance(new_states, (list, tuple)):
             new_states = [new_states]
-        output = ops.concatenate([cell_output, context], axis=-1)
-        return output, list(new_states), weights
+        return output, list(new_states)
 
     def call(
         self,
@@ -200,12 +321,12 @@ class AttentionDecoder(keras.layers.Layer):
             )
             if dropout is not None:
                 xs["attention_dropout"] = dropout
-            self._draw_cell_dropout_masks(inputs, memory, states)
+            self._draw_cell_dropout_masks(batch, inputs.dtype, states)
 
         # The previous output rides along as a state: a masked step repeats
         # it, as Keras' RNN layers do.
-        output_size = self.cell.output_size + memory.shape[-1]
-        previous_output = ops.zeros((batch, output_size), self.compute_dtype)
+        output_dim = self.output_dim(memory.shape[-1])
+        previous_output = ops.zeros((batch, output_dim), self.compute_dtype)
 
         def scan_step(carry, xs_t):
             states, previous_output = carry[:-1], carry[-1]
@@ -241,14 +362,14 @@ class AttentionDecoder(keras.layers.Layer):
             result.append(ops.transpose(weights, (1, 0, 2)))
         return result[0] if len(result) == 1 else result
 
-    def _draw_cell_dropout_masks(self, inputs, memory, states):
+    def _draw_cell_dropout_masks(self, batch, dtype, states):
         # As keras.layers.RNN does: a cell's masks are drawn once per
         # sequence, outside the (traced) loop, then reused by every step.
         if getattr(self.cell, "dropout", 0) > 0:
-            first = ops.concatenate(
-                [inputs[:, 0], ops.cast(memory[:, 0], inputs.dtype)], -1
+            # Only the shape of a step's cell input matters to the mask.
+            self.cell.get_dropout_mask(
+                ops.zeros((batch, self.cell_input_dim), dtype)
             )
-            self.cell.get_dropout_mask(first)
         if getattr(self.cell, "recurrent_dropout", 0) > 0:
             self.cell.get_recurrent_dropout_mask(states[0])
 
@@ -276,4 +397,16 @@ class AttentionDecoder(keras.layers.Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "return_attention": self.return_attention,
+            "attention_layer_size": self.attention_layer_size,
+            "input_feeding": self.input_feeding,
         }
+
+
+def _output_size(cell):
+    """The size of a cell's output (Keras cells without `output_size`
+    output their first state)."""
+    size = getattr(cell, "output_size", None)
+    if size is None:
+        size = cell.state_size
+        size = size[0] if isinstance(size, (list, tuple)) else size
+    return size

@@ -23,6 +23,11 @@ class AttentionMechanism(keras.layers.Layer):
     - `score(query, projected_keys)`: scores (batch, Tq, Tv) of queries
       (batch, Tq, query_dim).
 
+    The class attribute `queries_with_current_output` tells
+    `AttentionDecoder` which step to run: `False` (here) for Bahdanau's,
+    which queries with the previous state, `True` for Luong's, which
+    queries with the cell's current output and emits an attentional vector.
+
     Args:
         dropout: Float in [0, 1): fraction of the attention weights dropped
             in training (the rest are scaled up). Default: 0.
@@ -63,6 +68,8 @@ class AttentionMechanism(keras.layers.Layer):
     >>> tuple(decoder(np.zeros((2, 3, 4)), np.ones((2, 5, 6))).shape)
     (2, 3, 12)
     """
+
+    queries_with_current_output = False
 
     def __init__(self, dropout=0.0, seed=None, **kwargs):
         check_rate("dropout", dropout)
