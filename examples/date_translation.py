@@ -1,6 +1,6 @@
 """Date translation with attention: human-written dates to ISO 8601.
 
-A character-level seq2seq model with Bahdanau attention learns to turn dates
+A character-level seq2seq model with attention learns to turn dates
 written in many human formats ("Sunday, 22 November 2026", "11/22/26",
 "22 nov. 2026", ...) into ISO 8601 ("2026-11-22"). The data is generated
 with Python's datetime (nothing is downloaded); held-out dates never appear
@@ -9,10 +9,12 @@ with greedy and beam-search decoding, and saves attention heatmaps in which
 the output digits line up with the input characters they were read from.
 
 A keras-tuner search picks the model (`keras_recur.tuning.Seq2SeqHyperModel`):
-the decoder's units, the attention size and its normalisation, for the cell
-given by --cell (one or several, comma-separated, searched among), with a
-bidirectional encoder of the same cell; the objective is the loss on
-validation dates, disjoint from both training and held-out dates.
+the decoder's units and the attention mechanism among --attention: Bahdanau's
+(with its size and normalisation searched) or Luong's (with its scale and
+input feeding searched), for the cell given by --cell (one or several,
+comma-separated, searched among), with a bidirectional encoder of the same
+cell; the objective is the loss on validation dates, disjoint from both
+training and held-out dates.
 
     python examples/date_translation.py                 # a few minutes on a CPU
     python examples/date_translation.py --quick         # seconds, for tests
@@ -190,6 +192,12 @@ def main():
         default="GRU",
         help=f"cells to search among, comma-separated: {', '.join(CELLS)}",
     )
+    parser.add_argument(
+        "--attention",
+        default="bahdanau,luong",
+        help="attention mechanisms to search among, comma-separated: "
+        "bahdanau, luong",
+    )
     parser.add_argument("--beam-width", type=common.at_least_one, default=4)
     parser.add_argument("--heatmaps", type=common.at_least_one, default=4)
     args = parser.parse_args()
@@ -225,6 +233,7 @@ def main():
         dropout=0.0,
         recurrent_dropout=0.0,
         learning_rate=3e-3,
+        attention=args.attention.split(","),
         attention_units=[8] if args.quick else [32, 64],
         normalize=[False, True],
         seed=args.seed,

@@ -228,14 +228,15 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         cell = self.value(hp, "cell")
         extra = {}
         for name, cells in CELL_SPECIFIC.items():
-            extra.update(self.conditional_values(hp, cell, cells, [name]))
+            extra.update(self.conditional_values(hp, "cell", cells, [name]))
         return cell, extra
 
-    def conditional_values(self, hp, cell, cells, names):
-        """The hyperparameters `names`, declared on the condition that
-        `cell` is one of `cells`: their values in those trials, else {}."""
-        with hp.conditional_scope("cell", list(cells)):
-            if cell in cells:
+    def conditional_values(self, hp, parent, values, names):
+        """The hyperparameters `names`, declared on the condition that the
+        hyperparameter `parent` is one of `values`: their values in those
+        trials, else {}."""
+        with hp.conditional_scope(parent, list(values)):
+            if hp.get(parent) in values:
                 return {name: self.value(hp, name) for name in names}
         return {}
 
@@ -247,7 +248,7 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         arguments = dict(
             units=self.value(hp, "units"),
             **self.conditional_values(
-                hp, cell, TRAINED_CELLS, ["dropout", "recurrent_dropout"]
+                hp, "cell", TRAINED_CELLS, ["dropout", "recurrent_dropout"]
             ),
             **extra,
         )
@@ -438,21 +439,32 @@ class SequenceClassifier(_SequenceModel):
 
 
 class Seq2SeqHyperModel(RecurrentHyperModel):
-    """Searches `keras_recur.Seq2Seq` models with Bahdanau attention.
+    """Searches `keras_recur.Seq2Seq` models with Bahdanau or Luong
+    attention.
 
     The encoder is the recurrent stack of `RecurrentHyperModel` (with
     `return_sequences`); the decoder is an `AttentionDecoder` around a cell
-    of the same kind and `units`. Token 0 pads (embeddings with
-    `mask_zero=True`). Trained on `(source, target_in) -> target_out` with
-    sparse categorical cross-entropy from logits (metric: per-token
-    accuracy, padding included).
+    of the same kind and `units`, with the trial's `attention` mechanism:
+    `"bahdanau"` (`BahdanauAttention`, with its own hyperparameters
+    `attention_units` and `normalize`) or `"luong"` (`LuongAttention`, whose
+    size is the decoder's, with `scale` and the decoder's `input_feeding`);
+    each mechanism's hyperparameters exist only in its trials. Token 0 pads
+    (embeddings with `mask_zero=True`). Trained on
+    `(source, target_in) -> target_out` with sparse categorical
+    cross-entropy from logits (metric: per-token accuracy, padding
+    included).
 
     Args:
         source_vocabulary: Size of the source vocabulary.
         target_vocabulary: Size of the target vocabulary.
         embedding_dim: Size of both embeddings.
-        attention_units: Searchable: units of `BahdanauAttention`.
-        normalize: Searchable: its weight normalisation.
+        attention: Searchable: `"bahdanau"` and/or `"luong"`.
+        attention_units: Searchable, Bahdanau trials: units of
+            `BahdanauAttention`.
+        normalize: Searchable, Bahdanau trials: its weight normalisation.
+        scale: Searchable, Luong trials: `LuongAttention`'s learned scale.
+        input_feeding: Searchable, Luong trials: the decoder feeds its
+            attentional vector to the next step.
         **kwargs: The search space and other arguments of
             `RecurrentHyperModel`.
 
@@ -473,8 +485,11 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
         source_vocabulary,
         target_vocabulary,
         embedding_dim=32,
+        attention=("bahdanau", "luong"),
         attention_units=(16, 32, 64, 128),
         normalize=(False, True),
+        scale=(False, True),
+        input_feeding=(True, False),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -484,12 +499,18 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
         self.source_vocabulary = source_vocabulary
         self.target_vocabulary = target_vocabulary
         self.embedding_dim = embedding_dim
+        self.space["attention"] = check_spec(
+            "attention", attention, _check_mechanism
+        )
         self.space["attention_units"] = check_spec(
             "attention_units", attention_units, _check_units
         )
-        self.space["normalize"] = check_spec(
-            "normalize", normalize, _check_flag
-        )
+        for name, value in (
+            ("normalize", normalize),
+            ("scale", scale),
+            ("input_feeding", input_feeding),
+        ):
+            self.space[name] = check_spec(name, value, _check_flag)
 
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     metrics = ("accuracy",)
@@ -506,12 +527,28 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
         memory = self.recurrent_stack(hp, embedded, return_sequences=True)
         encoder = keras.Model(embedded, memory, name="encoder")
         cell, extra = self.cell_choice(hp)
+        mechanism = self.value(hp, "attention")
+        bahdanau = self.conditional_values(
+            hp, "attention", ["bahdanau"], ["attention_units", "normalize"]
+        )
+        luong = self.conditional_values(
+            hp, "attention", ["luong"], ["scale", "input_feeding"]
+        )
+        if mechanism == "bahdanau":
+            attention, options = (
+                keras_recur.BahdanauAttention(
+                    bahdanau["attention_units"],
+                    normalize=bahdanau["normalize"],
+                ),
+                {},
+            )
+        else:
+            attention = keras_recur.LuongAttention(scale=luong["scale"])
+            options = {"input_feeding": luong["input_feeding"]}
         decoder = keras_recur.AttentionDecoder(
             CELLS[cell][1](self.value(hp, "units"), **extra),
-            keras_recur.BahdanauAttention(
-                self.value(hp, "attention_units"),
-                normalize=self.value(hp, "normalize"),
-            ),
+            attention,
+            **options,
         )
         return keras_recur.Seq2Seq(
             source_embedding,
@@ -522,6 +559,15 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
             decoder,
             keras.layers.Dense(self.target_vocabulary),
         )
+
+
+def _check_mechanism(argument, value):
+    if value not in ("bahdanau", "luong"):
+        raise ValueError(
+            f"`{argument}` must be 'bahdanau' or 'luong'. "
+            f"Received: {argument}={value!r}"
+        )
+    return value
 
 
 def _check_head(argument, value):

@@ -316,6 +316,10 @@ def test_distribution_must_have_a_scope():
             lambda: tuning.Seq2SeqHyperModel(10, 10, attention_units=[0]),
             "attention_units=0",
         ),
+        (
+            lambda: tuning.Seq2SeqHyperModel(10, 10, attention="dot"),
+            "attention='dot'",
+        ),
         (lambda: tuning.SequenceTagger(0, ["O"]), "vocabulary_size=0"),
         (lambda: tuning.SequenceTagger(9, ["O", "X"]), "tag_names="),
         (
@@ -419,6 +423,21 @@ def test_every_tuner_searches_and_the_best_model_reloads(
     )
 
 
+def test_luong_trials_build_luongs_decoder():
+    hypermodel = tuning.Seq2SeqHyperModel(
+        12, 10, embedding_dim=8, cell="GRU", units=8, depth=1
+    )
+    model, hp = build(
+        hypermodel, attention="luong", scale=True, input_feeding=False
+    )
+    assert not {"attention_units", "normalize"} & set(hp.values)
+    decoder = model.decoder
+    assert isinstance(decoder.attention, keras_recur.LuongAttention)
+    assert decoder.attention.scale and decoder.input_feeding is False
+    tokens = np.array([[3, 4, 5, 0], [6, 7, 0, 0]], "int32")
+    assert tuple(model((tokens, tokens)).shape) == (2, 4, 10)
+
+
 def test_seq2seq_hypermodel_searches_and_masks_padding(tmp_path):
     rng = np.random.default_rng(0)
     source = rng.integers(3, 12, (32, 6))
@@ -444,8 +463,17 @@ def test_seq2seq_hypermodel_searches_and_masks_padding(tmp_path):
         directory=str(tmp_path),
         seed=2,
     )
-    space = {p.name for p in tuner.oracle.get_space().space}
-    assert {"attention_units", "normalize", "use_peepholes"} <= space
+    space = {p.name: p for p in tuner.oracle.get_space().space}
+    assert {"attention_units", "normalize", "use_peepholes"} <= set(space)
+    # Each mechanism's hyperparameters exist only in its trials.
+    for name, mechanism in [
+        ("attention_units", "bahdanau"),
+        ("normalize", "bahdanau"),
+        ("scale", "luong"),
+        ("input_feeding", "luong"),
+    ]:
+        (condition,) = space[name].conditions
+        assert (condition.name, condition.values) == ("attention", [mechanism])
     tuner.search(
         (source, target_in),
         target_out,
@@ -456,7 +484,10 @@ def test_seq2seq_hypermodel_searches_and_masks_padding(tmp_path):
     model = tuner.get_best_models(1)[0]
     assert isinstance(model, keras_recur.Seq2Seq)
     hp = tuner.get_best_hyperparameters(1)[0].values
-    assert model.decoder.attention.units == hp["attention_units"]
+    if hp["attention"] == "bahdanau":
+        assert model.decoder.attention.units == hp["attention_units"]
+    else:
+        assert model.decoder.input_feeding == hp["input_feeding"]
     # Padding never reaches the memory of the real tokens, both ways.
     longer = np.concatenate([source, np.zeros((32, 3), int)], axis=1)
     memory, _ = model.encode(source)
