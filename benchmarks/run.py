@@ -9,7 +9,11 @@ import); inside that process every layer is timed side by side, one training
 step and one inference call per layer per round, so that ratios compare runs
 made under the same conditions. Reported per layer: median time with min and
 max, the ratio to Keras' built-in layer of the same kind (LSTM for the LSTMs,
-GRU for the GRU) as the median of the per-round ratios with their min and max,
+GRU for the GRU, SimpleRNN for the echo state network, whose reservoir has
+the same tanh recurrence but trains only its readout; for the attention
+decoders, which Keras lacks, the Bahdanau decoder is the reference of the
+Luong one: both read the input sequence as their memory, with a GRU cell)
+as the median of the per-round ratios with their min and max,
 and the memory of one training step, measured with each backend's own
 accounting (resident-set growth says little, as the allocators keep memory
 between steps): on TensorFlow the peak of its CPU allocator during the step
@@ -43,14 +47,24 @@ LAYERS = {
     "PeepholeLSTM": ("lstm", 4),
     "CoupledLSTM": ("lstm", 3),
     "CoupledLSTM+peepholes": ("lstm", 3),
+    "LayerNormLSTM": ("lstm", 4),
+    "keras.SimpleRNN": ("rnn", 1),
+    "EchoStateNetwork": ("rnn", 1),
     "keras.GRU": ("gru", 3),
     "GRU": ("gru", 3),
     "torch.nn.LSTM": ("lstm", 4),
     "torch.nn.GRU": ("gru", 3),
     "torch.nn.LSTM in Keras": ("lstm", 4),
     "torch.nn.GRU in Keras": ("gru", 3),
+    "decoder+Bahdanau": ("decoder", 3),
+    "decoder+Luong": ("decoder", 3),
 }
-BASELINE = {"lstm": "keras.LSTM", "gru": "keras.GRU"}
+BASELINE = {
+    "lstm": "keras.LSTM",
+    "gru": "keras.GRU",
+    "rnn": "keras.SimpleRNN",
+    "decoder": "decoder+Bahdanau",
+}
 # ATen's kernels, timed raw and inside the same Keras model as ours
 # (TorchModuleWrapper, train_on_batch): the second isolates the layer.
 TORCH_REFERENCES = {
@@ -68,6 +82,8 @@ def keras_layer(name, units, features):
         return keras.layers.TorchModuleWrapper(
             torch_last_output(name.split()[0], features, units)
         )
+    if name.startswith("decoder+"):
+        return attention_decoder(name, units, features)
     return {
         "keras.LSTM": lambda: keras.layers.LSTM(units),
         "PeepholeLSTM": lambda: keras_recur.PeepholeLSTM(units),
@@ -77,7 +93,29 @@ def keras_layer(name, units, features):
         ),
         "keras.GRU": lambda: keras.layers.GRU(units),
         "GRU": lambda: keras_recur.GRU(units),
+        "LayerNormLSTM": lambda: keras_recur.LayerNormLSTM(units),
+        "keras.SimpleRNN": lambda: keras.layers.SimpleRNN(units),
+        "EchoStateNetwork": lambda: keras_recur.EchoStateNetwork(units),
     }[name]()
+
+
+def attention_decoder(name, units, features):
+    """A decoder reading the sequence as its inputs and its memory: its last
+    output, as a layer."""
+    import keras
+
+    import keras_recur
+
+    attention = (
+        keras_recur.LuongAttention()
+        if name.endswith("Luong")
+        else keras_recur.BahdanauAttention(units)
+    )
+    decoder = keras_recur.AttentionDecoder(
+        keras_recur.GRUCell(units), attention, return_sequences=False
+    )
+    inputs = keras.Input((None, features))
+    return keras.Model(inputs, decoder(inputs, inputs), name=name[8:])
 
 
 def torch_last_output(name, features, units):
@@ -329,7 +367,10 @@ def torch_reference_table(results):
     rows = []
     for name, measured in results.items():
         family = LAYERS.get(name, (None,))[0]
-        if name.startswith(("keras.", "torch.")) or family is None:
+        if (
+            name.startswith(("keras.", "torch."))
+            or family not in TORCH_REFERENCES
+        ):
             continue
         cells = []
         for reference in TORCH_REFERENCES[family]:
@@ -373,7 +414,7 @@ def chart(all_ratios, path):
             ax.bar(positions + offset, values, width=0.27, label=kind)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(positions, names, rotation=45, ha="right")
-        ax.set_ylabel("ratio to Keras built-in (lower is better)")
+        ax.set_ylabel("ratio to the reference layer (lower is better)")
         ax.set_title(f"{key[0]}, {key[1]} steps")
         ax.legend()
     fig.tight_layout()

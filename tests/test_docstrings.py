@@ -95,6 +95,9 @@ def test_every_argument_is_documented_and_exists(cls):
     cell_class = getattr(cls, "cell_class", None)
     if cell_class is not None:
         documented |= documented_arguments(cell_class)
+    # A base documents arguments that a cell withholds (they mean nothing
+    # to it): not the cell's arguments.
+    documented -= getattr(cell_class or cls, "withheld_arguments", set())
     names = {
         f"**{p.name}" if p.kind is p.VAR_KEYWORD else p.name for p in parameters
     }
