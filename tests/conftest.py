@@ -169,3 +169,19 @@ def gradients(loss_fn, variables):
         grads = jax.grad(pure)(originals)
         return [to_numpy(g) for g in grads]
     raise NotImplementedError(BACKEND)
+
+
+def assert_gradients_match(loss_fn, reference_loss, layer, atol=2e-4):
+    """Autodiff of `loss_fn()` w.r.t. each of `layer`'s trainable weights
+    against central differences of `reference_loss(values)` (NumPy, the
+    weights' float64 values in the same order)."""
+    values = [np.asarray(w, np.float64) for w in layer.get_weights()]
+    for index, got in enumerate(gradients(loss_fn, layer.trainable_variables)):
+        want = numeric_gradient(reference_loss, values, index)
+        np.testing.assert_allclose(
+            got,
+            want,
+            atol=atol,
+            rtol=1e-3,
+            err_msg=f"gradient of {layer.weights[index].name}",
+        )

@@ -12,6 +12,7 @@ from keras_recur.tuning.search_space import Range
 from keras_recur.tuning.search_space import check_spec
 from keras_recur.tuning.search_space import declare
 from keras_recur.validation import check_bool
+from keras_recur.validation import check_one_of
 from keras_recur.validation import check_positive_float
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import check_rate
@@ -500,7 +501,7 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
         self.target_vocabulary = target_vocabulary
         self.embedding_dim = embedding_dim
         self.space["attention"] = check_spec(
-            "attention", attention, _check_mechanism
+            "attention", attention, _one_of("bahdanau", "luong")
         )
         self.space["attention_units"] = check_spec(
             "attention_units", attention_units, _check_units
@@ -561,22 +562,14 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
         )
 
 
-def _check_mechanism(argument, value):
-    if value not in ("bahdanau", "luong"):
-        raise ValueError(
-            f"`{argument}` must be 'bahdanau' or 'luong'. "
-            f"Received: {argument}={value!r}"
-        )
-    return value
+def _one_of(*choices):
+    """A spec value check: one of `choices`."""
 
+    def check(argument, value):
+        check_one_of(argument, value, choices)
+        return value
 
-def _check_head(argument, value):
-    if value not in ("crf", "softmax"):
-        raise ValueError(
-            f"`{argument}` must be 'crf' or 'softmax'. "
-            f"Received: {argument}={value!r}"
-        )
-    return value
+    return check
 
 
 class SequenceTagger(RecurrentHyperModel):
@@ -631,7 +624,7 @@ class SequenceTagger(RecurrentHyperModel):
         self.space["embedding_dim"] = check_spec(
             "embedding_dim", embedding_dim, _check_units
         )
-        self.space["head"] = check_spec("head", head, _check_head)
+        self.space["head"] = check_spec("head", head, _one_of("crf", "softmax"))
 
     @property
     def metrics(self):

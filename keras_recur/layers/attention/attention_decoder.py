@@ -226,6 +226,10 @@ class AttentionDecoder(keras.layers.Layer):
     def prepare_memory(self, memory, initial_state=None):
         """What every step needs, made once per sequence: the projected
         keys and the checked initial states (zeros if None)."""
+        if initial_state is not None and not isinstance(
+            initial_state, (list, tuple)
+        ):
+            initial_state = [initial_state]
         if initial_state is None:
             states = self.get_initial_state(ops.shape(memory)[0])
         elif self.input_feeding and len(initial_state) == len(

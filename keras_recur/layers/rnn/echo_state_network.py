@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
+from keras_recur.layers.rnn.recurrent_cell import feature_dim
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_float
@@ -140,12 +141,7 @@ class ESNCell(RecurrentCell):
         self.use_norm2 = use_norm2
 
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(
-                "The feature (last) dimension of the inputs must be known. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        input_dim = feature_dim(input_shape)
         self.recurrent_kernel = self.add_weight(
             shape=(self.units, self.units),
             name="recurrent_kernel",

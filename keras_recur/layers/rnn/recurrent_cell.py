@@ -67,6 +67,16 @@ def make_signature(parameters, has_kwargs, positional=("units",)):
     return inspect.Signature(ordered)
 
 
+def feature_dim(input_shape):
+    """The (known) feature size of a cell's inputs."""
+    if input_shape[-1] is None:
+        raise ValueError(
+            "The feature (last) dimension of the inputs must be known. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+    return input_shape[-1]
+
+
 # Keras' RNN layer prepares one dropout mask per sequence, outside its
 # (JAX-traced) loop, only for cells that carry its private `DropoutRNNCell`
 # mixin. `SimpleRNNCell` is the public class that carries it, and it already
@@ -216,12 +226,7 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
         self.output_size = self.units
 
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(
-                "The feature (last) dimension of the inputs must be known. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        input_dim = feature_dim(input_shape)
         width = self.gate_count * self.units
         self.kernel = self.add_weight(
             shape=(input_dim, width),

@@ -11,8 +11,7 @@ import pytest
 import keras_recur
 from tests import reference
 from tests.conftest import BACKEND
-from tests.conftest import gradients
-from tests.conftest import numeric_gradient
+from tests.conftest import assert_gradients_match
 from tests.conftest import randomize
 from tests.conftest import to_numpy
 
@@ -183,12 +182,7 @@ def test_attention_gradients_match_finite_differences(normalize):
         context = layer([query, value], mask=[None, MEMORY_MASK])
         return keras.ops.sum(context * keras.ops.convert_to_tensor(readout))
 
-    values = [np.asarray(w, np.float64) for w in layer.get_weights()]
-    for index, got in enumerate(gradients(loss_fn, layer.trainable_variables)):
-        want = numeric_gradient(reference_loss, values, index)
-        np.testing.assert_allclose(
-            got, want, atol=2e-4, rtol=1e-3, err_msg=layer.weights[index].name
-        )
+    assert_gradients_match(loss_fn, reference_loss, layer)
 
 
 # --- AttentionDecoder ---------------------------------------------------
@@ -321,14 +315,7 @@ def test_decoder_gradients_match_finite_differences(cell):
         outputs = decoder(inputs, memory, **masks)
         return keras.ops.sum(outputs * keras.ops.convert_to_tensor(readout))
 
-    values = [np.asarray(w, np.float64) for w in decoder.get_weights()]
-    for index, got in enumerate(
-        gradients(loss_fn, decoder.trainable_variables)
-    ):
-        want = numeric_gradient(reference_loss, values, index)
-        np.testing.assert_allclose(
-            got, want, atol=2e-4, rtol=1e-3, err_msg=decoder.weights[index].name
-        )
+    assert_gradients_match(loss_fn, reference_loss, decoder)
 
 
 def test_decoder_return_modes():

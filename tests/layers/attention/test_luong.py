@@ -8,8 +8,7 @@ import pytest
 
 import keras_recur
 from tests import reference
-from tests.conftest import gradients
-from tests.conftest import numeric_gradient
+from tests.conftest import assert_gradients_match
 from tests.conftest import once_on
 from tests.conftest import randomize
 from tests.conftest import to_numpy
@@ -82,10 +81,7 @@ def test_attention_gradients_match_finite_differences():
         context = layer([query, value], mask=[None, MEMORY_MASK])
         return keras.ops.sum(context * keras.ops.convert_to_tensor(readout))
 
-    values = [np.asarray(w, np.float64) for w in layer.get_weights()]
-    for index, got in enumerate(gradients(loss_fn, layer.trainable_variables)):
-        want = numeric_gradient(reference_loss, values, index)
-        np.testing.assert_allclose(got, want, atol=2e-4, rtol=1e-3)
+    assert_gradients_match(loss_fn, reference_loss, layer)
 
 
 # --- Luong's decoding ----------------------------------------------------
@@ -177,14 +173,7 @@ def test_decoder_gradients_match_finite_differences():
         outputs = decoder(inputs, memory, **masks)
         return keras.ops.sum(outputs * keras.ops.convert_to_tensor(readout))
 
-    values = [np.asarray(w, np.float64) for w in decoder.get_weights()]
-    for index, got in enumerate(
-        gradients(loss_fn, decoder.trainable_variables)
-    ):
-        want = numeric_gradient(reference_loss, values, index)
-        np.testing.assert_allclose(
-            got, want, atol=2e-4, rtol=1e-3, err_msg=decoder.weights[index].name
-        )
+    assert_gradients_match(loss_fn, reference_loss, decoder)
 
 
 def test_initial_state_of_the_cell_alone_starts_the_feed_at_zero():
