@@ -37,6 +37,14 @@ VARIANTS = {
 # The variants with trainable weights and dropout (the echo state network's
 # reservoir has neither; tests/layers/rnn/test_esn.py covers what it has).
 TRAINED_VARIANTS = sorted(set(VARIANTS) - {"esn"})
+# "coupled_peepholes" and "gru_reset_before" differ from "coupled" and "gru"
+# only in their step's equations, which the equation, gradient, dropout and
+# engine tests check for every variant; how Keras uses a layer (models,
+# Bidirectional, masks, stateful, precision, fit) is the shared wrapper's,
+# tested on one variant of each cell.
+USAGE_VARIANTS = sorted(
+    set(VARIANTS) - {"coupled_peepholes", "gru_reset_before"}
+)
 
 # Every argument the recurrent layers share with keras.layers.LSTM/GRU, away
 # from its default.
