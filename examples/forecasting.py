@@ -32,18 +32,11 @@ their trials and the chief writes the results.
 import os
 import time
 
+import common
 import keras
 import keras_tuner
 import numpy as np
 import statsmodels.api as sm
-from common import at_least_one
-from common import finish
-from common import make_tuner
-from common import parser
-from common import report
-from common import search
-from common import setup
-from common import write_table
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 from keras_recur import tuning
@@ -153,11 +146,15 @@ def one_budget(args, cells, window, horizon, fit, validation, test):
 
 
 def main():
-    args = parser(__doc__, trials=8, epochs=40, out="out/forecasting")
+    args = common.parser(__doc__, trials=8, epochs=40, out="out/forecasting")
     args.add_argument("--dataset", choices=sorted(DATASETS), default="co2")
-    args.add_argument("--window", type=at_least_one, help="input steps")
-    args.add_argument("--horizon", type=at_least_one, help="steps forecast")
-    args.add_argument("--test", type=at_least_one, help="held-out tail length")
+    args.add_argument("--window", type=common.at_least_one, help="input steps")
+    args.add_argument(
+        "--horizon", type=common.at_least_one, help="steps forecast"
+    )
+    args.add_argument(
+        "--test", type=common.at_least_one, help="held-out tail length"
+    )
     args.add_argument(
         "--cells",
         default=",".join(tuning.CELLS),
@@ -170,7 +167,7 @@ def main():
     window = args.window or window
     horizon = args.horizon or horizon
     test = args.test or (2 * horizon if args.quick else test)
-    setup(args)
+    common.setup(args)
 
     data = load()
     series = data.to_numpy(dtype="float64")
@@ -199,13 +196,13 @@ def main():
         seed=args.seed,
         distribution=args.distribution,
     )
-    tuner = make_tuner(args, hypermodel, "val_mae", args.dataset)
+    tuner = common.make_tuner(args, hypermodel, "val_mae", args.dataset)
     tuner.search_space_summary()
-    search(tuner, args, x_fit, y_fit, validation_data=(x_val, y_val))
+    common.search(tuner, args, x_fit, y_fit, validation_data=(x_val, y_val))
     if tuning.is_worker():
         print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} done.")
         return
-    table = report(tuner, args, f"{args.dataset}: trials of the search")
+    table = common.report(tuner, args, f"{args.dataset}: trials of the search")
     best = tuner.get_best_models(1)[0]
     best.save(os.path.join(args.out, "best_model.keras"))
 
@@ -249,7 +246,7 @@ def main():
     print(f"\nHeld-out errors, {len(origins)} origins x {horizon} steps:")
     print("\n".join(lines))
 
-    write_table(
+    common.write_table(
         args,
         "cells",
         ["cell", "trainable weights", "fit seconds", f"MAE ({unit})"],
@@ -284,7 +281,7 @@ def main():
         ylabel=f"mean absolute error ({unit})",
         title=f"{args.dataset}: error by horizon",
     )
-    finish(
+    common.finish(
         args,
         {
             "dataset": args.dataset,
