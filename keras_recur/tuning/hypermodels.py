@@ -535,22 +535,21 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
         luong = self.conditional_values(
             hp, "attention", ["luong"], ["scale", "input_feeding"]
         )
+        cell = CELLS[cell][1](self.value(hp, "units"), **extra)
         if mechanism == "bahdanau":
-            attention, options = (
+            decoder = keras_recur.AttentionDecoder(
+                cell,
                 keras_recur.BahdanauAttention(
                     bahdanau["attention_units"],
                     normalize=bahdanau["normalize"],
                 ),
-                {},
             )
         else:
-            attention = keras_recur.LuongAttention(scale=luong["scale"])
-            options = {"input_feeding": luong["input_feeding"]}
-        decoder = keras_recur.AttentionDecoder(
-            CELLS[cell][1](self.value(hp, "units"), **extra),
-            attention,
-            **options,
-        )
+            decoder = keras_recur.AttentionDecoder(
+                cell,
+                keras_recur.LuongAttention(scale=luong["scale"]),
+                input_feeding=luong["input_feeding"],
+            )
         return keras_recur.Seq2Seq(
             source_embedding,
             encoder,

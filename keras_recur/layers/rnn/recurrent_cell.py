@@ -148,6 +148,9 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
     # Base-class arguments that a cell does not take (ones that mean nothing
     # for its model): left out of its signature and config, refused by name.
     withheld_arguments = frozenset()
+    # The arguments that bind by position, in order (a cell ported from
+    # another library keeps that library's order).
+    positional_arguments = ("units",)
     # States: [h] or [h, c]; the step output is always h == states[0], which
     # Keras' masked JAX/NumPy loops rely on.
     state_count = 1
@@ -157,10 +160,6 @@ class RecurrentCell(keras.layers.SimpleRNNCell):
         cls.__signature__ = make_signature(
             *init_parameters(cls, RecurrentCell), cls.positional_arguments
         )
-
-    # The arguments that bind by position, in order (a cell ported from
-    # another library keeps that library's order).
-    positional_arguments = ("units",)
 
     def __new__(cls, *args, **kwargs):
         withheld = sorted(cls.withheld_arguments & kwargs.keys())
