@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import BACKEND
-from tests.conftest import ROOT
+from tests.testing import BACKEND
+from tests.testing import ROOT
 
 
 def smoke_run(script, tmp_path, *arguments):

@@ -15,7 +15,7 @@ import pytest
 
 import keras_recur
 import keras_recur.tuning
-from tests.conftest import ROOT
+from tests.testing import ROOT
 
 PAGES = sorted(
     [

@@ -14,8 +14,8 @@ import os
 import pytest
 
 import keras_recur
-from tests.conftest import BACKEND
-from tests.conftest import ROOT
+from tests.testing import BACKEND
+from tests.testing import ROOT
 
 
 def test_version_is_single_sourced():

@@ -1,19 +1,21 @@
 """`.keras` saving, and loading under each backend after a bare import."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import keras
 import numpy as np
 import pytest
 
 import keras_recur
-from tests.conftest import CHANGED_ARGUMENTS
-from tests.conftest import ROOT
-from tests.conftest import to_numpy
+from tests.testing import CHANGED_ARGUMENTS
+from tests.testing import ROOT
+from tests.testing import to_numpy
 
 # Saves every model of this file under the backend of its process, with
 # its inputs and predictions, into FOLDER/NAME/. The checkout is appended
@@ -264,3 +266,40 @@ def test_every_argument_survives_the_config(layer):
             value = module.serialize(module.get(value))
         assert config[name] == value, name
     assert layer.from_config(config).get_config() == config
+
+
+# `.keras` files saved by main at 28785c7, before the cells' arguments were
+# written literally and their bases cut: every model of MODELS, saved on
+# PyTorch with its inputs and predictions (see SAVE).
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "saved_by_28785c7")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_files_saved_by_an_earlier_version_load_and_predict_the_same(name):
+    folder = os.path.join(FIXTURES, name)
+    loaded = keras.saving.load_model(os.path.join(folder, "model.keras"))
+    arrays = np.load(os.path.join(folder, "inputs.npz"))
+    inputs = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    feed = inputs[0] if len(inputs) == 1 else inputs
+    np.testing.assert_allclose(
+        loaded.predict(feed, verbose=0),
+        np.load(os.path.join(folder, "want.npy")),
+        atol=1e-5,
+    )
+    # Today's code writes back the config the earlier version wrote.
+    with zipfile.ZipFile(os.path.join(folder, "model.keras")) as archive:
+        saved = json.loads(archive.read("config.json"))["config"]
+    assert json.loads(json.dumps(loaded.get_config())) == without_ids(saved)
+
+
+def without_ids(config):
+    """A saved config less the ids that saving gives shared objects."""
+    if isinstance(config, dict):
+        return {
+            k: without_ids(v)
+            for k, v in config.items()
+            if k != "shared_object_id"
+        }
+    if isinstance(config, list):
+        return [without_ids(v) for v in config]
+    return config

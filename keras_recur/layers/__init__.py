@@ -12,6 +12,7 @@ from keras_recur.layers.attention.luong_attention import LuongAttention
 from keras_recur.layers.crf import CRF
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
+from keras_recur.layers.rnn.dense_gates_cell import DenseGatesCell
 from keras_recur.layers.rnn.echo_state_network import EchoStateNetwork
 from keras_recur.layers.rnn.echo_state_network import ESNCell
 from keras_recur.layers.rnn.gru import GRU
@@ -31,6 +32,7 @@ __all__ = [
     "CRF",
     "CoupledLSTM",
     "CoupledLSTMCell",
+    "DenseGatesCell",
     "ESNCell",
     "EchoStateNetwork",
     "GRU",

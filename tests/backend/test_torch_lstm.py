@@ -3,8 +3,8 @@ torch_lstm.py): its hand-written backward pass against finite differences."""
 
 import pytest
 
-from tests.conftest import BACKEND
-from tests.layers.rnn.test_recurrence import MASK
+from tests.testing import BACKEND
+from tests.testing import MASK
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch's fused LSTM path")

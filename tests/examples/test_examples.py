@@ -9,22 +9,10 @@ import sys
 
 import pytest
 
-from tests.conftest import BACKEND
-from tests.conftest import ROOT
-from tests.conftest import once_on
-
-
-def environment(**extra):
-    """The examples' environment: this backend, the installed package (as a
-    user runs them), no distributed-search variables unless given."""
-    env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHONUNBUFFERED": "1"}
-    for name in list(env):
-        if name.startswith("KERASTUNER_"):
-            del env[name]
-    # Importing Keras in this process set it to "1"; a user's shell has not.
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    env.update(extra)
-    return env
+from tests.testing import BACKEND
+from tests.testing import ROOT
+from tests.testing import environment
+from tests.testing import once_on
 
 
 def start_example(name, *arguments):

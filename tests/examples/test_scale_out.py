@@ -14,10 +14,10 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import BACKEND
-from tests.conftest import ROOT
-from tests.conftest import once_on
-from tests.examples.test_examples import environment
+from tests.testing import BACKEND
+from tests.testing import ROOT
+from tests.testing import environment
+from tests.testing import once_on
 
 FORECASTING = os.path.join(ROOT, "examples", "forecasting.py")
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import keras_recur
-from tests.conftest import BACKEND
-from tests.conftest import gradients
-from tests.conftest import numeric_gradient
-from tests.conftest import to_numpy
+from tests.testing import BACKEND
+from tests.testing import gradients
+from tests.testing import numeric_gradient
+from tests.testing import to_numpy
 
 # Right padding, left padding, a hole, no padding, every step padded.
 MASK = np.array(

@@ -6,7 +6,7 @@ import pytest
 
 import keras_recur
 from keras_recur import layers
-from tests.layer_test import run_layer_test
+from tests.testing import run_layer_test
 
 RNG = np.random.default_rng(0)
 SEQUENCE = RNG.normal(size=(3, 5, 2)).astype("float32")

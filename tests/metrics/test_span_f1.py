@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_recur
-from tests.conftest import to_numpy
+from tests.testing import to_numpy
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

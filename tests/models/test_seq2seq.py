@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import keras_recur
-from tests.conftest import BACKEND
-from tests.conftest import randomize
-from tests.conftest import to_numpy
-from tests.layers.attention.test_attention import GeneralAttention
+from tests.testing import BACKEND
+from tests.testing import GeneralAttention
+from tests.testing import randomize
+from tests.testing import to_numpy
 
 VOCABULARY, START, END = 4, 1, 2
 SOURCE = np.array([[3, 1, 2, 3, 0], [2, 2, 0, 0, 0], [1, 3, 3, 2, 1]])

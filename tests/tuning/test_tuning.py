@@ -13,8 +13,8 @@ import pytest
 
 import keras_recur
 from keras_recur import tuning
-from tests.conftest import once_on
-from tests.conftest import to_numpy
+from tests.testing import once_on
+from tests.testing import to_numpy
 
 
 def recurrent_layers(model):

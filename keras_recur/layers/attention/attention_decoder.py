@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_recur import backend
 from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
+from keras_recur.layers.rnn.dropout import sequence_dropout_masks
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import checked_initial_state
@@ -138,27 +139,17 @@ class AttentionDecoder(keras.layers.Layer):
         check_bool("return_sequences", return_sequences)
         check_bool("return_state", return_state)
         check_bool("return_attention", return_attention)
-        self.luong = bool(attention.queries_with_current_output)
-        if not self.luong:
-            for name, value in (
-                ("attention_layer_size", attention_layer_size),
-                ("input_feeding", input_feeding),
-            ):
-                if value is not None:
-                    raise ValueError(
-                        f"`{name}` is for attention that queries with the "
-                        "decoder's current output (LuongAttention); "
-                        f"{type(attention).__name__} queries with the "
-                        f"previous state. Received: {name}={value!r}"
-                    )
-        else:
-            if attention_layer_size is None:
-                attention_layer_size = _output_size(cell)
-            check_positive_int("attention_layer_size", attention_layer_size)
-            input_feeding = True if input_feeding is None else input_feeding
-            check_bool("input_feeding", input_feeding)
-            attention_layer_size = int(attention_layer_size)
+        # The mechanism chooses the step (see the two classes below).
+        decoding = (
+            LuongDecoding()
+            if attention.queries_with_current_output
+            else BahdanauDecoding()
+        )
+        attention_layer_size, input_feeding = decoding.checked_options(
+            attention, cell, attention_layer_size, input_feeding
+        )
         super().__init__(**kwargs)
+        self.decoding = decoding
         self.attention_layer_size = attention_layer_size
         self.input_feeding = input_feeding
         self.cell = cell
@@ -182,9 +173,7 @@ class AttentionDecoder(keras.layers.Layer):
 
     def output_dim(self, memory_dim):
         """The size of each step's output over a memory of `memory_dim`."""
-        if self.luong:
-            return self.attention_layer_size
-        return _output_size(self.cell) + memory_dim
+        return self.decoding.output_dim(self, memory_dim)
 
     def build(self, inputs_shape, memory_shape):
         inputs_shape, memory_shape = tuple(inputs_shape), tuple(memory_shape)
@@ -195,17 +184,9 @@ class AttentionDecoder(keras.layers.Layer):
                     f"features. Received: {name}.shape={shape}"
                 )
         batch, memory_dim = inputs_shape[0], memory_shape[-1]
-        if self.luong:
-            feed = self.attention_layer_size if self.input_feeding else 0
-            self.cell_input_dim = inputs_shape[-1] + feed
-            query_dim = _output_size(self.cell)
-            self.attention_kernel = self.add_weight(
-                shape=(memory_dim + query_dim, self.attention_layer_size),
-                name="attention_kernel",
-            )
-        else:
-            self.cell_input_dim = inputs_shape[-1] + memory_dim
-            query_dim = self.cell_state_size[0]
+        self.cell_input_dim, query_dim = self.decoding.build(
+            self, inputs_shape[-1], memory_dim
+        )
         if not self.cell.built:
             self.cell.build((batch, self.cell_input_dim))
         if not self.attention.built:
@@ -275,27 +256,9 @@ class AttentionDecoder(keras.layers.Layer):
             )
             return context[:, 0], weights[:, 0]
 
-        cell_states = list(states[: len(self.cell_state_size)])
-        if not self.luong:
-            context, weights = attend(states[0])
-            h, new_states = self._cell_step(
-                [inputs_t, context], cell_states, training
-            )
-            return ops.concatenate([h, context], axis=-1), new_states, weights
+        return self.decoding.step(self, inputs_t, states, attend, training)
 
-        feed = [states[-1]] if self.input_feeding else []
-        h, new_states = self._cell_step(
-            [inputs_t, *feed], cell_states, training
-        )
-        context, weights = attend(h)
-        features = ops.concatenate([context, ops.cast(h, context.dtype)], -1)
-        kernel = ops.cast(self.attention_kernel, features.dtype)
-        attentional = ops.tanh(ops.matmul(features, kernel))
-        if self.input_feeding:
-            new_states.append(attentional)
-        return attentional, new_states, weights
-
-    def _cell_step(self, parts, states, training):
+    def cell_step(self, parts, states, training):
         """The cell on the concatenated `parts`: (its output, new states)."""
         dtype = parts[-1].dtype
         cell_inputs = ops.concatenate([ops.cast(p, dtype) for p in parts], -1)
@@ -325,7 +288,6 @@ class AttentionDecoder(keras.layers.Layer):
             )
             if dropout is not None:
                 xs["attention_dropout"] = dropout
-            self._draw_cell_dropout_masks(batch, inputs.dtype, states)
 
         # The previous output rides along as a state: a masked step repeats
         # it, as Keras' RNN layers do.
@@ -353,10 +315,14 @@ class AttentionDecoder(keras.layers.Layer):
                 weights = ops.where(kept, weights, 0.0)
             return [*new_states, output], (output, weights)
 
-        carry, (outputs, weights) = backend.scan(
-            scan_step, [*states, previous_output], xs
-        )
-        self._reset_cell_dropout_masks()
+        # Only the shape of a step's cell input matters to the mask.
+        step_inputs = ops.zeros((batch, self.cell_input_dim), inputs.dtype)
+        with sequence_dropout_masks(
+            self.cell, step_inputs, states[0], training
+        ):
+            carry, (outputs, weights) = backend.scan(
+                scan_step, [*states, previous_output], xs
+            )
         states = carry[:-1]
         outputs = ops.transpose(outputs, (1, 0, 2))
         result = [outputs if self.return_sequences else carry[-1]]
@@ -365,22 +331,6 @@ class AttentionDecoder(keras.layers.Layer):
         if self.return_attention:
             result.append(ops.transpose(weights, (1, 0, 2)))
         return result[0] if len(result) == 1 else result
-
-    def _draw_cell_dropout_masks(self, batch, dtype, states):
-        # As keras.layers.RNN does: a cell's masks are drawn once per
-        # sequence, outside the (traced) loop, then reused by every step.
-        if getattr(self.cell, "dropout", 0) > 0:
-            # Only the shape of a step's cell input matters to the mask.
-            self.cell.get_dropout_mask(
-                ops.zeros((batch, self.cell_input_dim), dtype)
-            )
-        if getattr(self.cell, "recurrent_dropout", 0) > 0:
-            self.cell.get_recurrent_dropout_mask(states[0])
-
-    def _reset_cell_dropout_masks(self):
-        for reset in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):
-            if hasattr(self.cell, reset):
-                getattr(self.cell, reset)()
 
     def compute_mask(self, inputs, previous_mask=None):
         output_mask = previous_mask if self.return_sequences else None
@@ -404,6 +354,85 @@ class AttentionDecoder(keras.layers.Layer):
             "attention_layer_size": self.attention_layer_size,
             "input_feeding": self.input_feeding,
         }
+
+
+class BahdanauDecoding:
+    """Bahdanau et al. (2014)'s step: the previous state queries, and the
+    output is the cell's output beside the context."""
+
+    def checked_options(
+        self, attention, cell, attention_layer_size, input_feeding
+    ):
+        for name, value in (
+            ("attention_layer_size", attention_layer_size),
+            ("input_feeding", input_feeding),
+        ):
+            if value is not None:
+                raise ValueError(
+                    f"`{name}` is for attention that queries with the "
+                    "decoder's current output (LuongAttention); "
+                    f"{type(attention).__name__} queries with the "
+                    f"previous state. Received: {name}={value!r}"
+                )
+        return None, None
+
+    def output_dim(self, decoder, memory_dim):
+        return _output_size(decoder.cell) + memory_dim
+
+    def build(self, decoder, inputs_dim, memory_dim):
+        """Returns (the cell's input size, the query's size)."""
+        return inputs_dim + memory_dim, decoder.cell_state_size[0]
+
+    def step(self, decoder, inputs_t, states, attend, training):
+        context, weights = attend(states[0])
+        h, new_states = decoder.cell_step(
+            [inputs_t, context], list(states), training
+        )
+        return ops.concatenate([h, context], axis=-1), new_states, weights
+
+
+class LuongDecoding:
+    """Luong et al. (2015)'s step: the cell runs first and its output
+    queries; the output is the attentional vector
+    `tanh([c; h] W_c)`, fed to the next step with input feeding."""
+
+    def checked_options(
+        self, attention, cell, attention_layer_size, input_feeding
+    ):
+        if attention_layer_size is None:
+            attention_layer_size = _output_size(cell)
+        check_positive_int("attention_layer_size", attention_layer_size)
+        input_feeding = True if input_feeding is None else input_feeding
+        check_bool("input_feeding", input_feeding)
+        return int(attention_layer_size), input_feeding
+
+    def output_dim(self, decoder, memory_dim):
+        return decoder.attention_layer_size
+
+    def build(self, decoder, inputs_dim, memory_dim):
+        """Adds `W_c` (the decoder's `attention_kernel`, no bias as in the
+        paper); returns (the cell's input size, the query's size)."""
+        query_dim = _output_size(decoder.cell)
+        decoder.attention_kernel = decoder.add_weight(
+            shape=(memory_dim + query_dim, decoder.attention_layer_size),
+            name="attention_kernel",
+        )
+        feed = decoder.attention_layer_size if decoder.input_feeding else 0
+        return inputs_dim + feed, query_dim
+
+    def step(self, decoder, inputs_t, states, attend, training):
+        cell_states = list(states[: len(decoder.cell_state_size)])
+        feed = [states[-1]] if decoder.input_feeding else []
+        h, new_states = decoder.cell_step(
+            [inputs_t, *feed], cell_states, training
+        )
+        context, weights = attend(h)
+        features = ops.concatenate([context, ops.cast(h, context.dtype)], -1)
+        kernel = ops.cast(decoder.attention_kernel, features.dtype)
+        attentional = ops.tanh(ops.matmul(features, kernel))
+        if decoder.input_feeding:
+            new_states.append(attentional)
+        return attentional, new_states, weights
 
 
 def _output_size(cell):

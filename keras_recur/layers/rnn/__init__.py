@@ -1,9 +1,13 @@
 """Recurrent cells and their layers.
 
-- `recurrent_cell.py`: `RecurrentCell`, the base of every cell (weights,
-  dropout masks, config, signatures).
+- `recurrent_cell.py`: `RecurrentCell`, the slim base of every cell (state
+  sizes, the step methods, dropout masks, config).
+- `dense_gates_cell.py`: `DenseGatesCell`, the cells whose gates are
+  `x W + h U + b` (the three weights and their arguments).
 - `lstm_cell_base.py`: `LSTMCellBase`, the LSTM family (cell state, gate
-  layout, peepholes, the fused LSTM).
+  layout, the fused LSTM), and the `PeepholeWeights` mixin.
+- `dropout.py`: `sequence_dropout_masks`, one draw of a cell's dropout
+  masks per sequence.
 - `recurrent_layer.py`: `RecurrentLayer`, the one layer wrapper.
 - `recurrence.py`: the engine (fused recurrence or general loop).
 - One file per cell and its layer: `gru.py`, `peephole_lstm.py`,

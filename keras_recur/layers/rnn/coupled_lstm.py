@@ -4,12 +4,14 @@ import keras
 from keras import ops
 
 from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
+from keras_recur.layers.rnn.lstm_cell_base import PeepholeWeights
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.layers.rnn.recurrent_layer import reads_cell_arguments
 from keras_recur.validation import check_bool
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
-class CoupledLSTMCell(LSTMCellBase):
+class CoupledLSTMCell(PeepholeWeights, LSTMCellBase):
     """Cell of the coupled input-forget gate LSTM (CIFG).
 
     The input gate is `1 - f`, which saves a quarter of the LSTM's weights
@@ -74,9 +76,56 @@ class CoupledLSTMCell(LSTMCellBase):
 
     coupled_input_gate = True
 
-    def __init__(self, units, *, use_peepholes=False, **kwargs):
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        *,
+        use_peepholes=False,
+        peephole_initializer="glorot_uniform",
+        peephole_regularizer=None,
+        peephole_constraint=None,
+        **kwargs,
+    ):
         check_bool("use_peepholes", use_peepholes)
-        super().__init__(units, **kwargs)
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            peephole_initializer=peephole_initializer,
+            peephole_regularizer=peephole_regularizer,
+            peephole_constraint=peephole_constraint,
+            **kwargs,
+        )
         self.use_peepholes = use_peepholes
 
     @property
@@ -112,6 +161,7 @@ class CoupledLSTMCell(LSTMCellBase):
         }
 
 
+@reads_cell_arguments
 @keras.saving.register_keras_serializable(package="keras_recur")
 class CoupledLSTM(RecurrentLayer):
     """Coupled input-forget gate LSTM layer (CIFG; Greff et al. 2015).
@@ -125,17 +175,25 @@ class CoupledLSTM(RecurrentLayer):
 
     Args:
         units: Positive integer, dimensionality of the output space.
+        return_sequences: Return the whole output sequence rather than the
+            last output. Default: `False`.
+        return_state: Also return the final states. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Use each batch's final states as the next batch's initial
+            states (needs a fixed batch size). Default: `False`.
+        unroll: Unroll the loop (needs a fixed number of steps).
+            Default: `False`.
+        activity_regularizer: Regularizer of the layer's output.
+            Default: `None`.
         use_cudnn: `"auto"` (default) runs a fused kernel where one serves
             the call (PyTorch: the LSTM family's autograd function, with
             tanh and sigmoid in float32 or float64; masks and dropout
             included), `False` always the general loop, `True` the fused
             kernel or a `ValueError` saying why none serves.
-        **kwargs: Every other argument of `CoupledLSTMCell` (`activation`,
-            `dropout`, ...) and of `RecurrentLayer` (`return_sequences`,
-            `return_state`, `go_backwards`, `stateful`, `unroll`,
-            `activity_regularizer`), by name, with their defaults; the base
-            layer arguments (`name`, `dtype`, `trainable`); and
-            `implementation`, accepted and ignored as Keras 3 does.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`),
+            `zero_output_for_mask`, and `implementation`, accepted and
+            ignored as Keras 3 does.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -154,4 +212,74 @@ class CoupledLSTM(RecurrentLayer):
     """
 
     cell_class = CoupledLSTMCell
-    keras_counterpart = keras.layers.LSTM
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        *,
+        use_peepholes=False,
+        peephole_initializer="glorot_uniform",
+        peephole_regularizer=None,
+        peephole_constraint=None,
+        **kwargs,
+    ):
+        cell = CoupledLSTMCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            use_peepholes=use_peepholes,
+            peephole_initializer=peephole_initializer,
+            peephole_regularizer=peephole_regularizer,
+            peephole_constraint=peephole_constraint,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="coupled_lstm_cell",
+        )
+        super().__init__(
+            cell,
+            activity_regularizer=activity_regularizer,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            use_cudnn=use_cudnn,
+            **kwargs,
+        )

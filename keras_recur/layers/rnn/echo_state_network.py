@@ -2,13 +2,17 @@
 
 import keras
 import numpy as np
+from keras import activations
+from keras import initializers
 from keras import ops
 
 from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
 from keras_recur.layers.rnn.recurrent_cell import feature_dim
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.layers.rnn.recurrent_layer import reads_cell_arguments
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_float
+from keras_recur.validation import resolve
 
 # A small sparse reservoir may have no cycle, hence no radius to scale; it is
 # drawn again, up to this many times.
@@ -79,33 +83,6 @@ class ESNCell(RecurrentCell):
     []
     """
 
-    gate_count = 1
-    withheld_arguments = frozenset(
-        {
-            "recurrent_activation",
-            "kernel_regularizer",
-            "recurrent_regularizer",
-            "bias_regularizer",
-            "kernel_constraint",
-            "recurrent_constraint",
-            "bias_constraint",
-            "dropout",
-            "recurrent_dropout",
-        }
-    )
-    positional_arguments = (
-        "units",
-        "connectivity",
-        "leaky",
-        "spectral_radius",
-        "use_norm2",
-        "use_bias",
-        "activation",
-        "kernel_initializer",
-        "recurrent_initializer",
-        "bias_initializer",
-    )
-
     def __init__(
         self,
         units,
@@ -118,6 +95,7 @@ class ESNCell(RecurrentCell):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="glorot_uniform",
         bias_initializer="zeros",
+        *,
         seed=None,
         **kwargs,
     ):
@@ -125,20 +103,23 @@ class ESNCell(RecurrentCell):
         check_positive_float("leaky", leaky, at_most=1.0)
         check_positive_float("spectral_radius", spectral_radius)
         check_bool("use_norm2", use_norm2)
-        super().__init__(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            seed=seed,
-            **kwargs,
+        check_bool("use_bias", use_bias)
+        activation = resolve("activation", activation)
+        kernel_initializer = resolve("kernel_initializer", kernel_initializer)
+        recurrent_initializer = resolve(
+            "recurrent_initializer", recurrent_initializer
         )
+        bias_initializer = resolve("bias_initializer", bias_initializer)
+        super().__init__(units, seed=seed, **kwargs)
         self.connectivity = float(connectivity)
         self.leaky = float(leaky)
         self.spectral_radius = float(spectral_radius)
         self.use_norm2 = use_norm2
+        self.use_bias = use_bias
+        self.activation = activation
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
 
     def build(self, input_shape):
         input_dim = feature_dim(input_shape)
@@ -189,6 +170,13 @@ class ESNCell(RecurrentCell):
             f"units={self.units}, connectivity={self.connectivity}"
         )
 
+    def project_inputs(self, inputs):
+        """`x W + b`, the part of the echo known before the loop."""
+        projected = ops.matmul(inputs, self.kernel)
+        if self.use_bias:
+            projected = projected + self.bias
+        return projected
+
     def recurrent_step(self, projected, states, training=False):
         h_prev = states[0]
         echo = self.activation(
@@ -198,17 +186,25 @@ class ESNCell(RecurrentCell):
         return h, [h]
 
     def get_config(self):
-        return self.with_config(
-            super().get_config(),
-            {
-                "connectivity": self.connectivity,
-                "leaky": self.leaky,
-                "spectral_radius": self.spectral_radius,
-                "use_norm2": self.use_norm2,
-            },
-        )
+        return {
+            **super().get_config(),
+            "connectivity": self.connectivity,
+            "leaky": self.leaky,
+            "spectral_radius": self.spectral_radius,
+            "use_norm2": self.use_norm2,
+            "use_bias": self.use_bias,
+            "activation": activations.serialize(self.activation),
+            "kernel_initializer": initializers.serialize(
+                self.kernel_initializer
+            ),
+            "recurrent_initializer": initializers.serialize(
+                self.recurrent_initializer
+            ),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+        }
 
 
+@reads_cell_arguments
 @keras.saving.register_keras_serializable(package="keras_recur")
 class EchoStateNetwork(RecurrentLayer):
     """Echo state network layer (Jaeger 2001), as `tfa.layers.ESN`.
@@ -221,14 +217,35 @@ class EchoStateNetwork(RecurrentLayer):
 
     Args:
         units: Positive integer, the reservoir size.
+        connectivity: Float in (0, 1], the probability that a reservoir
+            connection exists. Default: 0.1.
+        leaky: Float in (0, 1], the leaking rate. Default: 1.
+        spectral_radius: Positive float, the spectral radius of the
+            reservoir. Default: 0.9.
+        use_norm2: Scale the reservoir by its norm. Default: `False`.
+        use_bias: Default: `True`.
+        activation: Default: `"tanh"`.
+        kernel_initializer: Default: `"glorot_uniform"`.
+        recurrent_initializer: Default: `"glorot_uniform"`.
+        bias_initializer: Default: `"zeros"`.
+        seed: Integer seed of which reservoir connections exist.
+            Default: `None`.
+        return_sequences: Return the whole output sequence rather than the
+            last output. Default: `False`.
+        return_state: Also return the final states. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Use each batch's final states as the next batch's initial
+            states (needs a fixed batch size). Default: `False`.
+        unroll: Unroll the loop (needs a fixed number of steps).
+            Default: `False`.
+        activity_regularizer: Regularizer of the layer's output.
+            Default: `None`.
         use_cudnn: `"auto"` (default) and `False` run the general loop (no
             fused kernel serves this cell), so `True` raises a `ValueError`
             saying so.
-        **kwargs: Every other argument of `ESNCell` (`connectivity`, `leaky`,
-            `spectral_radius`, ...) and of `RecurrentLayer`
-            (`return_sequences`, `return_state`, `go_backwards`, `stateful`,
-            `unroll`, `activity_regularizer`), and the base layer arguments
-            (`name`, `dtype`, `trainable`).
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`) and
+            `zero_output_for_mask`.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -249,3 +266,54 @@ class EchoStateNetwork(RecurrentLayer):
     """
 
     cell_class = ESNCell
+
+    def __init__(
+        self,
+        units,
+        connectivity=0.1,
+        leaky=1.0,
+        spectral_radius=0.9,
+        use_norm2=False,
+        use_bias=True,
+        activation="tanh",
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        *,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        activity_regularizer=None,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        cell = ESNCell(
+            units,
+            connectivity=connectivity,
+            leaky=leaky,
+            spectral_radius=spectral_radius,
+            use_norm2=use_norm2,
+            use_bias=use_bias,
+            activation=activation,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            seed=seed,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="esn_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            use_cudnn=use_cudnn,
+            **kwargs,
+        )

@@ -4,13 +4,14 @@ import keras
 from keras import ops
 
 from keras_recur import backend
-from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
+from keras_recur.layers.rnn.dense_gates_cell import DenseGatesCell
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.layers.rnn.recurrent_layer import reads_cell_arguments
 from keras_recur.validation import check_bool
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
-class GRUCell(RecurrentCell):
+class GRUCell(DenseGatesCell):
     """Cell of the GRU, the model and weight layout of `keras.layers.GRUCell`.
 
     ```
@@ -66,9 +67,47 @@ class GRUCell(RecurrentCell):
 
     gate_count = 3
 
-    def __init__(self, units, *, reset_after=True, **kwargs):
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        reset_after=True,
+        seed=None,
+        **kwargs,
+    ):
         check_bool("reset_after", reset_after)
-        super().__init__(units, **kwargs)
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            **kwargs,
+        )
         self.reset_after = reset_after
 
     def bias_shape(self):
@@ -124,6 +163,7 @@ class GRUCell(RecurrentCell):
         return {**super().get_config(), "reset_after": self.reset_after}
 
 
+@reads_cell_arguments
 @keras.saving.register_keras_serializable(package="keras_recur")
 class GRU(RecurrentLayer):
     """Gated recurrent unit layer (Cho et al. 2014), as `keras.layers.GRU`.
@@ -136,17 +176,25 @@ class GRU(RecurrentLayer):
 
     Args:
         units: Positive integer, dimensionality of the output space.
+        return_sequences: Return the whole output sequence rather than the
+            last output. Default: `False`.
+        return_state: Also return the final states. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Use each batch's final states as the next batch's initial
+            states (needs a fixed batch size). Default: `False`.
+        unroll: Unroll the loop (needs a fixed number of steps).
+            Default: `False`.
+        activity_regularizer: Regularizer of the layer's output.
+            Default: `None`.
         use_cudnn: `"auto"` (default) runs a fused kernel where one serves
             the call (PyTorch: ATen's GRU, with `reset_after=True`, tanh and
             sigmoid, float32, no mask and no recurrent dropout in training),
             `False` always the general loop, `True` the fused kernel or a
             `ValueError` saying why none serves.
-        **kwargs: Every other argument of `GRUCell` (`activation`,
-            `dropout`, ...) and of `RecurrentLayer` (`return_sequences`,
-            `return_state`, `go_backwards`, `stateful`, `unroll`,
-            `activity_regularizer`), by name, with their defaults; the base
-            layer arguments (`name`, `dtype`, `trainable`); and
-            `implementation`, accepted and ignored as Keras 3 does.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`),
+            `zero_output_for_mask`, and `implementation`, accepted and
+            ignored as Keras 3 does.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -168,4 +216,65 @@ class GRU(RecurrentLayer):
     """
 
     cell_class = GRUCell
-    keras_counterpart = keras.layers.GRU
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        reset_after=True,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        cell = GRUCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            reset_after=reset_after,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="gru_cell",
+        )
+        super().__init__(
+            cell,
+            activity_regularizer=activity_regularizer,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            use_cudnn=use_cudnn,
+            **kwargs,
+        )

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.layers.rnn.recurrent_layer import reads_cell_arguments
 from keras_recur.validation import check_positive_float
 from keras_recur.validation import resolve
 
@@ -87,13 +88,25 @@ class LayerNormLSTMCell(LSTMCellBase):
     ['kernel_norm_gamma', 'kernel_norm_beta']
     """
 
-    withheld_arguments = frozenset(
-        {"peephole_initializer", "peephole_regularizer", "peephole_constraint"}
-    )
-
     def __init__(
         self,
         units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
         *,
         norm_gamma_initializer="ones",
         norm_beta_initializer="zeros",
@@ -101,13 +114,34 @@ class LayerNormLSTMCell(LSTMCellBase):
         **kwargs,
     ):
         check_positive_float("norm_epsilon", norm_epsilon)
-        super().__init__(units, **kwargs)
-        self.norm_gamma_initializer = resolve(
+        norm_gamma_initializer = resolve(
             "norm_gamma_initializer", norm_gamma_initializer
         )
-        self.norm_beta_initializer = resolve(
+        norm_beta_initializer = resolve(
             "norm_beta_initializer", norm_beta_initializer
         )
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            **kwargs,
+        )
+        self.norm_gamma_initializer = norm_gamma_initializer
+        self.norm_beta_initializer = norm_beta_initializer
         self.norm_epsilon = float(norm_epsilon)
 
     def build_extra_weights(self):
@@ -157,20 +191,19 @@ class LayerNormLSTMCell(LSTMCellBase):
         return h, [h, c]
 
     def get_config(self):
-        return self.with_config(
-            super().get_config(),
-            {
-                "norm_gamma_initializer": initializers.serialize(
-                    self.norm_gamma_initializer
-                ),
-                "norm_beta_initializer": initializers.serialize(
-                    self.norm_beta_initializer
-                ),
-                "norm_epsilon": self.norm_epsilon,
-            },
-        )
+        return {
+            **super().get_config(),
+            "norm_gamma_initializer": initializers.serialize(
+                self.norm_gamma_initializer
+            ),
+            "norm_beta_initializer": initializers.serialize(
+                self.norm_beta_initializer
+            ),
+            "norm_epsilon": self.norm_epsilon,
+        }
 
 
+@reads_cell_arguments
 @keras.saving.register_keras_serializable(package="keras_recur")
 class LayerNormLSTM(RecurrentLayer):
     """Layer-normalised LSTM layer (Ba, Kiros & Hinton 2016).
@@ -183,15 +216,23 @@ class LayerNormLSTM(RecurrentLayer):
 
     Args:
         units: Positive integer, dimensionality of the output space.
+        return_sequences: Return the whole output sequence rather than the
+            last output. Default: `False`.
+        return_state: Also return the final states. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Use each batch's final states as the next batch's initial
+            states (needs a fixed batch size). Default: `False`.
+        unroll: Unroll the loop (needs a fixed number of steps).
+            Default: `False`.
+        activity_regularizer: Regularizer of the layer's output.
+            Default: `None`.
         use_cudnn: `"auto"` (default) and `False` run the general loop: no
             fused kernel computes the norms, so `True` raises a `ValueError`
             saying so.
-        **kwargs: Every other argument of `LayerNormLSTMCell` (`activation`,
-            `dropout`, ...) and of `RecurrentLayer` (`return_sequences`,
-            `return_state`, `go_backwards`, `stateful`, `unroll`,
-            `activity_regularizer`), by name, with their defaults; the base
-            layer arguments (`name`, `dtype`, `trainable`); and
-            `implementation`, accepted and ignored as Keras 3 does.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`),
+            `zero_output_for_mask`, and `implementation`, accepted and
+            ignored as Keras 3 does.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -213,4 +254,72 @@ class LayerNormLSTM(RecurrentLayer):
     """
 
     cell_class = LayerNormLSTMCell
-    keras_counterpart = keras.layers.LSTM
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        *,
+        norm_gamma_initializer="ones",
+        norm_beta_initializer="zeros",
+        norm_epsilon=1e-3,
+        **kwargs,
+    ):
+        cell = LayerNormLSTMCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            norm_gamma_initializer=norm_gamma_initializer,
+            norm_beta_initializer=norm_beta_initializer,
+            norm_epsilon=norm_epsilon,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="layer_norm_lstm_cell",
+        )
+        super().__init__(
+            cell,
+            activity_regularizer=activity_regularizer,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            use_cudnn=use_cudnn,
+            **kwargs,
+        )

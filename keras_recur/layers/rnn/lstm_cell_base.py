@@ -1,4 +1,5 @@
-"""The base of the cells with a cell state `c`: the LSTM family."""
+"""The base of the cells with a cell state `c` (the LSTM family), and the
+peephole weights two of them share."""
 
 from keras import constraints
 from keras import initializers
@@ -6,21 +7,20 @@ from keras import ops
 from keras import regularizers
 
 from keras_recur import backend
-from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
+from keras_recur.layers.rnn.dense_gates_cell import DenseGatesCell
 from keras_recur.validation import check_bool
 from keras_recur.validation import resolve
 
 
-class LSTMCellBase(RecurrentCell):
+class LSTMCellBase(DenseGatesCell):
     """Base of the cells with a cell state `c`: states `[h, c]`.
 
     Gate blocks are `[i, f, c, o]`, or `[f, c, o]` when the input gate is
-    coupled to the forget gate (`i = 1 - f`). Subclasses set
-    `coupled_input_gate` and `peephole_gates`, the gates among `"input"`,
-    `"forget"` and `"output"` that have a diagonal peephole weight, named
-    `{gate}_gate_peephole_weights` as in TF-Addons. Adds `unit_forget_bias`
-    (ones in the forget gate's bias block) and the peephole weights'
-    initializer, regularizer and constraint.
+    coupled to the forget gate (`i = 1 - f`): subclasses set
+    `coupled_input_gate`. Adds `unit_forget_bias` (ones in the forget
+    gate's bias block) to the arguments of `DenseGatesCell`, in the
+    position `keras.layers.LSTMCell` has it. Cells with peepholes add the
+    `PeepholeWeights` mixin.
 
     A subclass whose `recurrent_step` is the family's equations (gates
     `sigma(x W + h U + b [+ p * c])`, `c_t = f c_{t-1} + i g`,
@@ -29,13 +29,25 @@ class LSTMCellBase(RecurrentCell):
 
     Args:
         units: Positive integer, dimensionality of the output space.
+        activation: Default: `"tanh"`.
+        recurrent_activation: Activation of the gates. Default: `"sigmoid"`.
+        use_bias: Default: `True`.
+        kernel_initializer: Default: `"glorot_uniform"`.
+        recurrent_initializer: Default: `"orthogonal"`.
+        bias_initializer: Default: `"zeros"`.
         unit_forget_bias: If `True`, the forget gate's bias block starts at
             one. Default: `True`.
-        peephole_initializer: Initializer of the peephole vectors.
-            Default: `"glorot_uniform"`.
-        peephole_regularizer: Default: `None`.
-        peephole_constraint: Default: `None`.
-        **kwargs: The arguments of `RecurrentCell`.
+        kernel_regularizer: Default: `None`.
+        recurrent_regularizer: Default: `None`.
+        bias_regularizer: Default: `None`.
+        kernel_constraint: Default: `None`.
+        recurrent_constraint: Default: `None`.
+        bias_constraint: Default: `None`.
+        dropout: Fraction of the inputs dropped, in [0, 1). Default: 0.
+        recurrent_dropout: Fraction of `h_{t-1}` dropped, in [0, 1).
+            Default: 0.
+        seed: Integer seed of the dropout masks. Default: `None`.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
         inputs: A 2D tensor `(batch, features)`.
@@ -69,30 +81,51 @@ class LSTMCellBase(RecurrentCell):
 
     state_count = 2
     coupled_input_gate = False
+    # The gates with a diagonal peephole weight (`PeepholeWeights`).
     peephole_gates = ()
 
     def __init__(
         self,
         units,
-        *,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
         unit_forget_bias=True,
-        peephole_initializer="glorot_uniform",
-        peephole_regularizer=None,
-        peephole_constraint=None,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
         **kwargs,
     ):
         check_bool("unit_forget_bias", unit_forget_bias)
-        super().__init__(units, **kwargs)
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            **kwargs,
+        )
         self.unit_forget_bias = unit_forget_bias
-        self.peephole_initializer = resolve(
-            "peephole_initializer", peephole_initializer
-        )
-        self.peephole_regularizer = resolve(
-            "peephole_regularizer", peephole_regularizer
-        )
-        self.peephole_constraint = resolve(
-            "peephole_constraint", peephole_constraint
-        )
 
     @property
     def gate_count(self):
@@ -101,21 +134,6 @@ class LSTMCellBase(RecurrentCell):
     @property
     def forget_block(self):
         return 0 if self.coupled_input_gate else 1
-
-    def build_extra_weights(self):
-        for gate in self.peephole_gates:
-            name = f"{gate}_gate_peephole_weights"
-            setattr(
-                self,
-                name,
-                self.add_weight(
-                    shape=(self.units,),
-                    name=name,
-                    initializer=self.peephole_initializer,
-                    regularizer=self.peephole_regularizer,
-                    constraint=self.peephole_constraint,
-                ),
-            )
 
     def bias_weight_initializer(self):
         if not self.unit_forget_bias:
@@ -156,18 +174,71 @@ class LSTMCellBase(RecurrentCell):
         )
 
     def get_config(self):
-        return self.with_config(
-            super().get_config(),
-            {
-                "unit_forget_bias": self.unit_forget_bias,
-                "peephole_initializer": initializers.serialize(
-                    self.peephole_initializer
-                ),
-                "peephole_regularizer": regularizers.serialize(
-                    self.peephole_regularizer
-                ),
-                "peephole_constraint": constraints.serialize(
-                    self.peephole_constraint
-                ),
-            },
+        return {
+            **super().get_config(),
+            "unit_forget_bias": self.unit_forget_bias,
+        }
+
+
+class PeepholeWeights:
+    """Mixin of the LSTM cells whose gates look at the cell state through
+    diagonal weights `p` (shape `(units,)`), one per gate in
+    `peephole_gates` (among `"input"`, `"forget"`, `"output"`), named
+    `{gate}_gate_peephole_weights` as in TF-Addons and built after kernel,
+    recurrent kernel and bias.
+
+    Put it before `LSTMCellBase` among the bases; it takes the keyword
+    arguments `peephole_initializer`, `peephole_regularizer` and
+    `peephole_constraint` and passes the rest on.
+    """
+
+    peephole_gates = ("input", "forget", "output")
+
+    def __init__(
+        self,
+        *args,
+        peephole_initializer="glorot_uniform",
+        peephole_regularizer=None,
+        peephole_constraint=None,
+        **kwargs,
+    ):
+        peephole_initializer = resolve(
+            "peephole_initializer", peephole_initializer
         )
+        peephole_regularizer = resolve(
+            "peephole_regularizer", peephole_regularizer
+        )
+        peephole_constraint = resolve(
+            "peephole_constraint", peephole_constraint
+        )
+        super().__init__(*args, **kwargs)
+        self.peephole_initializer = peephole_initializer
+        self.peephole_regularizer = peephole_regularizer
+        self.peephole_constraint = peephole_constraint
+
+    def build_extra_weights(self):
+        super().build_extra_weights()
+        for gate in self.peephole_gates:
+            name = f"{gate}_gate_peephole_weights"
+            weight = self.add_weight(
+                shape=(self.units,),
+                name=name,
+                initializer=self.peephole_initializer,
+                regularizer=self.peephole_regularizer,
+                constraint=self.peephole_constraint,
+            )
+            setattr(self, name, weight)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "peephole_initializer": initializers.serialize(
+                self.peephole_initializer
+            ),
+            "peephole_regularizer": regularizers.serialize(
+                self.peephole_regularizer
+            ),
+            "peephole_constraint": constraints.serialize(
+                self.peephole_constraint
+            ),
+        }

@@ -4,11 +4,13 @@ import keras
 from keras import ops
 
 from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
+from keras_recur.layers.rnn.lstm_cell_base import PeepholeWeights
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.layers.rnn.recurrent_layer import reads_cell_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
-class PeepholeLSTMCell(LSTMCellBase):
+class PeepholeLSTMCell(PeepholeWeights, LSTMCellBase):
     """Cell of the peephole LSTM, weight-compatible with TF-Addons'.
 
     Input and forget gates look at the previous cell state, the output gate
@@ -38,25 +40,25 @@ class PeepholeLSTMCell(LSTMCellBase):
         bias_initializer: Default: `"zeros"`.
         unit_forget_bias: If `True`, the forget gate's bias block starts at
             one. Default: `True`.
-        peephole_initializer: Initializer of the three peephole vectors.
-            Default: `"glorot_uniform"` (TF-Addons used its kernel
-            initializer, whose default this is).
         kernel_regularizer: Regularizer of the input kernel. Default: `None`.
         recurrent_regularizer: Regularizer of the recurrent kernel.
             Default: `None`.
         bias_regularizer: Regularizer of the bias. Default: `None`.
-        peephole_regularizer: Regularizer of the peephole weights.
-            Default: `None`.
         kernel_constraint: Constraint of the input kernel. Default: `None`.
         recurrent_constraint: Constraint of the recurrent kernel.
             Default: `None`.
         bias_constraint: Constraint of the bias. Default: `None`.
-        peephole_constraint: Constraint of the peephole weights.
-            Default: `None`.
         dropout: Fraction of the inputs dropped, in [0, 1). Default: 0.
         recurrent_dropout: Fraction of `h_{t-1}` dropped before the recurrent
             matmul, in [0, 1). Default: 0.
         seed: Integer seed of the dropout masks. Default: `None`.
+        peephole_initializer: Initializer of the three peephole vectors.
+            Default: `"glorot_uniform"` (TF-Addons used its kernel
+            initializer, whose default this is).
+        peephole_regularizer: Regularizer of the peephole weights.
+            Default: `None`.
+        peephole_constraint: Constraint of the peephole weights.
+            Default: `None`.
         **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -73,6 +75,55 @@ class PeepholeLSTMCell(LSTMCellBase):
     """
 
     peephole_gates = ("input", "forget", "output")
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        *,
+        peephole_initializer="glorot_uniform",
+        peephole_regularizer=None,
+        peephole_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            peephole_initializer=peephole_initializer,
+            peephole_regularizer=peephole_regularizer,
+            peephole_constraint=peephole_constraint,
+            **kwargs,
+        )
 
     def recurrent_step(self, projected, states, training=False):
         h_prev, c_prev = states
@@ -94,6 +145,7 @@ class PeepholeLSTMCell(LSTMCellBase):
     fused_recurrence = LSTMCellBase.fused_lstm
 
 
+@reads_cell_arguments
 @keras.saving.register_keras_serializable(package="keras_recur")
 class PeepholeLSTM(RecurrentLayer):
     """Peephole LSTM layer (Gers, Schraudolph & Schmidhuber 2002).
@@ -107,17 +159,25 @@ class PeepholeLSTM(RecurrentLayer):
 
     Args:
         units: Positive integer, dimensionality of the output space.
+        return_sequences: Return the whole output sequence rather than the
+            last output. Default: `False`.
+        return_state: Also return the final states. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Use each batch's final states as the next batch's initial
+            states (needs a fixed batch size). Default: `False`.
+        unroll: Unroll the loop (needs a fixed number of steps).
+            Default: `False`.
+        activity_regularizer: Regularizer of the layer's output.
+            Default: `None`.
         use_cudnn: `"auto"` (default) runs a fused kernel where one serves
             the call (PyTorch: the LSTM family's autograd function, with
             tanh and sigmoid in float32 or float64; masks and dropout
             included), `False` always the general loop, `True` the fused
             kernel or a `ValueError` saying why none serves.
-        **kwargs: Every other argument of `PeepholeLSTMCell` (`activation`,
-            `dropout`, ...) and of `RecurrentLayer` (`return_sequences`,
-            `return_state`, `go_backwards`, `stateful`, `unroll`,
-            `activity_regularizer`), by name, with their defaults; the base
-            layer arguments (`name`, `dtype`, `trainable`); and
-            `implementation`, accepted and ignored as Keras 3 does.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`),
+            `zero_output_for_mask`, and `implementation`, accepted and
+            ignored as Keras 3 does.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -139,4 +199,72 @@ class PeepholeLSTM(RecurrentLayer):
     """
 
     cell_class = PeepholeLSTMCell
-    keras_counterpart = keras.layers.LSTM
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        *,
+        peephole_initializer="glorot_uniform",
+        peephole_regularizer=None,
+        peephole_constraint=None,
+        **kwargs,
+    ):
+        cell = PeepholeLSTMCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            peephole_initializer=peephole_initializer,
+            peephole_regularizer=peephole_regularizer,
+            peephole_constraint=peephole_constraint,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="peephole_lstm_cell",
+        )
+        super().__init__(
+            cell,
+            activity_regularizer=activity_regularizer,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            use_cudnn=use_cudnn,
+            **kwargs,
+        )

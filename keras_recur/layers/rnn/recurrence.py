@@ -68,12 +68,16 @@ def run(
     general path, `True` the fused recurrence or a `ValueError` saying why
     none serves.
 
-    Returns `(last_output, outputs, final_states, path)` where `outputs` is
+    `inputs` come with their dropout applied (`cell.dropped_inputs`).
+
+    Returns `(last_output, outputs, final_states)` where `outputs` is
     (batch, time, units) in processing order (reversed with `go_backwards`,
     as Keras returns it), or only the last output (batch, 1, units) when
-    `return_sequences` is False, and `path` names the code that ran
-    (`"fused"`, `"scan"` or `"unrolled"`). A masked step keeps the states,
-    and its output is the carried `h` (zeros with `zero_output_for_mask`).
+    `return_sequences` is False. A masked step keeps the states, and its
+    output is the carried `h` (zeros with `zero_output_for_mask`). The
+    fused path calls the cell's `fused_recurrence`; the general one
+    `keras_recur.backend.scan` (with `unroll`), which is where tests see
+    which one ran.
     """
     if go_backwards:
         inputs = ops.flip(inputs, axis=1)
@@ -91,7 +95,7 @@ def run(
             outputs, states = cell.fused_recurrence(
                 inputs, list(initial_states), mask, training
             )
-            result = outputs, states, "fused"
+            result = outputs, states
         except NotImplementedError as reason:
             if use_cudnn is True:
                 raise ValueError(
@@ -110,12 +114,12 @@ def run(
             unroll,
             return_sequences,
         )
-    outputs, states, path = result
+    outputs, states = result
     if outputs is None:
         outputs = ops.expand_dims(states[0], 1)
     elif zero_output_for_mask and mask is not None:
         outputs = ops.where(ops.expand_dims(mask, -1), outputs, 0.0)
-    return states[0], outputs, states, path
+    return states[0], outputs, states
 
 
 def _general(
@@ -154,4 +158,4 @@ def _general(
     outputs = None
     if return_sequences:
         outputs = ops.transpose(collected[0], (1, 0, 2))
-    return outputs, states, "unrolled" if unroll else "scan"
+    return outputs, states

@@ -1,46 +1,35 @@
 """The one sequence layer that runs every keras_recur cell."""
 
 import inspect
-import re
 
 import keras
 from keras import regularizers
 
 from keras_recur.layers.rnn import recurrence
-from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
-from keras_recur.layers.rnn.recurrent_cell import init_parameters
-from keras_recur.layers.rnn.recurrent_cell import make_signature
+from keras_recur.layers.rnn.dropout import sequence_dropout_masks
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_one_of
 from keras_recur.validation import checked_initial_state
 from keras_recur.validation import resolve
 
-# The wrapper's boolean arguments, passed on to keras.layers.RNN.
-_FLAGS = (
-    "return_sequences",
-    "return_state",
-    "go_backwards",
-    "stateful",
-    "unroll",
-)
-# Base `Layer` arguments that the cell shares with its wrapper.
-_SHARED_ARGUMENTS = ("dtype", "trainable")
-# `Layer.get_config` keys of the cell that the wrapper keeps its own value for.
+# `Layer.get_config` keys of a cell that its layer keeps its own value for.
 _CELL_IDENTITY_KEYS = ("name", "trainable", "dtype")
 
 
 class RecurrentLayer(keras.layers.RNN):
-    """Sequence layer running a keras_recur cell (base of the public layers).
+    """Sequence layer running a keras_recur cell, as `keras.layers.RNN`
+    runs a Keras cell; the base of the public layers.
 
-    A subclass sets `cell_class`, and `keras_counterpart` where it is a
-    drop-in for a Keras layer. Its constructor then takes every argument of
-    the cell and of this wrapper, and `inspect.signature` (IDEs, `help`)
-    lists them; the arguments the Keras counterpart also has are
-    positional in the counterpart's order, so code written for it binds the
-    same way; the others are keyword-only. Every cell argument reads on the
-    layer too (`layer.units`, `layer.dropout`), as on `keras.layers.LSTM`.
+    A shipped layer (`PeepholeLSTM`, `GRU`, ...) takes its cell's arguments,
+    builds the cell and passes it here, as `keras.layers.LSTM` does, and
+    its config holds the cell's arguments in place of the cell. Given a
+    cell directly, this layer saves the cell in its config, as
+    `keras.layers.RNN` does. Either way it runs the cell through the
+    engine (`keras_recur.layers.rnn.recurrence`): the cell's fused kernel
+    where one serves the call, else its step in a compiled loop.
 
     Args:
+        cell: A keras_recur cell (a `RecurrentCell`).
         return_sequences: Return the whole output sequence rather than the
             last output. Default: `False`.
         return_state: Also return the final states. Default: `False`.
@@ -51,13 +40,14 @@ class RecurrentLayer(keras.layers.RNN):
         unroll: Unroll the loop (needs a fixed number of steps).
             Default: `False`.
         activity_regularizer: Regularizer of the layer's output.
+            Default: `None`.
         use_cudnn: `"auto"` (default) runs the cell's fused kernel where one
             serves the call, `False` always the general loop, `True` the
-            fused kernel or a `ValueError` saying why none serves (see
-            `keras_recur.layers.rnn.recurrence`).
-        **kwargs: The cell's arguments and the base layer arguments (`name`,
-            `dtype`, `trainable`); `implementation` (1 or 2) is accepted and
-            ignored, as Keras 3 does, so that tf.keras configs load.
+            fused kernel or a `ValueError` saying why none serves.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`),
+            `zero_output_for_mask` (as `keras.layers.RNN`), and
+            `implementation` (1 or 2), accepted and ignored as Keras 3 does,
+            so that tf.keras configs load.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -68,44 +58,17 @@ class RecurrentLayer(keras.layers.RNN):
 
     Example:
 
-    >>> class MyCoupledLSTM(keras_recur.layers.RecurrentLayer):
-    ...     cell_class = keras_recur.layers.CoupledLSTMCell
-    >>> layer = MyCoupledLSTM(8, use_peepholes=True)
-    >>> layer.use_peepholes, layer.units
-    (True, 8)
-    >>> "use_peepholes" in str(inspect.signature(MyCoupledLSTM))
-    True
+    >>> cell = keras_recur.layers.CoupledLSTMCell(8, use_peepholes=True)
+    >>> layer = keras_recur.layers.RecurrentLayer(cell, return_sequences=True)
+    >>> tuple(layer(np.zeros((2, 5, 3), "float32")).shape)
+    (2, 5, 8)
+    >>> type(layer.from_config(layer.get_config()).cell).__name__
+    'CoupledLSTMCell'
     """
 
-    cell_class = None
-    keras_counterpart = None
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.cell_class is None:
-            return
-        cell_parameters, _ = init_parameters(cls.cell_class, RecurrentCell)
-        cls._cell_arguments = frozenset(p.name for p in cell_parameters)
-        own = inspect.signature(cls._arguments).parameters.values()
-        positional = cls.cell_class.positional_arguments
-        if cls.keras_counterpart is not None:
-            positional = [
-                p.name
-                for p in inspect.signature(
-                    cls.keras_counterpart
-                ).parameters.values()
-                if p.kind is p.POSITIONAL_OR_KEYWORD
-            ]
-        # Every argument of the cell and of this wrapper; what __init__
-        # binds its arguments with.
-        cls.constructor_signature = make_signature(
-            cell_parameters + list(own), True, positional
-        )
-        if "__init__" not in vars(cls):
-            cls.__init__ = _listing_init(cls)
-
-    @staticmethod
-    def _arguments(
+    def __init__(
+        self,
+        cell,
         *,
         return_sequences=False,
         return_state=False,
@@ -114,67 +77,40 @@ class RecurrentLayer(keras.layers.RNN):
         unroll=False,
         activity_regularizer=None,
         use_cudnn="auto",
+        **kwargs,
     ):
-        """The wrapper's own arguments (a signature, never called)."""
-
-    def __init__(self, *args, implementation=2, **kwargs):
-        check_one_of("implementation", implementation, (1, 2))
-        arguments = self.constructor_signature.bind(*args, **kwargs)
-        arguments.apply_defaults()
-        arguments = dict(arguments.arguments)
-        base_arguments = arguments.pop("kwargs")
-        cell_arguments = {
-            name: arguments.pop(name) for name in self._cell_arguments
-        }
-        for name in _SHARED_ARGUMENTS:
-            if name in base_arguments:
-                cell_arguments[name] = base_arguments[name]
-        for name in self.cell_class.withheld_arguments & base_arguments.keys():
-            # The cell refuses it by name.
-            cell_arguments[name] = base_arguments.pop(name)
-        check_one_of(
-            "use_cudnn", arguments["use_cudnn"], recurrence.USE_CUDNN_CHOICES
-        )
-        for name in _FLAGS:
-            check_bool(name, arguments[name])
-        cell = self.cell_class(name=self.cell_name, **cell_arguments)
+        if isinstance(cell, dict):
+            cell = keras.saving.deserialize_keras_object(cell)
+        if not hasattr(cell, "recurrent_step"):
+            raise ValueError(
+                "`cell` must be a keras_recur cell (a RecurrentCell; "
+                "keras.layers.RNN runs Keras' own cells). "
+                f"Received: cell={cell!r}"
+            )
+        check_bool("return_sequences", return_sequences)
+        check_bool("return_state", return_state)
+        check_bool("go_backwards", go_backwards)
+        check_bool("stateful", stateful)
+        check_bool("unroll", unroll)
+        check_one_of("use_cudnn", use_cudnn, recurrence.USE_CUDNN_CHOICES)
+        # tf.keras' LSTM/GRU argument; Keras 3 accepts and ignores it.
+        check_one_of("implementation", kwargs.pop("implementation", 2), (1, 2))
         super().__init__(
             cell,
-            **{name: arguments[name] for name in _FLAGS},
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
             activity_regularizer=resolve(
-                "activity_regularizer", arguments["activity_regularizer"]
+                "activity_regularizer", activity_regularizer
             ),
-            **base_arguments,
+            **kwargs,
         )
-        self.use_cudnn = arguments["use_cudnn"]
+        self.use_cudnn = use_cudnn
         # Keras 3.16's RNN no longer sets it; these layers consume masks.
         self.supports_masking = True
         self.input_spec = keras.layers.InputSpec(ndim=3)
-
-    def __getattr__(self, name):
-        # Only reached when normal lookup fails: the cell's arguments read
-        # through the layer, as keras.layers.LSTM's properties do.
-        if name in type(self)._cell_arguments:
-            return getattr(self.cell, name)
-        parent = getattr(super(), "__getattr__", None)  # torch's Module
-        if parent is None:
-            raise AttributeError(
-                f"'{type(self).__name__}' object has no attribute '{name}'"
-            )
-        return parent(name)
-
-    def __dir__(self):
-        return sorted({*super().__dir__(), *self._cell_arguments})
-
-    @property
-    def cell_name(self):
-        """`PeepholeLSTMCell` -> `peephole_lstm_cell`, as Keras names cells."""
-        words = re.sub(
-            r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])",
-            "_",
-            self.cell_class.__name__,
-        )
-        return words.lower()
 
     def build(self, sequences_shape, initial_state_shape=None):
         shape = tuple(sequences_shape)
@@ -211,64 +147,70 @@ class RecurrentLayer(keras.layers.RNN):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        if training and self.cell.dropout > 0:
-            # The one mask of this sequence, drawn by `RNN.call` beforehand.
-            step_mask = self.cell.get_dropout_mask(sequences[:, 0])
-            sequences = sequences * keras.ops.expand_dims(step_mask, 1)
         if self.stateful:
             # The state variables are assigned in place after the loop; torch
             # autograd must not see that write on tensors it saved.
             initial_state = [keras.ops.copy(state) for state in initial_state]
-        last_output, outputs, states, self.recurrence_path = recurrence.run(
-            self.cell,
-            sequences,
-            initial_state,
-            mask=mask,
-            training=training,
-            go_backwards=self.go_backwards,
-            unroll=self.unroll,
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_sequences=self.return_sequences,
-            use_cudnn=self.use_cudnn,
-        )
-        return last_output, outputs, states
+        with sequence_dropout_masks(
+            self.cell, sequences[:, 0], initial_state[0], training
+        ):
+            sequences = self.cell.dropped_inputs(sequences, training)
+            return recurrence.run(
+                self.cell,
+                sequences,
+                initial_state,
+                mask=mask,
+                training=training,
+                go_backwards=self.go_backwards,
+                unroll=self.unroll,
+                zero_output_for_mask=self.zero_output_for_mask,
+                return_sequences=self.return_sequences,
+                use_cudnn=self.use_cudnn,
+            )
 
     def get_config(self):
-        config = super().get_config()
-        del config["cell"]
-        cell_config = self.cell.get_config()
-        for key in _CELL_IDENTITY_KEYS:
-            cell_config.pop(key, None)
-        return {
-            **config,
-            **cell_config,
+        config = {
+            **super().get_config(),
             "activity_regularizer": regularizers.serialize(
                 self.activity_regularizer
             ),
             "use_cudnn": self.use_cudnn,
         }
+        if "cell" not in inspect.signature(type(self)).parameters:
+            # A layer that builds its own cell takes the cell's arguments,
+            # not a cell: they are saved in its place (keras.layers.LSTM's
+            # config has the LSTMCell's arguments too).
+            del config["cell"]
+            cell_config = self.cell.get_config()
+            for key in _CELL_IDENTITY_KEYS:
+                cell_config.pop(key, None)
+            config.update(cell_config)
+        return config
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
 
-def _listing_init(cls):
-    """An `__init__` for `cls` whose signature lists every argument (what
-    `help`, IDEs and `inspect.signature` show), delegating to the inherited
-    one."""
-    inherited = cls.__init__
+def reads_cell_arguments(layer_class):
+    """Class decorator of a layer that builds its own cell: each argument of
+    the cell's `__init__` (the literal signature of the class that
+    `layer_class.cell_class` names) reads on the layer as a read-only
+    property, `layer.units` returning `layer.cell.units`, as
+    keras.layers.LSTM's properties do. Assigning one raises
+    AttributeError: the cell would not see it."""
+    parameters = inspect.signature(layer_class.cell_class).parameters
+    for name, parameter in parameters.items():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            continue
+        setattr(layer_class, name, property(_cell_reader(name)))
+    return layer_class
 
-    def __init__(self, *args, **kwargs):
-        inherited(self, *args, **kwargs)
 
-    self_parameter = inspect.Parameter(
-        "self", inspect.Parameter.POSITIONAL_OR_KEYWORD
-    )
-    parameters = cls.constructor_signature.parameters.values()
-    __init__.__signature__ = inspect.Signature([self_parameter, *parameters])
-    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    __init__.__module__ = cls.__module__
-    __init__.__doc__ = f"Takes every argument of `{cls.cell_class.__name__}`"
-    __init__.__doc__ += " and of `RecurrentLayer`; see the class docstring."
-    return __init__
+def _cell_reader(name):
+    def read(self):
+        return getattr(self.cell, name)
+
+    read.__name__ = name
+    read.__doc__ = f"The cell's `{name}` (read-only)."
+    return read

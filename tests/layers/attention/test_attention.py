@@ -10,16 +10,23 @@ import pytest
 
 import keras_recur
 from tests import reference
-from tests.conftest import BACKEND
-from tests.conftest import assert_gradients_match
-from tests.conftest import randomize
-from tests.conftest import to_numpy
-
-BATCH, TX, TY, DIM, QUERY_DIM, FEATURES, UNITS = 3, 5, 4, 6, 7, 2, 4
-MEMORY_MASK = np.array(
-    [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], bool
-)
-DECODER_MASK = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]], bool)
+from tests.testing import ATTENTION_UNITS
+from tests.testing import BACKEND
+from tests.testing import BATCH
+from tests.testing import CELLS
+from tests.testing import DECODER_MASK
+from tests.testing import DIM
+from tests.testing import FEATURES
+from tests.testing import MEMORY_MASK
+from tests.testing import QUERY_DIM
+from tests.testing import TX
+from tests.testing import TY
+from tests.testing import GeneralAttention
+from tests.testing import assert_gradients_match
+from tests.testing import data
+from tests.testing import randomize
+from tests.testing import reference_cell_step
+from tests.testing import to_numpy
 
 
 def attention_weights(layer):
@@ -31,14 +38,12 @@ def attention_weights(layer):
 
 
 def make_attention(rng, normalize=False, query_dim=QUERY_DIM, **kwargs):
-    layer = keras_recur.BahdanauAttention(UNITS, normalize=normalize, **kwargs)
+    layer = keras_recur.BahdanauAttention(
+        ATTENTION_UNITS, normalize=normalize, **kwargs
+    )
     layer.build([(None, query_dim), (None, TX, DIM)])
     randomize(layer, rng, scale=0.7)
     return layer
-
-
-def data(rng, *shape):
-    return rng.normal(size=shape).astype("float32")
 
 
 @pytest.mark.parametrize("normalize", [False, True])
@@ -64,7 +69,7 @@ def test_attention_equals_numpy_equations(normalize, masked):
 
 def test_attention_with_separate_keys():
     rng = np.random.default_rng(1)
-    layer = keras_recur.BahdanauAttention(UNITS)
+    layer = keras_recur.BahdanauAttention(ATTENTION_UNITS)
     layer.build([(None, QUERY_DIM), (None, TX, DIM), (None, TX, 3)])
     randomize(layer, rng)
     query, value, key = (
@@ -106,20 +111,20 @@ def test_query_sequence_equals_per_step_queries():
 
 
 def test_weights_in_tf_addons_order():
-    layer = keras_recur.BahdanauAttention(UNITS, normalize=True)
+    layer = keras_recur.BahdanauAttention(ATTENTION_UNITS, normalize=True)
     layer.build([(None, QUERY_DIM), (None, TX, DIM), (None, TX, 3)])
     assert [(w.name, tuple(w.shape)) for w in layer.weights] == [
-        ("query_kernel", (QUERY_DIM, UNITS)),
-        ("memory_kernel", (3, UNITS)),
-        ("attention_v", (UNITS,)),
+        ("query_kernel", (QUERY_DIM, ATTENTION_UNITS)),
+        ("memory_kernel", (3, ATTENTION_UNITS)),
+        ("attention_v", (ATTENTION_UNITS,)),
         ("attention_g", ()),
-        ("attention_b", (UNITS,)),
+        ("attention_b", (ATTENTION_UNITS,)),
     ]
     np.testing.assert_allclose(
-        to_numpy(layer.attention_g), np.sqrt(1.0 / UNITS), rtol=1e-6
+        to_numpy(layer.attention_g), np.sqrt(1.0 / ATTENTION_UNITS), rtol=1e-6
     )
     np.testing.assert_array_equal(to_numpy(layer.attention_b), 0.0)
-    plain = keras_recur.BahdanauAttention(UNITS)
+    plain = keras_recur.BahdanauAttention(ATTENTION_UNITS)
     plain.build([(None, QUERY_DIM), (None, TX, DIM)])
     assert [w.name for w in plain.weights] == [
         "query_kernel",
@@ -191,31 +196,12 @@ def test_attention_gradients_match_finite_differences(normalize):
 def make_decoder(rng, cell, normalize=False, **kwargs):
     decoder = keras_recur.AttentionDecoder(
         cell,
-        keras_recur.BahdanauAttention(UNITS, normalize=normalize),
+        keras_recur.BahdanauAttention(ATTENTION_UNITS, normalize=normalize),
         **kwargs,
     )
     decoder.build((None, TY, FEATURES), (None, TX, DIM))
     randomize(decoder, rng)
     return decoder
-
-
-CELLS = {
-    "keras_gru": lambda: keras.layers.GRUCell(5),
-    "keras_lstm": lambda: keras.layers.LSTMCell(5),
-    "peephole_lstm": lambda: keras_recur.PeepholeLSTMCell(5),
-}
-
-
-def reference_cell_step(name, values):
-    """NumPy step of the decoder's cell from its weights (layer order)."""
-    if name == "keras_gru":
-        w = dict(zip(["kernel", "recurrent_kernel", "bias"], values))
-        return lambda x, h: reference.gru_step(x, h, w, reset_after=True)
-    keys = ["kernel", "recurrent_kernel", "bias", "p_i", "p_f", "p_o"]
-    w = dict(zip(keys, values))
-    if name == "keras_lstm":
-        return lambda x, h, c: reference.keras_lstm_step(x, h, c, w)
-    return lambda x, h, c: reference.peephole_lstm_step(x, h, c, w)
 
 
 def split_values(decoder, values):
@@ -326,7 +312,7 @@ def test_decoder_return_modes():
     outputs = to_numpy(full(inputs, memory, mask=DECODER_MASK))
     last = keras_recur.AttentionDecoder(
         keras.layers.LSTMCell(5),
-        keras_recur.BahdanauAttention(UNITS),
+        keras_recur.BahdanauAttention(ATTENTION_UNITS),
         return_sequences=False,
         return_state=True,
     )
@@ -348,7 +334,7 @@ def seq2seq_functional(cell):
     memory = keras.layers.Embedding(11, DIM, mask_zero=True)(source)
     memory = keras_recur.GRU(DIM, return_sequences=True)(memory)
     decoded = keras_recur.AttentionDecoder(
-        cell, keras_recur.BahdanauAttention(UNITS)
+        cell, keras_recur.BahdanauAttention(ATTENTION_UNITS)
     )(target, memory)
     outputs = keras.layers.Dense(3)(decoded)
     return keras.Model([source, target], outputs)
@@ -419,7 +405,9 @@ def test_decoder_trains_with_fit(jit):
 
 def test_decoder_dropout_in_training():
     rng = np.random.default_rng(14)
-    attention = keras_recur.BahdanauAttention(UNITS, dropout=0.3, seed=1)
+    attention = keras_recur.BahdanauAttention(
+        ATTENTION_UNITS, dropout=0.3, seed=1
+    )
     decoder = keras_recur.AttentionDecoder(
         keras.layers.GRUCell(5, dropout=0.2, recurrent_dropout=0.2, seed=2),
         attention,
@@ -493,7 +481,7 @@ def test_decoder_mixed_precision(policy):
     keras.config.set_dtype_policy(policy)
     mixed = keras_recur.AttentionDecoder(
         keras.layers.GRUCell(5),
-        keras_recur.BahdanauAttention(UNITS),
+        keras_recur.BahdanauAttention(ATTENTION_UNITS),
         return_attention=True,
     )
     mixed.build((None, TY, FEATURES), (None, TX, DIM))
@@ -512,23 +500,6 @@ def test_decoder_mixed_precision(policy):
 
 
 # --- Any AttentionMechanism ---------------------------------------------
-
-
-class GeneralAttention(keras_recur.layers.AttentionMechanism):
-    """Luong's "general" score, written against the documented interface
-    only: the decoder and Seq2Seq take it unchanged."""
-
-    def build(self, input_shape):
-        query_shape, _, key_shape = self.unpack_shapes(input_shape)
-        self.kernel = self.add_weight(
-            shape=(key_shape[-1], query_shape[-1]), name="kernel"
-        )
-
-    def project_keys(self, key):
-        return keras.ops.matmul(key, self.kernel)
-
-    def score(self, query, projected_keys):
-        return keras.ops.einsum("bqd,bvd->bqv", query, projected_keys)
 
 
 @pytest.mark.parametrize("masked", [False, True])

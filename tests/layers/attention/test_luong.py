@@ -8,20 +8,20 @@ import pytest
 
 import keras_recur
 from tests import reference
-from tests.conftest import assert_gradients_match
-from tests.conftest import once_on
-from tests.conftest import randomize
-from tests.conftest import to_numpy
-from tests.layer_test import run_layer_test
-from tests.layers.attention.test_attention import BATCH
-from tests.layers.attention.test_attention import DECODER_MASK
-from tests.layers.attention.test_attention import DIM
-from tests.layers.attention.test_attention import FEATURES
-from tests.layers.attention.test_attention import MEMORY_MASK
-from tests.layers.attention.test_attention import TX
-from tests.layers.attention.test_attention import TY
-from tests.layers.attention.test_attention import data
-from tests.layers.attention.test_attention import reference_cell_step
+from tests.testing import BATCH
+from tests.testing import DECODER_MASK
+from tests.testing import DIM
+from tests.testing import FEATURES
+from tests.testing import MEMORY_MASK
+from tests.testing import TX
+from tests.testing import TY
+from tests.testing import assert_gradients_match
+from tests.testing import data
+from tests.testing import once_on
+from tests.testing import randomize
+from tests.testing import reference_cell_step
+from tests.testing import run_layer_test
+from tests.testing import to_numpy
 
 QUERY_DIM = 5
 

@@ -2,6 +2,7 @@
 the same arguments (names, defaults, positions), the same attributes,
 use_cudnn, the legacy implementation argument, and masks kept flowing."""
 
+import ast
 import inspect
 
 import keras
@@ -9,31 +10,23 @@ import numpy as np
 import pytest
 
 import keras_recur
-from tests.conftest import BACKEND
-from tests.conftest import CHANGED_ARGUMENTS
-from tests.conftest import to_numpy
+from tests.testing import BACKEND
+from tests.testing import CHANGED_ARGUMENTS
+from tests.testing import recurrence_path
+from tests.testing import to_numpy
+from tests.variants import KERAS_VARIANTS
+from tests.variants import LAYERS
+from tests.variants import VARIANTS
 
 # (our layer, its extra arguments, the Keras layer it stands in for)
 PAIRS = [
-    (keras_recur.PeepholeLSTM, {}, keras.layers.LSTM),
-    (keras_recur.CoupledLSTM, {}, keras.layers.LSTM),
-    (keras_recur.CoupledLSTM, {"use_peepholes": True}, keras.layers.LSTM),
-    (keras_recur.GRU, {}, keras.layers.GRU),
-    (keras_recur.LayerNormLSTM, {}, keras.layers.LSTM),
+    (VARIANTS[name].layer, VARIANTS[name].arguments, VARIANTS[name][3])
+    for name in KERAS_VARIANTS
 ]
-IDS = ["peephole", "coupled", "coupled_peepholes", "gru", "layer_norm"]
-PEEPHOLES = {"peephole_initializer", "peephole_regularizer"}
-PEEPHOLES |= {"peephole_constraint"}
-# The arguments each layer has beyond its Keras counterpart's.
+IDS = KERAS_VARIANTS
 OWN_ARGUMENTS = {
-    keras_recur.PeepholeLSTM: PEEPHOLES,
-    keras_recur.CoupledLSTM: PEEPHOLES | {"use_peepholes"},
-    keras_recur.GRU: set(),
-    keras_recur.LayerNormLSTM: {
-        "norm_gamma_initializer",
-        "norm_beta_initializer",
-        "norm_epsilon",
-    },
+    VARIANTS[name].layer: VARIANTS[name].own_arguments
+    for name in KERAS_VARIANTS
 }
 
 
@@ -86,6 +79,8 @@ def test_every_keras_attribute_reads_the_same(ours, extra, theirs):
         changed = {**CHANGED_ARGUMENTS, "unit_forget_bias": False}
     else:
         changed = {**CHANGED_ARGUMENTS, "reset_after": False}
+    changed.update({k: v for k, v in extra.items() if k in changed})
+    extra = {k: v for k, v in extra.items() if k not in changed}
     layer, reference = ours(4, **changed, **extra), theirs(4, **changed)
     read = 0
     for name in reference.get_config():
@@ -144,8 +139,9 @@ def test_use_cudnn_is_validated(value):
         keras_recur.GRU(4, use_cudnn=value)
 
 
-@pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
-def test_use_cudnn_is_saved_and_chooses_the_path(ours, extra, theirs):
+@pytest.mark.parametrize("name", KERAS_VARIANTS)
+def test_use_cudnn_is_saved_and_chooses_the_path(name):
+    ours, extra = VARIANTS[name].layer, VARIANTS[name].arguments
     x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
     layers = {
         value: ours(4, use_cudnn=value, **extra)
@@ -153,21 +149,17 @@ def test_use_cudnn_is_saved_and_chooses_the_path(ours, extra, theirs):
     }
     for value, layer in layers.items():
         assert ours.from_config(layer.get_config()).use_cudnn == value
-    layers["auto"](x)
-    fused = layers["auto"].recurrence_path == "fused"
+    fused = recurrence_path(layers["auto"], x) == "fused"
     # PyTorch's fused LSTM and GRU functions; no kernel computes the norms.
-    assert fused == (
-        BACKEND == "torch" and ours is not keras_recur.LayerNormLSTM
-    )
+    assert fused == (BACKEND == "torch" and VARIANTS[name].fused)
     layers[False].build(x.shape)
     layers[False].set_weights(layers["auto"].get_weights())
     np.testing.assert_allclose(
         to_numpy(layers[False](x)), to_numpy(layers["auto"](x)), atol=1e-5
     )
-    assert layers[False].recurrence_path == "scan"
+    assert recurrence_path(layers[False], x) == "scan"
     if fused:
-        layers[True](x)
-        assert layers[True].recurrence_path == "fused"
+        assert recurrence_path(layers[True], x) == "fused"
     else:
         with pytest.raises(ValueError, match=f"use_cudnn=True.*{BACKEND}"):
             layers[True](x)
@@ -206,21 +198,69 @@ def test_masks_flow_through_stacked_layers(ours, extra, theirs):
         np.testing.assert_allclose(padded[row : row + 1], cut, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "cell",
-    [
-        keras_recur.PeepholeLSTMCell,
-        keras_recur.GRUCell,
-        keras_recur.LayerNormLSTMCell,
-    ],
-)
-def test_cell_signature_lists_every_argument(cell):
-    parameters = inspect.signature(cell).parameters
+@pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
+def test_cell_takes_keras_cell_arguments_in_their_positions(
+    ours, extra, theirs
+):
     keras_cell = (
         keras.layers.GRUCell
-        if cell is keras_recur.GRUCell
-        else keras.layers.LSTMCell
+        if theirs is keras.layers.GRU
+        else (keras.layers.LSTMCell)
     )
-    for name, want in inspect.signature(keras_cell).parameters.items():
-        if want.kind is not want.VAR_KEYWORD:
-            assert parameters[name].default == want.default, name
+    parameters = list(inspect.signature(ours.cell_class).parameters.values())
+    for index, want in enumerate(keras_parameters(keras_cell)):
+        got = parameters[index]
+        assert (got.name, got.default) == (want.name, want.default), index
+        assert got.kind is got.POSITIONAL_OR_KEYWORD
+    own = parameters[len(keras_parameters(keras_cell)) : -1]
+    assert all(p.kind is p.KEYWORD_ONLY for p in own)
+    layer_own = OWN_ARGUMENTS[ours]
+    assert {p.name for p in own} == layer_own
+
+
+def static_init_arguments(cls):
+    """The `__init__` arguments of `cls` as a static tool (pyright, griffe
+    without inspection) reads them: from the source's syntax tree, without
+    running it."""
+    tree = ast.parse(inspect.getsource(inspect.getmodule(cls)))
+    (node,) = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ClassDef) and n.name == cls.__name__
+    ]
+    (init,) = [
+        n
+        for n in node.body
+        if isinstance(n, ast.FunctionDef) and n.name == "__init__"
+    ]
+    arguments = init.args
+    names = [a.arg for a in arguments.args[1:] + arguments.kwonlyargs]
+    return names + ([f"**{arguments.kwarg.arg}"] if arguments.kwarg else [])
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [c for layer in LAYERS for c in (layer, layer.cell_class)],
+    ids=lambda c: c.__name__,
+)
+def test_signature_is_written_in_the_source(cls):
+    # What help(), IDEs and the API pages show is the literal __init__.
+    names = [
+        f"**{p.name}" if p.kind is p.VAR_KEYWORD else p.name
+        for p in inspect.signature(cls).parameters.values()
+    ]
+    assert static_init_arguments(cls) == names
+
+
+@pytest.mark.parametrize("layer_class", LAYERS, ids=lambda c: c.__name__)
+def test_cell_arguments_read_on_the_layer_and_cannot_be_assigned(layer_class):
+    layer = layer_class(4)
+    parameters = inspect.signature(layer_class.cell_class).parameters
+    names = [n for n, p in parameters.items() if p.kind is not p.VAR_KEYWORD]
+    assert len(names) >= 11
+    for name in names:
+        assert getattr(layer, name) is getattr(layer.cell, name), name
+        with pytest.raises(AttributeError):
+            setattr(layer, name, getattr(layer, name))
+    # The cell keeps its value (and the config with it).
+    assert layer.units == 4 and layer.get_config()["units"] == 4

@@ -7,12 +7,12 @@ import pytest
 
 import keras_recur
 from tests import reference
-from tests.conftest import VARIANTS
-from tests.conftest import make_layer
-from tests.conftest import randomize
-from tests.conftest import reference_step
-from tests.conftest import state_count
-from tests.conftest import to_numpy
+from tests.testing import randomize
+from tests.testing import to_numpy
+from tests.variants import VARIANTS
+from tests.variants import make_layer
+from tests.variants import reference_step
+from tests.variants import state_count
 
 BATCH, STEPS, FEATURES, UNITS = 3, 6, 4, 5
 

@@ -10,11 +10,11 @@ import pytest
 
 import keras_recur
 from tests import reference
-from tests.conftest import gradients
-from tests.conftest import numeric_gradient
-from tests.conftest import once_on
-from tests.conftest import randomize
-from tests.conftest import to_numpy
+from tests.testing import gradients
+from tests.testing import numeric_gradient
+from tests.testing import once_on
+from tests.testing import randomize
+from tests.testing import to_numpy
 
 
 def reservoir(**arguments):

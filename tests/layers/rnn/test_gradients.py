@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from tests import reference
-from tests.conftest import TRAINED_VARIANTS
-from tests.conftest import gradients
-from tests.conftest import make_layer
-from tests.conftest import numeric_gradient
-from tests.conftest import reference_step
-from tests.conftest import state_count
+from tests.testing import gradients
+from tests.testing import numeric_gradient
+from tests.variants import TRAINED_VARIANTS
+from tests.variants import make_layer
+from tests.variants import reference_step
+from tests.variants import state_count
 
 
 @pytest.mark.parametrize("variant", TRAINED_VARIANTS)

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 from tests import reference
-from tests.conftest import BACKEND
-from tests.conftest import TRAINED_VARIANTS
-from tests.conftest import USAGE_VARIANTS
-from tests.conftest import VARIANTS
-from tests.conftest import make_layer
-from tests.conftest import reference_step
-from tests.conftest import to_numpy
+from tests.testing import BACKEND
+from tests.testing import to_numpy
+from tests.variants import TRAINED_VARIANTS
+from tests.variants import USAGE_VARIANTS
+from tests.variants import VARIANTS
+from tests.variants import make_layer
+from tests.variants import reference_step
 
 BATCH, STEPS, FEATURES, UNITS = 4, 7, 3, 5
 ALL = USAGE_VARIANTS

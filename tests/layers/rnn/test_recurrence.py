@@ -10,18 +10,18 @@ import pytest
 
 import keras_recur
 from keras_recur.layers.rnn import recurrence
-from tests.conftest import BACKEND
-from tests.conftest import VARIANTS
-from tests.conftest import gradients
-from tests.conftest import make_layer
-from tests.conftest import randomize
-from tests.conftest import to_numpy
+from tests.testing import BACKEND
+from tests.testing import MASK
+from tests.testing import gradients
+from tests.testing import randomize
+from tests.testing import recurrence_path
+from tests.testing import to_numpy
+from tests.variants import FUSED_VARIANTS
+from tests.variants import VARIANTS
+from tests.variants import make_layer
 
 SHAPE = (3, 6, 4)
 UNITS = 5
-
-
-MASK = np.array([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5], bool)
 
 
 def expected_path(variant, masked, unroll):
@@ -35,13 +35,15 @@ def expected_path(variant, masked, unroll):
 
 
 LSTM_VARIANTS = ("peephole", "coupled", "coupled_peepholes")
-# The variants whose cell offers a fused recurrence (the others, layer norm
-# and echo state network, run the general path: the test above covers it).
-FUSED_VARIANTS = sorted(
-    variant
-    for variant, (layer_class, _) in VARIANTS.items()
-    if recurrence.fused_recurrence_owner(layer_class.cell_class)[0]
-)
+
+
+def test_fused_variants_are_the_cells_that_offer_a_kernel():
+    offering = sorted(
+        name
+        for name, variant in VARIANTS.items()
+        if recurrence.fused_recurrence_owner(variant.layer.cell_class)[0]
+    )
+    assert offering == FUSED_VARIANTS
 
 
 def outputs_and_gradients(layer, x, mask, training=False):
@@ -85,7 +87,8 @@ def test_engine_equals_keras_generic_loop(variant, masked, unroll):
     keras_loop.set_weights(ours.get_weights())
 
     got, got_grads = outputs_and_gradients(ours, x, mask)
-    assert ours.recurrence_path == expected_path(variant, masked, unroll)
+    path = recurrence_path(ours, x, mask=mask)
+    assert path == expected_path(variant, masked, unroll)
     want, want_grads = outputs_and_gradients(keras_loop, x, mask)
     np.testing.assert_allclose(got, want, atol=1e-5)
     for got_grad, want_grad in zip(got_grads, want_grads):
@@ -117,10 +120,11 @@ def test_fused_path_equals_general_path(
         seed=5,
     )
     fast, fast_grads = outputs_and_gradients(layer, x, mask, training)
-    assert layer.recurrence_path == expected_path(variant, masked, False)
+    path = recurrence_path(layer, x, mask=mask, training=training)
+    assert path == expected_path(variant, masked, False)
     layer.use_cudnn = False
     general, general_grads = outputs_and_gradients(layer, x, mask, training)
-    assert layer.recurrence_path == "scan"
+    assert recurrence_path(layer, x, mask=mask, training=training) == "scan"
     np.testing.assert_allclose(fast, general, atol=1e-5)
     for fast_grad, general_grad in zip(fast_grads, general_grads):
         np.testing.assert_allclose(fast_grad, general_grad, atol=1e-4)
@@ -135,13 +139,11 @@ def test_fused_gru_declines_what_it_does_not_compute():
         dict(recurrent_activation="hard_sigmoid"),
     ):
         layer = make_layer("gru", UNITS, SHAPE, rng, **arguments)
-        layer(x)
-        assert layer.recurrence_path == "scan", arguments
+        assert recurrence_path(layer, x) == "scan", arguments
     layer = make_layer("gru", UNITS, SHAPE, rng, recurrent_dropout=0.5)
-    layer(x, training=True)
-    assert layer.recurrence_path == "scan"
-    layer(x, training=False)
-    assert layer.recurrence_path == expected_path("gru", False, False)
+    assert recurrence_path(layer, x, training=True) == "scan"
+    path = recurrence_path(layer, x, training=False)
+    assert path == expected_path("gru", False, False)
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch's fused LSTM path")
@@ -166,7 +168,7 @@ def test_fused_lstm_gradients_reach_the_initial_state(variant):
 
     rng = np.random.default_rng(5)
     fused = state_gradients()
-    assert layer.recurrence_path == "fused"
+    assert recurrence_path(layer, x, mask=MASK) == "fused"
     rng = np.random.default_rng(5)
     layer.use_cudnn = False
     general = state_gradients()
@@ -183,14 +185,13 @@ def test_fused_lstm_declines_what_it_does_not_compute():
         dict(recurrent_activation="hard_sigmoid"),
     ):
         layer = make_layer("peephole", UNITS, SHAPE, rng, **arguments)
-        layer(x)
-        assert layer.recurrence_path == "scan", arguments
+        assert recurrence_path(layer, x) == "scan", arguments
 
 
 @pytest.mark.parametrize("variant", sorted(set(VARIANTS) - set(FUSED_VARIANTS)))
 def test_use_cudnn_true_says_the_cell_offers_no_fused_kernel(variant):
     layer = make_layer(variant, UNITS, SHAPE, use_cudnn=True)
-    name = layer.cell_class.__name__
+    name = type(layer.cell).__name__
     with pytest.raises(ValueError, match=f"{name} offers no fused recurrence"):
         layer(np.zeros(SHAPE, "float32"))
 
@@ -215,12 +216,8 @@ class RenamedGRUCell(keras_recur.GRUCell):
     """A subclass that changes no step method keeps the fused kernel."""
 
 
-def layer_of(cell_class):
-    return type(
-        f"{cell_class.__name__}Layer",
-        (keras_recur.layers.RecurrentLayer,),
-        {"cell_class": cell_class},
-    )
+def layer_of(cell_class, units=UNITS, **kwargs):
+    return keras_recur.layers.RecurrentLayer(cell_class(units), **kwargs)
 
 
 @pytest.mark.parametrize("cell_class", [HalvedPeepholeCell, ReluInputGRUCell])
@@ -231,7 +228,7 @@ def test_a_subclass_that_redefines_its_step_takes_the_general_path(
     rng = np.random.default_rng(6)
     x = rng.normal(size=SHAPE).astype("float32")
     mask = MASK if masked else None
-    layer = layer_of(cell_class)(UNITS, return_sequences=True)
+    layer = layer_of(cell_class, return_sequences=True)
     layer.build(SHAPE)
     randomize(layer, rng)
     # Keras' own loop calls the subclass's step at every step.
@@ -239,14 +236,14 @@ def test_a_subclass_that_redefines_its_step_takes_the_general_path(
     keras_loop.build(SHAPE)
     keras_loop.set_weights(layer.get_weights())
     got, got_grads = outputs_and_gradients(layer, x, mask)
-    assert layer.recurrence_path == "scan"
+    assert recurrence_path(layer, x, mask=mask) == "scan"
     want, want_grads = outputs_and_gradients(keras_loop, x, mask)
     np.testing.assert_allclose(got, want, atol=1e-5)
     for got_grad, want_grad in zip(got_grads, want_grads):
         np.testing.assert_allclose(got_grad, want_grad, atol=1e-4)
     owner, reason = recurrence.fused_recurrence_owner(cell_class)
     assert owner is None and cell_class.__name__ in reason
-    strict = layer_of(cell_class)(UNITS, use_cudnn=True)
+    strict = layer_of(cell_class, use_cudnn=True)
     with pytest.raises(ValueError, match=f"{cell_class.__name__}.*redefines"):
         strict(x)
 
@@ -254,9 +251,9 @@ def test_a_subclass_that_redefines_its_step_takes_the_general_path(
 def test_a_subclass_that_keeps_its_step_keeps_the_fused_kernel():
     owner, _ = recurrence.fused_recurrence_owner(RenamedGRUCell)
     assert owner is keras_recur.GRUCell
-    layer = layer_of(RenamedGRUCell)(UNITS)
-    layer(np.zeros(SHAPE, "float32"))
-    assert layer.recurrence_path == expected_path("gru", False, False)
+    layer = layer_of(RenamedGRUCell)
+    path = recurrence_path(layer, np.zeros(SHAPE, "float32"))
+    assert path == expected_path("gru", False, False)
 
 
 def test_the_engine_knows_no_cell():

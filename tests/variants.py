@@ -1,0 +1,158 @@
+"""One `Variant` record per layer configuration under test: what the
+equation, gradient, engine, usage, saving, validation and API-parity tests
+all draw from. A new cell adds one record here."""
+
+from typing import NamedTuple
+
+import keras
+import numpy as np
+
+import keras_recur
+from tests import reference
+from tests.testing import randomize
+
+PEEPHOLE_ARGUMENTS = frozenset(
+    {"peephole_initializer", "peephole_regularizer", "peephole_constraint"}
+)
+
+
+class Variant(NamedTuple):
+    # The public layer, and the arguments that make this configuration.
+    layer: type
+    arguments: dict
+    # NumPy step from the weights' float64 values in layer order:
+    # `reference(values, recurrent_mask) -> step(x, h[, c])`.
+    reference: object
+    # The Keras layer it stands in for (its arguments, defaults and
+    # positions), or None.
+    keras_counterpart: type = None
+    # Its arguments beyond the Keras counterpart's.
+    own_arguments: frozenset = frozenset()
+    # Whether PyTorch's fused kernel computes it (with no mask for the GRU).
+    fused: bool = False
+    # Whether it has trainable weights and dropout (the echo state network's
+    # reservoir has neither; tests/layers/rnn/test_esn.py covers it).
+    trained: bool = True
+    # Whether the Keras-usage tests run it. "coupled_peepholes" and
+    # "gru_reset_before" differ from "coupled" and "gru" only in their
+    # step's equations, which the equation, gradient, dropout and engine
+    # tests check for every variant; how Keras uses a layer is the shared
+    # wrapper's, tested on one variant of each cell.
+    usage: bool = True
+
+
+def _lstm(kind, names):
+    def build(values, recurrent_mask=1.0):
+        return reference.lstm_family(
+            kind, dict(zip(names, values)), recurrent_mask
+        )
+
+    return build
+
+
+def _gru(reset_after):
+    def build(values, recurrent_mask=1.0):
+        w = dict(zip(["kernel", "recurrent_kernel", "bias"], values))
+        return lambda x, h: reference.gru_step(
+            x, h, w, reset_after, recurrent_mask
+        )
+
+    return build
+
+
+def _layer_norm(values, recurrent_mask=1.0):
+    names = ["kernel", "recurrent_kernel", "bias"]
+    names += [f"{n}_{p}" for n in "krs" for p in ("gamma", "beta")]
+    w = dict(zip(names, values))
+    return lambda x, h, c: reference.layer_norm_lstm_step(
+        x, h, c, w, recurrent_mask
+    )
+
+
+def _esn(values, recurrent_mask=1.0):
+    w = dict(zip(["recurrent_kernel", "kernel", "bias"], values))
+    return lambda x, h: reference.esn_step(x, h, w, leaky=1.0)
+
+
+DENSE = ["kernel", "recurrent_kernel", "bias"]
+VARIANTS = {
+    "peephole": Variant(
+        keras_recur.PeepholeLSTM,
+        {},
+        _lstm("peephole", [*DENSE, "p_i", "p_f", "p_o"]),
+        keras.layers.LSTM,
+        PEEPHOLE_ARGUMENTS,
+        fused=True,
+    ),
+    "coupled": Variant(
+        keras_recur.CoupledLSTM,
+        {},
+        _lstm("coupled", DENSE),
+        keras.layers.LSTM,
+        PEEPHOLE_ARGUMENTS | {"use_peepholes"},
+        fused=True,
+    ),
+    "coupled_peepholes": Variant(
+        keras_recur.CoupledLSTM,
+        {"use_peepholes": True},
+        _lstm("coupled", [*DENSE, "p_f", "p_o"]),
+        keras.layers.LSTM,
+        PEEPHOLE_ARGUMENTS | {"use_peepholes"},
+        fused=True,
+        usage=False,
+    ),
+    "gru": Variant(
+        keras_recur.GRU, {}, _gru(True), keras.layers.GRU, fused=True
+    ),
+    "gru_reset_before": Variant(
+        keras_recur.GRU,
+        {"reset_after": False},
+        _gru(False),
+        keras.layers.GRU,
+        usage=False,
+    ),
+    "layer_norm": Variant(
+        keras_recur.LayerNormLSTM,
+        {},
+        _layer_norm,
+        keras.layers.LSTM,
+        frozenset(
+            {"norm_gamma_initializer", "norm_beta_initializer", "norm_epsilon"}
+        ),
+    ),
+    # Fully connected, so that a 5-unit reservoir has no zero weights.
+    "esn": Variant(
+        keras_recur.EchoStateNetwork,
+        {"connectivity": 1.0},
+        _esn,
+        trained=False,
+    ),
+}
+TRAINED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.trained)
+USAGE_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.usage)
+FUSED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.fused)
+# The variants that stand in for a Keras layer.
+KERAS_VARIANTS = sorted(
+    n for n, v in VARIANTS.items() if v.keras_counterpart is not None
+)
+# Each public recurrent layer once.
+LAYERS = sorted({v.layer for v in VARIANTS.values()}, key=lambda c: c.__name__)
+
+
+def reference_step(variant, weight_values, recurrent_mask=1.0):
+    """The NumPy step of `variant` with these weights (in layer order)."""
+    values = [np.asarray(w, np.float64) for w in weight_values]
+    return VARIANTS[variant].reference(values, recurrent_mask)
+
+
+def make_layer(variant, units, input_shape, rng=None, **kwargs):
+    layer_class, extra = VARIANTS[variant][:2]
+    layer = layer_class(units, **extra, **kwargs)
+    layer.build(input_shape)
+    if rng is not None:
+        randomize(layer, rng)
+    return layer
+
+
+def state_count(variant):
+    return VARIANTS[variant].layer.cell_class.state_count
