@@ -3,6 +3,14 @@
 `import keras_recur` registers every layer, so `keras.saving.load_model`
 needs no `custom_objects`. The layers are importable from here and from
 `keras_recur.layers`.
+
+- `layers/`: the cells, their layers, attention and the CRF.
+- `models/`: `Seq2Seq` and `Tagger`.
+- `metrics.py`: `SpanF1`.
+- `tuning/`: keras-tuner hypermodels, results and plots (the `tuner`
+  extra).
+- `backend/`: backend code on tensors (the loop, the fused kernels).
+- `validation.py`: the argument checks.
 """
 
 from keras_recur import layers

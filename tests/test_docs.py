@@ -157,3 +157,53 @@ def test_ci_runs_the_readme_commands():
     assert len(tox_commands) == 2  # the tests and the docs
     for command in tox_commands:
         assert command in ci, command
+
+
+def test_home_page_and_readme_name_every_public_layer():
+    for page in ("docs/index.md", "README.md"):
+        with open(os.path.join(ROOT, page)) as file:
+            text = file.read()
+        missing = [
+            name
+            for name in keras_recur.layers.__all__
+            if not re.search(rf"`(keras_recur\.)?{name}`", text)
+        ]
+        assert not missing, f"{page} does not name {missing}"
+
+
+PACKAGES = sorted(
+    os.path.dirname(os.path.relpath(path, ROOT))
+    for path in glob.glob(
+        os.path.join(ROOT, "keras_recur", "**", "__init__.py"), recursive=True
+    )
+)
+
+
+def modules_of(package):
+    """The modules and subpackages of a package folder, as its docstring
+    names them (`recurrence.py`, `rnn/`)."""
+    folder = os.path.join(ROOT, package)
+    names = []
+    for entry in sorted(os.listdir(folder)):
+        path = os.path.join(folder, entry)
+        if entry.endswith(".py") and entry != "__init__.py":
+            names.append(entry)
+        elif os.path.isfile(os.path.join(path, "__init__.py")):
+            names.append(f"{entry}/")
+    return names
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_package_docstring_and_contributing_name_every_module(package):
+    with open(os.path.join(ROOT, package, "__init__.py")) as file:
+        docstring = ast.get_docstring(ast.parse(file.read())) or ""
+    with open(os.path.join(ROOT, "docs", "contributing.md")) as file:
+        layout = file.read().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    for module in modules_of(package):
+        stem = module.removesuffix(".py").removesuffix("/")
+        assert re.search(rf"`{re.escape(stem)}(\.py|/)?`", docstring), (
+            f"{package}/__init__.py's docstring does not name {module}"
+        )
+        assert re.search(
+            rf"`{re.escape(package)}/[^`]*\b{re.escape(stem)}\b", layout
+        ), f"docs/contributing.md's layout does not name {package}/{module}"

@@ -131,7 +131,8 @@ def assert_gradients_match(loss_fn, reference_loss, layer, atol=2e-4):
 
 
 def recurrence_path(layer, *args, **kwargs):
-    """Calls `layer(*args, **kwargs)` and tells which code of the engine
+    """Calls `layer(*args, **kwargs)` (a layer, or any function that calls
+    one) and tells which code of the engine
     ran: `"fused"` (the cell's fused kernel), `"scan"` or `"unrolled"` (the
     general loop). It spies on the loop as Keras' gru_test.py spies on its
     cuDNN path: the general path is the one that calls

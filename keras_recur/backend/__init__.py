@@ -2,7 +2,8 @@
 
 Nothing here knows a layer or a cell: the functions take tensors, weights
 and flags. The module of the running Keras backend (`tensorflow.py`,
-`torch.py`, ...) supplies what it does better than `common.py`:
+`torch.py`, whose fused LSTM lives in `torch_lstm.py`) supplies what it does
+better than `common.py`:
 
 - `scan(step, states, xs, unroll=False)`: the loop that every recurrence
   and decoder of keras_recur runs.

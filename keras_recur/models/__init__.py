@@ -1,4 +1,9 @@
-"""Models built from the keras_recur layers."""
+"""Models built from the keras_recur layers.
+
+- `seq2seq.py`: `Seq2Seq` (encoder, attention decoder, greedy and beam
+  search) and `Decoded`.
+- `tagger.py`: `Tagger`, a recurrent encoder with a CRF head.
+"""
 
 from keras_recur.models.seq2seq import Decoded
 from keras_recur.models.seq2seq import Seq2Seq

@@ -11,6 +11,9 @@
 - Helpers: `make_windows` (forecasting windows), `ResultsTable` (trials as
   Markdown, CSV or pandas), `plot_scores`, `plot_trials`, `plot_lines`
   (matplotlib), `objective_label`, `is_worker` (distributed search).
+
+Modules: `search_space.py` (choices, ranges, conditions), `hypermodels.py`,
+`results.py`, `data.py`, `plots.py`.
 """
 
 import os

@@ -81,7 +81,7 @@ CASES = {
 }
 # Extension points: subclassed, not used as they are.
 BASES = {"AttentionMechanism", "LSTMCellBase", "RecurrentCell"}
-BASES |= {"RecurrentLayer"}
+BASES |= {"DenseGatesCell", "RecurrentLayer"}
 
 
 # Its output is int tags, which no loss differentiates; its config, symbolic

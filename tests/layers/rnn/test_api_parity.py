@@ -264,3 +264,40 @@ def test_cell_arguments_read_on_the_layer_and_cannot_be_assigned(layer_class):
             setattr(layer, name, getattr(layer, name))
     # The cell keeps its value (and the config with it).
     assert layer.units == 4 and layer.get_config()["units"] == 4
+
+
+# Keras 3.16 (keras-team/keras#23235) stops keras.layers.RNN, its LSTM and
+# GRU, and Bidirectional from passing a mask on to the next layer; tox's
+# keras-nightly environment runs this file with it.
+KERAS_PASSES_MASKS_ON = tuple(map(int, keras.__version__.split(".")[:2])) < (
+    3,
+    16,
+)
+
+
+@pytest.mark.parametrize("name", ["peephole", "gru"])
+def test_masks_under_keras_3_16_next_to_keras_own_layers(name):
+    ours, extra = VARIANTS[name].layer, VARIANTS[name].arguments
+    theirs = VARIANTS[name].keras_counterpart
+    # Our layers pass the mask on, on every Keras: the layer after them
+    # must skip the padded steps as they did.
+    assert ours(4, return_sequences=True, **extra).supports_masking
+    assert theirs(4, return_sequences=True).supports_masking is (
+        KERAS_PASSES_MASKS_ON
+    )
+    # Bidirectional is Keras': around our layer too, it passes a mask on
+    # exactly where Keras does (not from 3.16 on).
+    wrapped = keras.layers.Bidirectional(ours(4, return_sequences=True))
+    assert wrapped.supports_masking is KERAS_PASSES_MASKS_ON
+    tokens = np.array([[3, 5, 7, 2], [4, 6, 0, 0]])
+    embedding = keras.layers.Embedding(9, 3, mask_zero=True)
+    mask = embedding.compute_mask(tokens)
+    outputs = wrapped(embedding(tokens), mask=mask)
+    passed_on = wrapped.compute_mask(outputs, mask)
+    if KERAS_PASSES_MASKS_ON:
+        np.testing.assert_array_equal(to_numpy(passed_on), to_numpy(mask))
+    # Each direction still reads the mask it is given.
+    cut = wrapped(embedding(tokens[1:, :2]))
+    np.testing.assert_allclose(
+        to_numpy(outputs)[1, :2], to_numpy(cut)[0], atol=1e-5
+    )
