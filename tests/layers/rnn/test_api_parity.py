@@ -261,7 +261,7 @@ def test_cell_arguments_read_on_the_layer_and_cannot_be_assigned(layer_class):
     for name in names:
         assert getattr(layer, name) is getattr(layer.cell, name), name
         with pytest.raises(AttributeError):
-            setattr(layer, name, getattr(layer, name))
+            setattr(layer, name, "a new value")
     # The cell keeps its value (and the config with it).
     assert layer.units == 4 and layer.get_config()["units"] == 4
 
