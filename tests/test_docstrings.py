@@ -9,6 +9,11 @@ import numpy as np
 import pytest
 
 import keras_recur
+from tests.testing import once_on
+
+# Docstrings, registration and the examples in them are the same code on
+# every backend; the layers they show are tested on each.
+pytestmark = once_on("torch", "docstrings and their examples")
 
 PUBLIC = [getattr(keras_recur, name) for name in keras_recur.layers.__all__]
 PUBLIC += [

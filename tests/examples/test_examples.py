@@ -66,6 +66,20 @@ def check_outputs(folder, tables, plots):
     return results
 
 
+def on_backends(*backends):
+    """An example's quick run on PyTorch (the quickest) and on one of the
+    other two, alternating between the examples, rather than on all three:
+    CI's time budget does not hold five pipelines three times, and the
+    layers, hypermodels and searches they are made of are tested on every
+    backend (tests/layers, tests/models, tests/tuning). Each run still has
+    only its own backend installed."""
+    return pytest.mark.skipif(
+        BACKEND not in backends,
+        reason=f"this example's quick run is on {' and '.join(backends)}",
+    )
+
+
+@on_backends("torch", "jax")
 def test_date_translation_quick(tmp_path):
     stdout = run_example(
         "date_translation.py", "--quick", "--out", str(tmp_path)
@@ -81,6 +95,8 @@ def test_date_translation_quick(tmp_path):
     assert "Search: Running Trial #2" in stdout
 
 
+# The README's main pipeline command runs it on TensorFlow.
+@on_backends("torch", "tensorflow")
 def test_forecasting_quick(tmp_path):
     cells = "GRU,EchoStateNetwork,LayerNormLSTM"
     stdout = run_example(
@@ -117,6 +133,7 @@ def test_forecasting_quick(tmp_path):
     assert one_budget["GRU"]["trainable_weights"] > readout
 
 
+@on_backends("torch", "tensorflow")
 def test_tagging_quick(tmp_path):
     stdout = run_example("tagging.py", "--quick", "--out", str(tmp_path))
     results = check_outputs(
@@ -134,6 +151,7 @@ def test_tagging_quick(tmp_path):
     assert "sentences breaking BIO" in stdout and "Epoch 2/2" in stdout
 
 
+@on_backends("torch", "jax")
 def test_cell_comparison_quick(tmp_path):
     run_example(
         "cell_comparison.py",
@@ -158,7 +176,9 @@ def test_cell_comparison_quick(tmp_path):
 @pytest.mark.parametrize(
     "task, steps, min_delay, max_delay",
     [
-        ("measure", 30, 5, 20),
+        pytest.param(
+            "measure", 30, 5, 20, marks=on_backends("torch", "tensorflow")
+        ),
         pytest.param(
             "generate",
             30,

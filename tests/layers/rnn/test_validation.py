@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import keras_recur
+from tests.testing import once_on
 
 LAYERS = [
     keras_recur.PeepholeLSTM,
@@ -13,8 +14,13 @@ LAYERS = [
     keras_recur.LayerNormLSTM,
 ]
 CELLS = [layer.cell_class for layer in LAYERS]
+# Constructor checks, which run before any backend code.
+ARGUMENT_CHECKS = once_on(
+    "torch", "argument checks run before any backend code"
+)
 
 
+@ARGUMENT_CHECKS
 @pytest.mark.parametrize("cls", LAYERS + CELLS)
 @pytest.mark.parametrize(
     "arguments, message",
@@ -49,6 +55,7 @@ def test_bad_arguments_are_named(cls, arguments, message):
         cls(**arguments)
 
 
+@ARGUMENT_CHECKS
 @pytest.mark.parametrize(
     "cls", [keras_recur.PeepholeLSTM, keras_recur.CoupledLSTM]
 )
@@ -57,6 +64,7 @@ def test_bad_peephole_initializer_is_named(cls):
         cls(4, peephole_initializer="nope")
 
 
+@ARGUMENT_CHECKS
 @pytest.mark.parametrize(
     "cls", [keras_recur.CoupledLSTM, keras_recur.CoupledLSTMCell]
 )
@@ -106,11 +114,13 @@ def test_unroll_needs_a_fixed_number_of_steps(cls):
         keras.Sequential([keras.Input((None, 3)), cls(4, unroll=True)])
 
 
+@ARGUMENT_CHECKS
 def test_unknown_argument_is_named():
     with pytest.raises(ValueError, match="'unit_forget_bias': True"):
         keras_recur.GRU(4, unit_forget_bias=True)
 
 
+@ARGUMENT_CHECKS
 @pytest.mark.parametrize(
     "cls, arguments, message",
     [
