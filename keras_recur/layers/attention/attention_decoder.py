@@ -315,8 +315,13 @@ class AttentionDecoder(keras.layers.Layer):
                 weights = ops.where(kept, weights, 0.0)
             return [*new_states, output], (output, weights)
 
-        # Only the shape of a step's cell input matters to the mask.
-        step_inputs = ops.zeros((batch, self.cell_input_dim), inputs.dtype)
+        # Only the shape of a step's cell input matters to the mask, which
+        # is drawn in training only.
+        step_inputs = (
+            ops.zeros((batch, self.cell_input_dim), inputs.dtype)
+            if training
+            else None
+        )
         with sequence_dropout_masks(
             self.cell, step_inputs, states[0], training
         ):

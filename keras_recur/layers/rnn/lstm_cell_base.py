@@ -187,12 +187,11 @@ class PeepholeWeights:
     `{gate}_gate_peephole_weights` as in TF-Addons and built after kernel,
     recurrent kernel and bias.
 
-    Put it before `LSTMCellBase` among the bases; it takes the keyword
-    arguments `peephole_initializer`, `peephole_regularizer` and
+    Put it before `LSTMCellBase` among the bases, and set `peephole_gates`
+    in the cell (its equations say which gates peep); the mixin takes the
+    keyword arguments `peephole_initializer`, `peephole_regularizer` and
     `peephole_constraint` and passes the rest on.
     """
-
-    peephole_gates = ("input", "forget", "output")
 
     def __init__(
         self,
