@@ -85,33 +85,43 @@ def numeric_gradient(loss, values, index, eps=1e-6):
 
 def gradients(loss_fn, variables):
     """d loss_fn() / d variables, with the backend's own autodiff."""
+    return gradients_and_outputs(lambda: (loss_fn(), ()), variables)[0]
+
+
+def gradients_and_outputs(function, variables):
+    """Runs `function()`, which returns `(loss, outputs)`, once, and gives
+    d loss / d variables (the backend's own autodiff) and the outputs, as
+    NumPy: one pass, where a separate call for the outputs would compile
+    and run the layer again."""
     if not variables:  # a fixed reservoir: nothing to differentiate
-        return []
+        return [], keras.tree.map_structure(to_numpy, function()[1])
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            loss = loss_fn()
-        return [to_numpy(g) for g in tape.gradient(loss, variables)]
-    if BACKEND == "torch":
+            loss, outputs = function()
+        grads = tape.gradient(loss, variables)
+    elif BACKEND == "torch":
         for v in variables:
             v.value.grad = None
-        loss_fn().backward()
-        return [to_numpy(v.value.grad) for v in variables]
-    if BACKEND == "jax":
+        loss, outputs = function()
+        loss.backward()
+        grads = [v.value.grad for v in variables]
+    elif BACKEND == "jax":
         import jax
-
-        originals = [v.value for v in variables]
 
         def pure(values):
             with keras.StatelessScope(
                 state_mapping=list(zip(variables, values))
             ):
-                return loss_fn()
+                return function()
 
-        grads = jax.grad(pure)(originals)
-        return [to_numpy(g) for g in grads]
-    raise NotImplementedError(BACKEND)
+        originals = [v.value for v in variables]
+        grads, outputs = jax.grad(pure, has_aux=True)(originals)
+    else:
+        raise NotImplementedError(BACKEND)
+    outputs = keras.tree.map_structure(to_numpy, outputs)
+    return [to_numpy(g) for g in grads], outputs
 
 
 def assert_gradients_match(loss_fn, reference_loss, layer, atol=2e-4):
@@ -132,19 +142,24 @@ def assert_gradients_match(loss_fn, reference_loss, layer, atol=2e-4):
 
 def recurrence_path(layer, *args, **kwargs):
     """Calls `layer(*args, **kwargs)` (a layer, or any function that calls
-    one) and tells which code of the engine
-    ran: `"fused"` (the cell's fused kernel), `"scan"` or `"unrolled"` (the
-    general loop). It spies on the loop as Keras' gru_test.py spies on its
-    cuDNN path: the general path is the one that calls
+    one) and tells which code of the engine ran: `"fused"` (the cell's
+    fused kernel), `"scan"` or `"unrolled"` (the general loop)."""
+    return call_and_recurrence_path(layer, *args, **kwargs)[1]
+
+
+def call_and_recurrence_path(function, *args, **kwargs):
+    """`function(*args, **kwargs)` and the path of the engine it ran (see
+    `recurrence_path`). It spies on the loop as Keras' gru_test.py spies on
+    its cuDNN path: the general path is the one that calls
     `keras_recur.backend.scan`."""
     from keras_recur import backend
 
     with mock.patch.object(backend, "scan", wraps=backend.scan) as loop:
-        layer(*args, **kwargs)
+        result = function(*args, **kwargs)
     if not loop.called:
-        return "fused"
+        return result, "fused"
     unroll = loop.call_args.args[3] if len(loop.call_args.args) > 3 else False
-    return "unrolled" if unroll else "scan"
+    return result, "unrolled" if unroll else "scan"
 
 
 # --- run_layer_test --------------------------------------------------------

@@ -12,7 +12,8 @@ import keras_recur
 from keras_recur.layers.rnn import recurrence
 from tests.testing import BACKEND
 from tests.testing import MASK
-from tests.testing import gradients
+from tests.testing import call_and_recurrence_path
+from tests.testing import gradients_and_outputs
 from tests.testing import randomize
 from tests.testing import recurrence_path
 from tests.testing import to_numpy
@@ -53,23 +54,21 @@ def test_fused_variants_are_among_the_cells_that_offer_a_kernel():
 
 def outputs_and_gradients(layer, x, mask, training=False):
     """Outputs, weight gradients and path (see `recurrence_path`) of one
-    call. The dropout masks are drawn from the same seed state every time,
-    and that state is restored."""
+    call, from one pass. The dropout masks are drawn from the same seed
+    state every time, and that state is restored."""
     readout = keras.ops.convert_to_tensor(
         np.random.default_rng(1).normal(size=(*SHAPE[:2], UNITS)), "float32"
     )
     seed_state = np.array(to_numpy(layer.cell.seed_generator.state))
 
-    def call():
+    def loss_and_outputs():
         layer.cell.seed_generator.state.assign(seed_state)
-        return layer(x, mask=mask, training=training)
+        outputs = layer(x, mask=mask, training=training)
+        return keras.ops.sum(outputs * readout), outputs
 
-    def loss():
-        return keras.ops.sum(call() * readout)
-
-    outputs = to_numpy(call())
-    grads = gradients(loss, layer.trainable_variables)
-    path = recurrence_path(call)
+    (grads, outputs), path = call_and_recurrence_path(
+        gradients_and_outputs, loss_and_outputs, layer.trainable_variables
+    )
     layer.cell.seed_generator.state.assign(seed_state)  # for the next run
     return outputs, grads, path
 
