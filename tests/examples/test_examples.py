@@ -4,6 +4,7 @@ writes what it promises."""
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 
@@ -224,27 +225,38 @@ ARGUMENT_CHECKS = once_on(
 )
 
 
+def run_in_this_process(monkeypatch, name, *arguments):
+    """Runs examples/NAME as its command line does (`__main__`, its folder
+    on sys.path, the arguments in sys.argv) in the test's own process: an
+    argument check fails before any work, and a new process would spend
+    its time importing the libraries."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
+    monkeypatch.setattr(sys, "argv", [name, *arguments])
+    runpy.run_path(os.path.join(ROOT, "examples", name), run_name="__main__")
+
+
 @ARGUMENT_CHECKS
-def test_timing_rejects_delays_that_do_not_fit(tmp_path):
-    done = start_example(
-        "timing.py",
-        *("--task", "generate", "--steps", "30", "--max-delay", "15"),
-        *("--out", str(tmp_path / "never")),
-    )
-    assert done.returncode != 0
-    assert "ValueError: --task generate needs" in done.stderr
-    assert "--max-delay=15, --steps=30" in done.stderr
+def test_timing_rejects_delays_that_do_not_fit(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="--task generate needs") as error:
+        run_in_this_process(
+            monkeypatch,
+            "timing.py",
+            *("--task", "generate", "--steps", "30", "--max-delay", "15"),
+            *("--out", str(tmp_path / "never")),
+        )
+    assert "--max-delay=15, --steps=30" in str(error.value)
     assert not (tmp_path / "never").exists()
 
 
 @ARGUMENT_CHECKS
-def test_tagging_rejects_unknown_cells(tmp_path):
-    done = start_example(
-        "tagging.py", "--cells", "GRU,RNN", "--out", str(tmp_path / "never")
-    )
-    assert done.returncode != 0
-    assert "ValueError: --cells must be among" in done.stderr
-    assert "Received: 'RNN'" in done.stderr
+def test_tagging_rejects_unknown_cells(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="--cells must be among") as error:
+        run_in_this_process(
+            monkeypatch,
+            "tagging.py",
+            *("--cells", "GRU,RNN", "--out", str(tmp_path / "never")),
+        )
+    assert "Received: 'RNN'" in str(error.value)
     assert not (tmp_path / "never").exists()
 
 
@@ -259,8 +271,14 @@ def test_tagging_rejects_unknown_cells(tmp_path):
         ("tagging.py", "--epochs"),
     ],
 )
-def test_sizes_below_one_are_refused_by_name(name, option, tmp_path):
-    done = start_example(name, option, "0", "--out", str(tmp_path / "never"))
-    assert done.returncode == 2
-    assert f"argument {option}: must be at least 1. Received: 0" in done.stderr
+def test_sizes_below_one_are_refused_by_name(
+    name, option, monkeypatch, capsys, tmp_path
+):
+    with pytest.raises(SystemExit) as exit:
+        run_in_this_process(
+            monkeypatch, name, option, "0", "--out", str(tmp_path / "never")
+        )
+    assert exit.value.code == 2
+    message = f"argument {option}: must be at least 1. Received: 0"
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "never").exists()

@@ -55,7 +55,7 @@ def free_port():
 
 
 @once_on(
-    "tensorflow",
+    "torch",
     "keras-tuner's gRPC oracle and its processes; the trials' training is "
     "what the examples' quick runs check on every backend",
 )
