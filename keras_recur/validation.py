@@ -165,3 +165,18 @@ def layer_argument(argument, value, kind=None, description="a Keras layer"):
             f"Received: {argument}={value!r}"
         )
     return value
+
+
+def check_batch_time(argument, tensor, batch_time, of):
+    """`tensor` must be (batch, time) as `of` is, `batch_time` its first two
+    dimensions (None matches any): a shorter mask would otherwise drop the
+    steps it does not cover."""
+    shape = tuple(tensor.shape)
+    if len(shape) != 2 or any(
+        None not in (got, want) and got != want
+        for got, want in zip(shape, batch_time)
+    ):
+        raise ValueError(
+            f"`{argument}` must have the shape (batch, time) of {of}, "
+            f"{tuple(batch_time)}. Received: {argument} with shape {shape}"
+        )

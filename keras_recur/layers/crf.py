@@ -6,6 +6,7 @@ import numpy as np
 from keras import ops
 
 from keras_recur import backend
+from keras_recur.validation import check_batch_time
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import resolve
@@ -14,20 +15,6 @@ from keras_recur.validation import resolve
 def _logsumexp(pairs, unused_step_mask):
     """The forward algorithm's sum over the previous tag; collects none."""
     return ops.logsumexp(pairs, axis=1), ()
-
-
-def _check_batch_time(argument, tensor, batch_time):
-    """`tensor` must be (batch, time) as the emissions (None matches any)."""
-    shape = tuple(tensor.shape)
-    if len(shape) != 2 or any(
-        None not in (got, want) and got != want
-        for got, want in zip(shape, batch_time)
-    ):
-        raise ValueError(
-            f"`{argument}` must have the shape (batch, time) of the "
-            f"emissions, {tuple(batch_time)}. Received: {argument} with "
-            f"shape {shape}"
-        )
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -165,7 +152,7 @@ class CRF(keras.layers.Layer):
             mask = ops.ones(ops.shape(emissions)[:2], "bool")
         else:
             mask = ops.convert_to_tensor(mask)
-            _check_batch_time("mask", mask, shape[:2])
+            check_batch_time("mask", mask, shape[:2], "the emissions")
             mask = ops.cast(mask, "bool")
         return ops.transpose(emissions, (1, 0, 2)), ops.transpose(mask)
 
@@ -264,8 +251,11 @@ class CRF(keras.layers.Layer):
                     f"Received: tags from {tags.min()} to {tags.max()}"
                 )
         tags = ops.convert_to_tensor(tags)
-        _check_batch_time(
-            "tags", tags, (emissions_tm.shape[1], emissions_tm.shape[0])
+        check_batch_time(
+            "tags",
+            tags,
+            (emissions_tm.shape[1], emissions_tm.shape[0]),
+            "the emissions",
         )
         return ops.cast(tags, "int32")
 

@@ -287,10 +287,10 @@ class Seq2Seq(keras.Model):
         if (
             isinstance(length_penalty, bool)
             or not isinstance(length_penalty, numbers.Real)
-            or length_penalty < 0
+            or not 0 <= length_penalty < float("inf")
         ):
             raise ValueError(
-                "`length_penalty` must be a number >= 0. "
+                "`length_penalty` must be a finite number >= 0. "
                 f"Received: length_penalty={length_penalty!r}"
             )
         width = beam_width

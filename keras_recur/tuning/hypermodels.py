@@ -181,31 +181,18 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         tunable=True,
     ):
         super().__init__(name=name, tunable=tunable)
-        self.space = {
-            "cell": check_spec("cell", cell, _check_cell),
-            "use_peepholes": check_spec(
-                "use_peepholes", use_peepholes, _check_flag
-            ),
-            "spectral_radius": check_spec(
-                "spectral_radius", spectral_radius, _check_positive
-            ),
-            "leaky": check_spec("leaky", leaky, _check_fraction),
-            "connectivity": check_spec(
-                "connectivity", connectivity, _check_fraction
-            ),
-            "units": check_spec("units", units, _check_units),
-            "depth": check_spec("depth", depth, _check_units),
-            "bidirectional": check_spec(
-                "bidirectional", bidirectional, _check_flag
-            ),
-            "dropout": check_spec("dropout", dropout, _check_rate),
-            "recurrent_dropout": check_spec(
-                "recurrent_dropout", recurrent_dropout, _check_rate
-            ),
-            "learning_rate": check_spec(
-                "learning_rate", learning_rate, _check_learning_rate
-            ),
-        }
+        self.space, self.checks = {}, {}
+        self.searchable("cell", cell, _check_cell)
+        self.searchable("use_peepholes", use_peepholes, _check_flag)
+        self.searchable("spectral_radius", spectral_radius, _check_positive)
+        self.searchable("leaky", leaky, _check_fraction)
+        self.searchable("connectivity", connectivity, _check_fraction)
+        self.searchable("units", units, _check_units)
+        self.searchable("depth", depth, _check_units)
+        self.searchable("bidirectional", bidirectional, _check_flag)
+        self.searchable("dropout", dropout, _check_rate)
+        self.searchable("recurrent_dropout", recurrent_dropout, _check_rate)
+        self.searchable("learning_rate", learning_rate, _check_learning_rate)
         if seed is not None:
             check_seed(seed)
         # keras.distribution exports no common base class to check against.
@@ -220,9 +207,18 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         self.seed = seed
         self.distribution = distribution
 
+    def searchable(self, name, spec, check):
+        """Makes `spec` (a value, a list of values or a `Range`, checked
+        value by value with `check(name, value)`) the search space of the
+        hyperparameter `name`."""
+        self.space[name] = check_spec(name, spec, check)
+        self.checks[name] = check
+
     def value(self, hp, name):
-        """Declares the hyperparameter `name` in `hp` and returns its value."""
-        return declare(hp, name, self.space[name])
+        """Declares the hyperparameter `name` in `hp` and returns its value,
+        checked as the argument is: `hp` may hold the tuner's own definition
+        (`hyperparameters=`, `hp.Fixed`), which no argument check saw."""
+        return self.checks[name](name, declare(hp, name, self.space[name]))
 
     def cell_choice(self, hp):
         """The trial's cell name and its cell-specific layer arguments."""
@@ -500,18 +496,11 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
         self.source_vocabulary = source_vocabulary
         self.target_vocabulary = target_vocabulary
         self.embedding_dim = embedding_dim
-        self.space["attention"] = check_spec(
-            "attention", attention, _one_of("bahdanau", "luong")
-        )
-        self.space["attention_units"] = check_spec(
-            "attention_units", attention_units, _check_units
-        )
-        for name, value in (
-            ("normalize", normalize),
-            ("scale", scale),
-            ("input_feeding", input_feeding),
-        ):
-            self.space[name] = check_spec(name, value, _check_flag)
+        self.searchable("attention", attention, _one_of("bahdanau", "luong"))
+        self.searchable("attention_units", attention_units, _check_units)
+        self.searchable("normalize", normalize, _check_flag)
+        self.searchable("scale", scale, _check_flag)
+        self.searchable("input_feeding", input_feeding, _check_flag)
 
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     metrics = ("accuracy",)
@@ -620,10 +609,8 @@ class SequenceTagger(RecurrentHyperModel):
         check_positive_int("vocabulary_size", vocabulary_size)
         self.vocabulary_size = int(vocabulary_size)
         self.tag_names = check_tag_names(tag_names)
-        self.space["embedding_dim"] = check_spec(
-            "embedding_dim", embedding_dim, _check_units
-        )
-        self.space["head"] = check_spec("head", head, _one_of("crf", "softmax"))
+        self.searchable("embedding_dim", embedding_dim, _check_units)
+        self.searchable("head", head, _one_of("crf", "softmax"))
 
     @property
     def metrics(self):

@@ -32,6 +32,14 @@ def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _is_integral_range(spec):
+    """Both ends integers: searched with hp.Int."""
+    return all(
+        isinstance(value, numbers.Integral)
+        for value in (spec.min_value, spec.max_value)
+    )
+
+
 def check_spec(argument, spec, check_value):
     """Validates a spec and returns it in canonical form.
 
@@ -67,6 +75,17 @@ def check_spec(argument, spec, check_value):
                 f"`{argument}` range step must be a positive number. "
                 f"Received: {argument}={spec!r}"
             )
+        if (
+            _is_integral_range(spec)
+            and spec.step is not None
+            and not isinstance(spec.step, numbers.Integral)
+        ):
+            # hp.Int takes it, and every trial then fails inside
+            # keras-tuner without naming the argument.
+            raise ValueError(
+                f"`{argument}` range of integers needs an integer step. "
+                f"Received: {argument}={spec!r}"
+            )
         return spec._replace(
             min_value=check_value(argument, spec.min_value),
             max_value=check_value(argument, spec.max_value),
@@ -94,11 +113,7 @@ def declare(hp, name, spec):
     keeps its definition.
     """
     if isinstance(spec, Range):
-        integral = all(
-            isinstance(value, numbers.Integral)
-            for value in (spec.min_value, spec.max_value)
-        )
-        declare_range = hp.Int if integral else hp.Float
+        declare_range = hp.Int if _is_integral_range(spec) else hp.Float
         return declare_range(
             name,
             spec.min_value,

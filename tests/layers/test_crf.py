@@ -315,6 +315,7 @@ def test_bad_input_is_named():
         (lambda: crf.decode(np.zeros((2, 4, 5))), "(2, 4, 5)"),
         (lambda: crf.decode(np.zeros((2, 3))), "(2, 3)"),
         (lambda: crf.decode(emissions, np.ones((2, 5), bool)), "(2, 5)"),
+        (lambda: crf.decode(emissions, np.ones((2, 3), bool)), "(2, 3)"),
         (
             lambda: crf.log_likelihood(emissions, np.zeros((2, 3), int)),
             "tags with shape (2, 3)",

@@ -251,6 +251,8 @@ def test_seq2seq_learns_to_copy():
         (dict(max_length=2.0), "max_length=2.0"),
         (dict(beam_width=0), "beam_width=0"),
         (dict(length_penalty=-0.5), "length_penalty=-0.5"),
+        (dict(length_penalty=float("nan")), "length_penalty=nan"),
+        (dict(length_penalty=float("inf")), "length_penalty=inf"),
     ],
 )
 def test_decoding_rejects_bad_arguments(arguments, message):

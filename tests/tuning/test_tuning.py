@@ -268,6 +268,15 @@ def test_tuner_hyperparameters_override_the_hypermodel():
             "learning_rate=Range",
         ),
         ({"units": tuning.Range(4, 8, sampling="cubic")}, "units=Range"),
+        # hp.Int takes it; every trial then failed without naming it.
+        (
+            {"units": tuning.Range(4, 8, step=2.5)},
+            "integer step. Received: units=Range",
+        ),
+        (
+            {"depth": tuning.Range(1, 3, step=0.5)},
+            "integer step. Received: depth=Range",
+        ),
         ({"bidirectional": "yes"}, "bidirectional='yes'"),
         ({"use_peepholes": [1, 0]}, "use_peepholes=1"),
         ({"seed": "a"}, "seed='a'"),
@@ -276,6 +285,32 @@ def test_tuner_hyperparameters_override_the_hypermodel():
 def test_bad_search_space_is_named(arguments, message):
     with pytest.raises(ValueError, match=message):
         tuning.SequenceRegressor((5, 2), **arguments)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tuning.SequenceRegressor((5, 2), units=4, depth=1),
+        lambda: tuning.Seq2SeqHyperModel(10, 10, units=4, depth=1),
+    ],
+    ids=["SequenceRegressor", "Seq2SeqHyperModel"],
+)
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("cell", "NotACell", r"`cell` must name cells.*cell='NotACell'"),
+        ("units", 0, "`units` must be a positive integer. Received: units=0"),
+    ],
+)
+def test_a_tuner_override_is_checked_as_the_argument(
+    make, name, value, message
+):
+    # The tuner's own definition (hyperparameters=) wins over the
+    # hypermodel's, and was checked by nothing (a bare KeyError for a cell).
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed(name, value)
+    with pytest.raises(ValueError, match=message):
+        make().build(hp)
 
 
 def test_distribution_must_have_a_scope():

@@ -8,6 +8,7 @@ from keras import ops
 from keras_recur import backend
 from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.layers.rnn.dropout import sequence_dropout_masks
+from keras_recur.validation import check_batch_time
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import checked_initial_state
@@ -276,6 +277,17 @@ class AttentionDecoder(keras.layers.Layer):
         memory_mask=None,
         training=None,
     ):
+        if mask is not None:
+            check_batch_time(
+                "mask", mask, tuple(inputs.shape[:2]), "the inputs"
+            )
+        if memory_mask is not None:
+            check_batch_time(
+                "memory_mask",
+                memory_mask,
+                tuple(memory.shape[:2]),
+                "the memory",
+            )
         projected_keys, states = self.prepare_memory(memory, initial_state)
         batch, steps = ops.shape(inputs)[0], ops.shape(inputs)[1]
         xs = {"inputs": ops.transpose(inputs, (1, 0, 2))}

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_recur.validation import check_batch_time
 from keras_recur.validation import check_rate
 from keras_recur.validation import check_seed
 
@@ -126,6 +127,14 @@ class AttentionMechanism(keras.layers.Layer):
         query, value, key = self._unpack(inputs)
         query_mask, value_mask = self._unpack_mask(mask)
         single_query = len(query.shape) == 2
+        if query_mask is not None and not single_query:
+            check_batch_time(
+                "query_mask", query_mask, tuple(query.shape[:2]), "the query"
+            )
+        if value_mask is not None:
+            check_batch_time(
+                "value_mask", value_mask, tuple(value.shape[:2]), "the value"
+            )
         if single_query:
             query = ops.expand_dims(query, 1)
         dropout_mask = None

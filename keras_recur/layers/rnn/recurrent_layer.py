@@ -7,6 +7,7 @@ from keras import regularizers
 
 from keras_recur.layers.rnn import recurrence
 from keras_recur.layers.rnn.dropout import sequence_dropout_masks
+from keras_recur.validation import check_batch_time
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_one_of
 from keras_recur.validation import checked_initial_state
@@ -46,8 +47,9 @@ class RecurrentLayer(keras.layers.RNN):
             fused kernel or a `ValueError` saying why none serves.
         **kwargs: Base layer arguments (`name`, `dtype`, `trainable`),
             `zero_output_for_mask` (as `keras.layers.RNN`), and
-            `implementation` (1 or 2), accepted and ignored as Keras 3 does,
-            so that tf.keras configs load.
+            `implementation` (0, 1 or 2, the values Keras versions wrote),
+            accepted and ignored as Keras 3 does, so that their configs
+            load.
 
     Call arguments:
         inputs: A 3D tensor `(batch, timesteps, features)`.
@@ -93,8 +95,11 @@ class RecurrentLayer(keras.layers.RNN):
         check_bool("stateful", stateful)
         check_bool("unroll", unroll)
         check_one_of("use_cudnn", use_cudnn, recurrence.USE_CUDNN_CHOICES)
-        # tf.keras' LSTM/GRU argument; Keras 3 accepts and ignores it.
-        check_one_of("implementation", kwargs.pop("implementation", 2), (1, 2))
+        # The legacy LSTM/GRU argument, ignored as Keras 3 ignores it: any
+        # value a Keras or tf.keras version wrote (Keras 2.0 had 0) loads.
+        check_one_of(
+            "implementation", kwargs.pop("implementation", 2), (0, 1, 2)
+        )
         super().__init__(
             cell,
             return_sequences=return_sequences,
@@ -133,6 +138,12 @@ class RecurrentLayer(keras.layers.RNN):
         )
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if mask is not None:
+            check_batch_time(
+                "mask", mask, tuple(sequences.shape[:2]), "the inputs"
+            )
         if initial_state is not None:
             initial_state = checked_initial_state(
                 self.name, self.state_size, initial_state, sequences.shape[0]

@@ -3,6 +3,7 @@ Bahdanau et al. (2014), finite-difference gradients, masks, saving and
 training."""
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -539,3 +540,38 @@ def test_decoder_rejects_what_is_no_attention_mechanism():
         keras_recur.AttentionDecoder(
             keras.layers.GRUCell(4), keras.layers.AdditiveAttention()
         )
+
+
+def test_a_mask_of_another_length_is_refused():
+    # A shorter mask used to drop the steps it did not cover (PyTorch's
+    # loop zips the steps with the mask), a longer one to fail elsewhere.
+    attention = keras_recur.BahdanauAttention(4)
+    query, value = (
+        np.zeros((2, 3, 3), "float32"),
+        np.zeros((2, 5, 3), "float32"),
+    )
+    decoder = keras_recur.AttentionDecoder(keras.layers.GRUCell(3), attention)
+    inputs = np.zeros((2, 4, 2), "float32")
+    cases = [
+        (
+            lambda mask: attention([query, value], mask=[None, mask]),
+            "value_mask",
+            (2, 5),
+        ),
+        (
+            lambda mask: attention([query, value], mask=[mask, None]),
+            "query_mask",
+            (2, 3),
+        ),
+        (lambda mask: decoder(inputs, value, mask=mask), "mask", (2, 4)),
+        (
+            lambda mask: decoder(inputs, value, memory_mask=mask),
+            "memory_mask",
+            (2, 5),
+        ),
+    ]
+    for call, argument, (batch, steps) in cases:
+        for bad in ((batch, steps - 1), (batch, steps + 1), (1, steps)):
+            message = rf"`{argument}` must.*\({batch}, {steps}\).*"
+            with pytest.raises(ValueError, match=message + re.escape(str(bad))):
+                call(np.ones(bad, bool))

@@ -118,11 +118,17 @@ def test_unknown_attribute_raises_attribute_error():
 @pytest.mark.parametrize("ours, extra, theirs", PAIRS, ids=IDS)
 def test_a_keras_layer_config_builds_the_layer(ours, extra, theirs):
     # A config written for the Keras layer, with tf.keras' legacy key.
-    config = {**theirs(5, dropout=0.1).get_config(), "implementation": 1}
-    config.pop("cell", None)
-    layer = ours.from_config({**config, **extra})
-    assert (layer.units, layer.dropout) == (5, 0.1)
-    assert "implementation" not in layer.get_config()
+    # Every value a Keras version wrote: 0 (Keras 2.0; Keras' own
+    # gru_test.py::test_legacy_implementation_argument loads it), 1 and 2.
+    for implementation in (0, 1, 2):
+        config = {
+            **theirs(5, dropout=0.1).get_config(),
+            "implementation": implementation,
+        }
+        config.pop("cell", None)
+        layer = ours.from_config({**config, **extra})
+        assert (layer.units, layer.dropout) == (5, 0.1)
+        assert "implementation" not in layer.get_config()
     with pytest.raises(ValueError, match="Received: implementation=3"):
         ours(5, implementation=3)
 

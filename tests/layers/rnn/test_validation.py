@@ -1,11 +1,15 @@
 """Bad input gets a ValueError naming the argument and the value received."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
 
 import keras_recur
 from tests.testing import once_on
+from tests.variants import VARIANTS
+from tests.variants import make_layer
 
 LAYERS = [
     keras_recur.PeepholeLSTM,
@@ -100,6 +104,21 @@ def test_initial_state_count_and_shapes_are_checked(cls):
         layer(x, initial_state=[np.zeros((2, 7), "float32")] * count)
     with pytest.raises(ValueError, match=r"initial_state.*Received.*\(3, 4\)"):
         layer(x, initial_state=[np.zeros((3, 4), "float32")] * count)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("unroll", [False, True])
+def test_a_mask_of_another_length_is_refused(variant, unroll):
+    # Every path: the fused kernels, the scan and the unrolled loop (which
+    # used to zip the steps with a shorter mask and drop the rest).
+    layer = make_layer(variant, 4, (3, 6, 2), unroll=unroll)
+    x = np.zeros((3, 6, 2), "float32")
+    for shape in ((3, 5), (3, 7), (2, 6), (3, 6, 1)):
+        message = r"`mask` must have the shape.*\(3, 6\).*" + re.escape(
+            str(shape)
+        )
+        with pytest.raises(ValueError, match=message):
+            layer(x, mask=np.ones(shape, bool))
 
 
 @pytest.mark.parametrize("cls", LAYERS)
