@@ -7,6 +7,7 @@ better than `common.py`:
 
 - `scan(step, states, xs, unroll=False)`: the loop that every recurrence
   and decoder of keras_recur runs.
+- `matmul(x, y)`: the cells' matrix products, in their arguments' dtype.
 - `no_gradient()`: a context in which no autograd graph is recorded, for
   inference (PyTorch's `no_grad`; the other backends record none eagerly).
 - Fused kernels, `gru(...)` and `lstm(...)`: a whole sequence in one
@@ -49,6 +50,18 @@ def scan(step, states, xs, unroll=False):
     if unroll:
         return common.python_loop(step, states, xs)
     return _current().scan(step, states, xs)
+
+
+def matmul(x, y):
+    """`x @ y` in the dtype of its arguments.
+
+    `keras.ops.matmul` follows Keras' type rules, which take JAX's default
+    of 32 bits: on PyTorch it computes a float64 product in float32, so a
+    `dtype="float64"` layer would lose its precision at every step. The
+    cells' products go through here instead. (JAX itself has no float64
+    without `jax_enable_x64`.)
+    """
+    return getattr(_current(), "matmul", keras.ops.matmul)(x, y)
 
 
 def no_gradient():

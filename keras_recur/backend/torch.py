@@ -16,6 +16,14 @@ def _tensor(value):
     return None if value is None else ops.convert_to_tensor(value)
 
 
+def matmul(x, y):
+    x, y = _tensor(x), _tensor(y)
+    if x.dtype == y.dtype == torch.float64:
+        return torch.matmul(x, y)
+    # Keras' own (it handles float16 on the CPU and mixed dtypes).
+    return ops.matmul(x, y)
+
+
 def _check_activations(activation, recurrent_activation):
     if not (
         activation is keras.activations.tanh

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_recur import backend
 from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
 from keras_recur.layers.rnn.lstm_cell_base import PeepholeWeights
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
@@ -134,7 +135,7 @@ class CoupledLSTMCell(PeepholeWeights, LSTMCellBase):
 
     def recurrent_step(self, projected, states, training=False):
         h_prev, c_prev = states
-        z = projected + ops.matmul(
+        z = projected + backend.matmul(
             self.recurrent_input(h_prev, training), self.recurrent_kernel
         )
         z_f, z_c, z_o = ops.split(z, 3, axis=-1)

@@ -3,9 +3,9 @@
 from keras import activations
 from keras import constraints
 from keras import initializers
-from keras import ops
 from keras import regularizers
 
+from keras_recur import backend
 from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
 from keras_recur.layers.rnn.recurrent_cell import feature_dim
 from keras_recur.validation import check_bool
@@ -183,7 +183,7 @@ class DenseGatesCell(RecurrentCell):
         Kept apart from `recurrent_step` so that a sequence can be projected
         in one matmul before the recurrence.
         """
-        projected = ops.matmul(inputs, self.kernel)
+        projected = backend.matmul(inputs, self.kernel)
         if self.use_bias:
             projected = projected + self.input_bias
         return projected

@@ -6,6 +6,7 @@ from keras import activations
 from keras import initializers
 from keras import ops
 
+from keras_recur import backend
 from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
 from keras_recur.layers.rnn.recurrent_cell import feature_dim
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
@@ -172,7 +173,7 @@ class ESNCell(RecurrentCell):
 
     def project_inputs(self, inputs):
         """`x W + b`, the part of the echo known before the loop."""
-        projected = ops.matmul(inputs, self.kernel)
+        projected = backend.matmul(inputs, self.kernel)
         if self.use_bias:
             projected = projected + self.bias
         return projected
@@ -180,7 +181,7 @@ class ESNCell(RecurrentCell):
     def recurrent_step(self, projected, states, training=False):
         h_prev = states[0]
         echo = self.activation(
-            projected + ops.matmul(h_prev, self.recurrent_kernel)
+            projected + backend.matmul(h_prev, self.recurrent_kernel)
         )
         h = (1.0 - self.leaky) * h_prev + self.leaky * echo
         return h, [h]

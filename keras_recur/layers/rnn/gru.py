@@ -127,7 +127,7 @@ class GRUCell(DenseGatesCell):
         sigma, tanh = self.recurrent_activation, self.activation
 
         if self.reset_after:
-            recurrent = ops.matmul(h_in, self.recurrent_kernel)
+            recurrent = backend.matmul(h_in, self.recurrent_kernel)
             if self.use_bias:
                 recurrent = recurrent + self.bias[1]
             h_z, h_r, h_h = ops.split(recurrent, 3, axis=-1)
@@ -135,10 +135,10 @@ class GRUCell(DenseGatesCell):
             r = sigma(x_r + h_r)
             candidate = tanh(x_h + r * h_h)
         else:
-            h_z, h_r = ops.split(ops.matmul(h_in, u_zr), 2, axis=-1)
+            h_z, h_r = ops.split(backend.matmul(h_in, u_zr), 2, axis=-1)
             z = sigma(x_z + h_z)
             r = sigma(x_r + h_r)
-            candidate = tanh(x_h + ops.matmul(r * h_in, u_h))
+            candidate = tanh(x_h + backend.matmul(r * h_in, u_h))
         h = z * h_prev + (1.0 - z) * candidate
         return h, [h]
 

@@ -4,6 +4,7 @@ import keras
 from keras import initializers
 from keras import ops
 
+from keras_recur import backend
 from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
 from keras_recur.layers.rnn.recurrent_layer import reads_cell_arguments
@@ -159,18 +160,26 @@ class LayerNormLSTMCell(LSTMCellBase):
                 setattr(self, name, weight)
 
     def normalize(self, z, norm):
-        """`LN_norm(z)` over the last axis, computed in float32 at least."""
-        return ops.layer_normalization(
-            z,
-            getattr(self, f"{norm}_gamma"),
-            getattr(self, f"{norm}_beta"),
-            epsilon=self.norm_epsilon,
-        )
+        """`LN_norm(z) = gamma * (z - mean) / sqrt(var + epsilon) + beta`
+        over the last axis, computed in float32 at least (written out:
+        keras.ops.layer_normalization and keras.ops.mean compute float64
+        in float32 on PyTorch; keras.ops.sum does not)."""
+        given = keras.backend.standardize_dtype(z.dtype)
+        dtype = "float64" if given == "float64" else "float32"
+        gamma = ops.cast(getattr(self, f"{norm}_gamma"), dtype)
+        beta = ops.cast(getattr(self, f"{norm}_beta"), dtype)
+        wide = ops.cast(z, dtype)
+        size = wide.shape[-1]
+        mean = ops.sum(wide, axis=-1, keepdims=True) / size
+        variance = ops.sum(ops.square(wide - mean), axis=-1, keepdims=True)
+        variance = variance / size
+        normalized = (wide - mean) * ops.rsqrt(variance + self.norm_epsilon)
+        return ops.cast(gamma * normalized + beta, given)
 
     def project_inputs(self, inputs):
         """`LN_kernel(x W) + b`: the part of `z` known before the loop."""
         projected = self.normalize(
-            ops.matmul(inputs, self.kernel), "kernel_norm"
+            backend.matmul(inputs, self.kernel), "kernel_norm"
         )
         if self.use_bias:
             projected = projected + self.bias
@@ -178,7 +187,7 @@ class LayerNormLSTMCell(LSTMCellBase):
 
     def recurrent_step(self, projected, states, training=False):
         h_prev, c_prev = states
-        recurrent = ops.matmul(
+        recurrent = backend.matmul(
             self.recurrent_input(h_prev, training), self.recurrent_kernel
         )
         z = projected + self.normalize(recurrent, "recurrent_norm")

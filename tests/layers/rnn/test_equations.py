@@ -7,6 +7,7 @@ import pytest
 
 import keras_recur
 from tests import reference
+from tests.testing import BACKEND
 from tests.testing import randomize
 from tests.testing import to_numpy
 from tests.variants import VARIANTS
@@ -56,6 +57,37 @@ def test_matches_numpy_equations(variant, go_backwards, masked):
     np.testing.assert_allclose(to_numpy(got[0]), want_outputs, atol=2e-5)
     for got_state, want_state in zip(got[1:], want_states):
         np.testing.assert_allclose(to_numpy(got_state), want_state, atol=2e-5)
+
+
+# JAX warns that it makes float64 float32.
+@pytest.mark.filterwarnings("ignore:Explicitly requested dtype float64")
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_float64_layer_computes_in_float64(variant):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES))
+    mask = right_padded_mask(rng)
+    layer = make_layer(
+        variant, UNITS, x.shape, return_sequences=True, dtype="float64"
+    )
+    if BACKEND == "jax":
+        # JAX has no float64 without jax_enable_x64: the weights hold
+        # float32 values and the layer computes in float32, as
+        # keras.layers.GRU(dtype="float64") does there (the recurrent
+        # layers guide says so).
+        assert {str(w.value.dtype) for w in layer.weights} == {"float32"}
+        got = layer(x, mask=mask)
+        assert keras.backend.standardize_dtype(got.dtype) == "float32"
+        return
+    weights = [rng.normal(0.0, 0.5, w.shape) for w in layer.weights]
+    layer.set_weights(weights)
+    got = layer(x, mask=mask)
+    assert keras.backend.standardize_dtype(got.dtype) == "float64"
+    states = [np.zeros((BATCH, UNITS))] * state_count(variant)
+    want, _ = reference.run(
+        reference_step(variant, layer.get_weights()), x, states, mask
+    )
+    # float32 arithmetic anywhere would be off by ~1e-7.
+    np.testing.assert_allclose(to_numpy(got), want, rtol=0, atol=1e-12)
 
 
 def test_tf_addons_published_peephole_values():
