@@ -180,3 +180,19 @@ def check_batch_time(argument, tensor, batch_time, of):
             f"`{argument}` must have the shape (batch, time) of {of}, "
             f"{tuple(batch_time)}. Received: {argument} with shape {shape}"
         )
+
+
+def check_weight_list(layer, weights, names):
+    """`weights` must be a list of one array per name in `names` (another
+    library's order, which the caller maps to its own)."""
+    if isinstance(weights, (list, tuple)) and len(weights) == len(names):
+        return
+    received = (
+        f"{len(weights)} arrays"
+        if isinstance(weights, (list, tuple))
+        else repr(weights)
+    )
+    raise ValueError(
+        f"{layer} expects TF-Addons' {len(names)} weights "
+        f"[{', '.join(names)}]. Received: weights={received}"
+    )

@@ -9,6 +9,7 @@ from keras import ops
 from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_int
+from keras_recur.validation import check_weight_list
 from keras_recur.validation import resolve
 
 
@@ -38,10 +39,10 @@ class BahdanauAttention(AttentionMechanism):
 
     Weights, in order: `query_kernel` (query_dim, units), `memory_kernel`
     (key_dim, units), `attention_v` (units,), and with `normalize`
-    `attention_g` () and `attention_b` (units,): the order and shapes of
-    `tfa.seq2seq.BahdanauAttention` (its query_layer and memory_layer
-    kernels, attention_v, attention_g, attention_b), so its weights load
-    with `set_weights`.
+    `attention_g` () and `attention_b` (units,): the shapes of
+    `tfa.seq2seq.BahdanauAttention`'s. TF-Addons lists them in another
+    order (its own weights before its query and memory layers' kernels):
+    `set_tf_addons_weights` takes its `get_weights()` as they are.
 
     Args:
         units: Positive integer, size of the projections and of `v`.
@@ -126,6 +127,19 @@ class BahdanauAttention(AttentionMechanism):
             self.attention_b = self.add_weight(
                 shape=(self.units,), name="attention_b", initializer="zeros"
             )
+
+    def set_tf_addons_weights(self, weights):
+        """Loads `tfa.seq2seq.BahdanauAttention(...).get_weights()`, in
+        TF-Addons' order: `[attention_v, (attention_g, attention_b,)
+        query_layer kernel, memory_layer kernel]`. The layer must be built.
+        """
+        names = ["attention_v"]
+        if self.normalize:
+            names += ["attention_g", "attention_b"]
+        names += ["query_layer kernel", "memory_layer kernel"]
+        check_weight_list("BahdanauAttention", weights, names)
+        *own, query_kernel, memory_kernel = weights
+        self.set_weights([query_kernel, memory_kernel, *own])
 
     def project_keys(self, key):
         """`k W_k`: (batch, Tv, key_dim) -> (batch, Tv, units)."""

@@ -7,6 +7,7 @@ from keras import ops
 from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_positive_int
+from keras_recur.validation import check_weight_list
 from keras_recur.validation import resolve
 
 
@@ -31,9 +32,9 @@ class LuongAttention(AttentionMechanism):
     `input_feeding`). The keys are projected once per sequence.
 
     Weights, in order: `memory_kernel` (key_dim, units), then with `scale`
-    `attention_g` (), starting at 1: the order and shapes of
-    `tfa.seq2seq.LuongAttention` (its memory_layer kernel and attention_g),
-    so its weights load with `set_weights`.
+    `attention_g` (), starting at 1: the shapes of
+    `tfa.seq2seq.LuongAttention`'s. TF-Addons lists `attention_g` first:
+    `set_tf_addons_weights` takes its `get_weights()` as they are.
 
     Args:
         units: Positive integer, the size of the projected keys, which must
@@ -115,6 +116,17 @@ class LuongAttention(AttentionMechanism):
             self.attention_g = self.add_weight(
                 shape=(), name="attention_g", initializer="ones"
             )
+
+    def set_tf_addons_weights(self, weights):
+        """Loads `tfa.seq2seq.LuongAttention(...).get_weights()`, in
+        TF-Addons' order: `[(attention_g,) memory_layer kernel]`. The layer
+        must be built."""
+        names = ["attention_g"] if self.scale else []
+        check_weight_list(
+            "LuongAttention", weights, names + ["memory_layer kernel"]
+        )
+        *own, memory_kernel = weights
+        self.set_weights([memory_kernel, *own])
 
     def project_keys(self, key):
         """`k W`: (batch, Tv, key_dim) -> (batch, Tv, query_dim)."""

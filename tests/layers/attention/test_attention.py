@@ -111,7 +111,8 @@ def test_query_sequence_equals_per_step_queries():
         np.testing.assert_allclose(to_numpy(context)[:, i], expected, atol=1e-6)
 
 
-def test_weights_in_tf_addons_order():
+def test_weights_and_their_initial_values():
+    # TF-Addons' order is another: tests/layers/test_tf_addons.py.
     layer = keras_recur.BahdanauAttention(ATTENTION_UNITS, normalize=True)
     layer.build([(None, QUERY_DIM), (None, TX, DIM), (None, TX, 3)])
     assert [(w.name, tuple(w.shape)) for w in layer.weights] == [

@@ -53,7 +53,8 @@ def test_attention_equals_numpy_equations(scale, masked):
     np.testing.assert_allclose(to_numpy(weights), want_weights, atol=1e-5)
 
 
-def test_tf_addons_weight_order_and_units():
+def test_weight_order_and_units():
+    # TF-Addons lists attention_g first: tests/layers/test_tf_addons.py.
     layer = keras_recur.LuongAttention(QUERY_DIM, scale=True)
     layer.build([(None, QUERY_DIM), (None, TX, DIM)])
     assert [(w.name, tuple(w.shape)) for w in layer.weights] == [
