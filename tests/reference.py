@@ -2,6 +2,8 @@
 the layers (float64), and a loop with Keras' masking and go_backwards rules.
 """
 
+import itertools
+
 import numpy as np
 
 
@@ -264,3 +266,44 @@ def luong_decoder(
         outputs.append(output)
         alphas.append(alpha)
     return np.stack(outputs, 1), states, np.stack(alphas, 1)
+
+
+# --- The CRF, by enumeration of every tag sequence -----------------------
+
+
+def crf_weights(values, num_tags):
+    """(transitions, start, end) in float64; zeros without boundaries."""
+    values = [np.asarray(v, np.float64) for v in values]
+    zeros = np.zeros(num_tags)
+    return values[0], *(values[1:] if len(values) == 3 else (zeros, zeros))
+
+
+def crf_sequences(emissions, mask, values):
+    """Every tag sequence of each row's unmasked steps with its score."""
+    emissions = np.asarray(emissions, np.float64)
+    transitions, start, end = crf_weights(values, emissions.shape[-1])
+    rows = []
+    for row, row_mask in zip(emissions, mask):
+        steps = np.flatnonzero(row_mask)
+        sequences = list(
+            itertools.product(range(emissions.shape[-1]), repeat=len(steps))
+        )
+        scores = []
+        for tags in sequences:
+            score = sum(row[t, k] for t, k in zip(steps, tags))
+            if tags:
+                score += start[tags[0]] + end[tags[-1]]
+                score += sum(transitions[a, b] for a, b in zip(tags, tags[1:]))
+            scores.append(score)
+        rows.append((steps, sequences, np.array(scores)))
+    return rows
+
+
+def crf_log_likelihood(emissions, tags, mask, values):
+    out = []
+    for (steps, sequences, scores), row_tags in zip(
+        crf_sequences(emissions, mask, values), tags
+    ):
+        log_z = np.log(np.sum(np.exp(scores)))
+        out.append(scores[sequences.index(tuple(row_tags[steps]))] - log_z)
+    return np.array(out)

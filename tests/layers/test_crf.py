@@ -2,7 +2,6 @@
 sequence (NumPy, float64), pytorch-crf, and central finite differences;
 then its Keras use (masks, Tagger's fit with jit, saving) and bad input."""
 
-import itertools
 import json
 import re
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 import keras_recur
+from tests import reference
 from tests.testing import BACKEND
 from tests.testing import gradients
 from tests.testing import numeric_gradient
@@ -38,44 +38,6 @@ def random_crf(rng, num_tags, boundary=True, scale=1.0):
     return crf
 
 
-def weights_of(values, num_tags):
-    """(transitions, start, end) in float64; zeros without boundaries."""
-    values = [np.asarray(v, np.float64) for v in values]
-    zeros = np.zeros(num_tags)
-    return values[0], *(values[1:] if len(values) == 3 else (zeros, zeros))
-
-
-def enumerate_sequences(emissions, mask, values):
-    """Every tag sequence of each row's unmasked steps with its score."""
-    emissions = np.asarray(emissions, np.float64)
-    transitions, start, end = weights_of(values, emissions.shape[-1])
-    rows = []
-    for row, row_mask in zip(emissions, mask):
-        steps = np.flatnonzero(row_mask)
-        sequences = list(
-            itertools.product(range(emissions.shape[-1]), repeat=len(steps))
-        )
-        scores = []
-        for tags in sequences:
-            score = sum(row[t, k] for t, k in zip(steps, tags))
-            if tags:
-                score += start[tags[0]] + end[tags[-1]]
-                score += sum(transitions[a, b] for a, b in zip(tags, tags[1:]))
-            scores.append(score)
-        rows.append((steps, sequences, np.array(scores)))
-    return rows
-
-
-def reference_log_likelihood(emissions, tags, mask, values):
-    out = []
-    for (steps, sequences, scores), row_tags in zip(
-        enumerate_sequences(emissions, mask, values), tags
-    ):
-        log_z = np.log(np.sum(np.exp(scores)))
-        out.append(scores[sequences.index(tuple(row_tags[steps]))] - log_z)
-    return np.array(out)
-
-
 @pytest.mark.parametrize("boundary", [True, False])
 def test_matches_enumeration_of_every_tag_sequence(boundary):
     rng = np.random.default_rng(0)
@@ -84,11 +46,11 @@ def test_matches_enumeration_of_every_tag_sequence(boundary):
     emissions = rng.normal(size=(*MASK.shape, num_tags)).astype("float32")
     tags = rng.integers(0, num_tags, MASK.shape)
     values = crf.get_weights()
-    rows = enumerate_sequences(emissions, MASK, values)
+    rows = reference.crf_sequences(emissions, MASK, values)
 
     np.testing.assert_allclose(
         to_numpy(crf.log_likelihood(emissions, tags, MASK)),
-        reference_log_likelihood(emissions, tags, MASK, values),
+        reference.crf_log_likelihood(emissions, tags, MASK, values),
         atol=1e-5,
     )
     decoded, best = (to_numpy(x) for x in crf.decode(emissions, MASK))
@@ -145,7 +107,9 @@ def test_gradients_match_finite_differences():
     tags = rng.integers(0, num_tags, MASK.shape)
 
     def reference_loss(values):
-        return -np.sum(reference_log_likelihood(emissions, tags, MASK, values))
+        return -np.sum(
+            reference.crf_log_likelihood(emissions, tags, MASK, values)
+        )
 
     got = gradients(
         lambda: -keras.ops.sum(crf.log_likelihood(emissions, tags, MASK)),
