@@ -4,7 +4,8 @@ initial states and dtypes, and each layer must agree with its NumPy
 reference (tests/reference.py) on every drawn case.
 
 Derandomized, with a fixed budget of examples, so that CI runs the same
-cases every time; a case that once failed is kept as an `@example`."""
+cases every time; edge cases, and any case that once failed, are kept as
+`@example`s."""
 
 import numpy as np
 import pytest
@@ -175,7 +176,7 @@ def attention_cases(draw):
         values=values,
         query_dim=draw(st.integers(1, 4)),
         dim=draw(st.integers(1, 4)),
-        # Every value masked in a row: no weight anywhere, a zero context.
+        # A row with every value masked gets no weight and a zero context.
         mask=mask,
         seed=draw(st.integers(0, 2**16)),
     )
@@ -184,6 +185,8 @@ def attention_cases(draw):
 @ONE_ELEMENT_SOFTMAX
 @BUDGET
 @given(attention_cases())
+# Edge cases: weight normalisation, one feature, a row with nothing to
+# attend to.
 @example(
     dict(
         mechanism="bahdanau",
