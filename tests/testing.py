@@ -313,6 +313,35 @@ class GeneralAttention(keras_recur.layers.AttentionMechanism):
         return keras.ops.einsum("bqd,bvd->bqv", query, projected_keys)
 
 
+# --- The CRF --------------------------------------------------------------
+
+
+def assert_crf_matches_enumeration(crf, emissions, tags, mask, atol=1e-5):
+    """The CRF's log-likelihood of `tags`, Viterbi path and score, and
+    marginals against the enumeration of every tag sequence (NumPy,
+    float64). Returns the decoded tags."""
+    values = crf.get_weights()
+    np.testing.assert_allclose(
+        to_numpy(crf.log_likelihood(emissions, tags, mask)),
+        reference.crf_log_likelihood(emissions, tags, mask, values),
+        atol=atol,
+    )
+    decoded, best = (to_numpy(x) for x in crf.decode(emissions, mask))
+    marginals = to_numpy(crf.marginals(emissions, mask))
+    rows = reference.crf_sequences(emissions, mask, values)
+    for b, (steps, sequences, scores) in enumerate(rows):
+        want = np.zeros(mask.shape[1], int)
+        want[steps] = sequences[int(np.argmax(scores))]
+        np.testing.assert_array_equal(decoded[b], want)
+        np.testing.assert_allclose(best[b], np.max(scores), atol=atol)
+        probabilities = np.exp(scores - np.log(np.sum(np.exp(scores))))
+        want_marginals = np.zeros(marginals.shape[1:])
+        for sequence, p in zip(sequences, probabilities):
+            want_marginals[steps, sequence] += p
+        np.testing.assert_allclose(marginals[b], want_marginals, atol=atol)
+    return decoded
+
+
 # --- Examples ------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import pytest
 import keras_recur
 from tests import reference
 from tests.testing import BACKEND
+from tests.testing import assert_crf_matches_enumeration
 from tests.testing import gradients
 from tests.testing import numeric_gradient
 from tests.testing import to_numpy
@@ -45,26 +46,7 @@ def test_matches_enumeration_of_every_tag_sequence(boundary):
     crf = random_crf(rng, num_tags, boundary)
     emissions = rng.normal(size=(*MASK.shape, num_tags)).astype("float32")
     tags = rng.integers(0, num_tags, MASK.shape)
-    values = crf.get_weights()
-    rows = reference.crf_sequences(emissions, MASK, values)
-
-    np.testing.assert_allclose(
-        to_numpy(crf.log_likelihood(emissions, tags, MASK)),
-        reference.crf_log_likelihood(emissions, tags, MASK, values),
-        atol=1e-5,
-    )
-    decoded, best = (to_numpy(x) for x in crf.decode(emissions, MASK))
-    marginals = to_numpy(crf.marginals(emissions, MASK))
-    for b, (steps, sequences, scores) in enumerate(rows):
-        want = np.zeros(MASK.shape[1], int)
-        want[steps] = sequences[int(np.argmax(scores))]
-        np.testing.assert_array_equal(decoded[b], want)
-        np.testing.assert_allclose(best[b], np.max(scores), atol=1e-5)
-        probabilities = np.exp(scores - np.log(np.sum(np.exp(scores))))
-        want_marginals = np.zeros(marginals.shape[1:])
-        for sequence, p in zip(sequences, probabilities):
-            want_marginals[steps, sequence] += p
-        np.testing.assert_allclose(marginals[b], want_marginals, atol=1e-6)
+    decoded = assert_crf_matches_enumeration(crf, emissions, tags, MASK)
     # Calling the layer decodes, with the mask Keras would pass.
     np.testing.assert_array_equal(to_numpy(crf(emissions, mask=MASK)), decoded)
 
@@ -129,18 +111,18 @@ def test_matches_pytorch_crf():
     num_tags, batch, steps = 6, 8, 11
     crf = random_crf(rng, num_tags)
     transitions, start, end = crf.get_weights()
-    reference = torchcrf.CRF(num_tags, batch_first=True)
+    pytorch_crf = torchcrf.CRF(num_tags, batch_first=True)
     with torch.no_grad():
-        reference.transitions.copy_(torch.tensor(transitions))
-        reference.start_transitions.copy_(torch.tensor(start))
-        reference.end_transitions.copy_(torch.tensor(end))
+        pytorch_crf.transitions.copy_(torch.tensor(transitions))
+        pytorch_crf.start_transitions.copy_(torch.tensor(start))
+        pytorch_crf.end_transitions.copy_(torch.tensor(end))
     emissions = rng.normal(size=(batch, steps, num_tags)).astype("float32")
     # pytorch-crf takes right padding only (its first step must count).
     lengths = rng.integers(1, steps + 1, batch)
     mask = np.arange(steps) < lengths[:, None]
     tags = rng.integers(0, num_tags, (batch, steps))
     to_torch = torch.tensor
-    want = reference(
+    want = pytorch_crf(
         to_torch(emissions),
         to_torch(tags),
         to_torch(mask),
@@ -152,11 +134,11 @@ def test_matches_pytorch_crf():
         atol=1e-4,
     )
     decoded, best = (to_numpy(x) for x in crf.decode(emissions, mask))
-    paths = reference.decode(to_torch(emissions), to_torch(mask))
+    paths = pytorch_crf.decode(to_torch(emissions), to_torch(mask))
     for row, path in zip(decoded, paths):
         np.testing.assert_array_equal(row[: len(path)], path)
     # The Viterbi score is the best path's score: log p(path) + log Z.
-    path_log_likelihood = reference(
+    path_log_likelihood = pytorch_crf(
         to_torch(emissions),
         to_torch(decoded.astype("int64")),
         to_torch(mask),

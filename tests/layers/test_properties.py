@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import keras_recur
 from tests import reference
 from tests.testing import BACKEND
+from tests.testing import assert_crf_matches_enumeration
 from tests.testing import to_numpy
 from tests.variants import VARIANTS
 from tests.variants import make_layer
@@ -142,27 +143,9 @@ def test_crf_matches_enumeration(case):
     crf.set_weights(
         [rng.normal(0.0, 1.0, w.shape).astype("float32") for w in crf.weights]
     )
-    values = crf.get_weights()
     emissions = rng.normal(size=case["shape"]).astype("float32")
     tags = rng.integers(0, num_tags, mask.shape)
-    np.testing.assert_allclose(
-        to_numpy(crf.log_likelihood(emissions, tags, mask)),
-        reference.crf_log_likelihood(emissions, tags, mask, values),
-        atol=1e-5,
-    )
-    decoded, best = (to_numpy(x) for x in crf.decode(emissions, mask))
-    marginals = to_numpy(crf.marginals(emissions, mask))
-    rows = reference.crf_sequences(emissions, mask, values)
-    for b, (steps, sequences, scores) in enumerate(rows):
-        want = np.zeros(mask.shape[1], int)
-        want[steps] = sequences[int(np.argmax(scores))]
-        np.testing.assert_array_equal(decoded[b], want)
-        np.testing.assert_allclose(best[b], np.max(scores), atol=1e-5)
-        probabilities = np.exp(scores - np.log(np.sum(np.exp(scores))))
-        want_marginals = np.zeros(marginals.shape[1:])
-        for sequence, p in zip(sequences, probabilities):
-            want_marginals[steps, sequence] += p
-        np.testing.assert_allclose(marginals[b], want_marginals, atol=1e-5)
+    assert_crf_matches_enumeration(crf, emissions, tags, mask)
 
 
 @st.composite
