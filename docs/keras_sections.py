@@ -1,13 +1,14 @@
 """A griffe extension: Keras' docstring sections, rendered as they read.
 
 keras_recur's docstrings follow Keras' layer files: `Args:`, `Call
-arguments:` and `Example:`. Griffe's Google parser knows `Examples:` (and
-turns its `>>>` lines into code blocks) but not the singular, and renders an
-unknown section such as `Call arguments:` as one run-on paragraph. This
-renames `Example:` to `Examples:`, indenting the example under it, and
-turns `Call arguments:` into a titled list, without touching the docstrings
-themselves; and it drops the docstring that inspection lends a plain class
-attribute from its value's type.
+arguments:`, `Example:` and `Reference:`. Griffe's Google parser knows
+`Examples:` (and turns its `>>>` lines into code blocks) but not the
+singular, and renders an unknown section such as `Call arguments:` as one
+run-on paragraph. This renames `Example:` to `Examples:`, indenting the
+example under it, turns `Call arguments:` into a titled list and
+`Reference:` into a title over its list of papers, without touching the
+docstrings themselves; and it drops the docstring that inspection lends a
+plain class attribute from its value's type.
 """
 
 import re
@@ -53,6 +54,10 @@ def keras_sections(text):
                 out.append("    " + lines[index] if lines[index] else "")
                 index += 1
             continue
+        elif line == "Reference:":
+            # Keras' list of papers below it; unknown to griffe, whose
+            # Google parser would read the title as an empty admonition.
+            out.append("**Reference:**")
         elif line == "Call arguments:":
             block = []
             index += 1

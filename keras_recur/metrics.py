@@ -41,6 +41,12 @@ class SpanF1(keras.metrics.Metric):
     >>> f1.update_state([[1, 2, 0, 3]], [[1, 2, 0, 1]])
     >>> float(f1.result())  # 1 of 2 predicted spans right, 1 of 2 found
     0.5
+
+    Reference:
+
+    - Tjong Kim Sang & De Meulder (2003). Introduction to the CoNLL-2003 shared
+      task (span F1, as conlleval scores it).
+      <https://aclanthology.org/W03-0419/>
     """
 
     def __init__(self, tag_names, name="span_f1", dtype=None):

@@ -1,4 +1,5 @@
-"""Every public class documents Args, Call arguments and a runnable Example."""
+"""Every public class documents Args, Call arguments, a runnable Example and
+(what it implements) the paper it comes from."""
 
 import doctest
 import inspect
@@ -63,6 +64,17 @@ BASES = (
     keras_recur.layers.RecurrentCell,
     keras_recur.layers.RecurrentLayer,
 )
+
+
+@pytest.mark.parametrize(
+    "cls", [c for c in PUBLIC if c not in BASES], ids=lambda c: c.__name__
+)
+def test_cites_its_paper(cls):
+    # Keras' `Reference:` section: the paper, and where to read it.
+    section = cls.__doc__.split("\n    Reference:\n", 1)
+    assert len(section) == 2, f"{cls.__name__} lacks Reference:"
+    assert re.search(r"^    - .+\(\d{4}\)", section[1], re.M), section[1]
+    assert "<https://" in section[1], section[1]
 
 
 @pytest.mark.parametrize(

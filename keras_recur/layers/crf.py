@@ -85,6 +85,15 @@ class CRF(keras.layers.Layer):
     >>> tags, scores = crf.decode(emissions, mask)  # the tags and s(tags)
     >>> tuple(crf.log_likelihood(emissions, tags, mask).shape)
     (2,)
+
+    Reference:
+
+    - Lafferty, McCallum & Pereira (2001). Conditional random fields:
+      probabilistic models for segmenting and labeling sequence data. ICML.
+      <https://repository.upenn.edu/cis_papers/159/>
+    - Lample et al. (2016). Neural architectures for named entity recognition
+      (the BiLSTM-CRF).
+      <https://arxiv.org/abs/1603.01360>
     """
 
     def __init__(

@@ -105,6 +105,18 @@ class Seq2Seq(keras.Model):
     ... )
     >>> tuple(decoded.tokens.shape), tuple(decoded.attention.shape)
     ((2, 6), (2, 6, 4))
+
+    Reference:
+
+    - Sutskever, Vinyals & Le (2014). Sequence to sequence learning with neural
+      networks.
+      <https://arxiv.org/abs/1409.3215>
+    - Bahdanau, Cho & Bengio (2014). Neural machine translation by jointly
+      learning to align and translate.
+      <https://arxiv.org/abs/1409.0473>
+    - Wu et al. (2016). Google's neural machine translation system (the beam's
+      length penalty).
+      <https://arxiv.org/abs/1609.08144>
     """
 
     def __init__(

@@ -85,6 +85,12 @@ class Tagger(keras.Model):
     >>> history = tagger.fit(tokens, tags, epochs=2, verbose=0)
     >>> tagger.predict(tokens, verbose=0)["tags"].shape
     (2, 4)
+
+    Reference:
+
+    - Lample et al. (2016). Neural architectures for named entity recognition
+      (the BiLSTM-CRF).
+      <https://arxiv.org/abs/1603.01360>
     """
 
     def __init__(self, network, crf=None, **kwargs):

@@ -109,6 +109,15 @@ class AttentionDecoder(keras.layers.Layer):
     ... )
     >>> tuple(luong(targets, memory).shape)
     (2, 7, 16)
+
+    Reference:
+
+    - Bahdanau, Cho & Bengio (2014). Neural machine translation by jointly
+      learning to align and translate.
+      <https://arxiv.org/abs/1409.0473>
+    - Luong, Pham & Manning (2015). Effective approaches to attention-based
+      neural machine translation.
+      <https://arxiv.org/abs/1508.04025>
     """
 
     def __init__(

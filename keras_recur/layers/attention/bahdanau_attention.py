@@ -81,6 +81,14 @@ class BahdanauAttention(AttentionMechanism):
     ... )
     >>> tuple(context.shape), tuple(weights.shape)
     ((2, 6), (2, 5))
+
+    Reference:
+
+    - Bahdanau, Cho & Bengio (2014). Neural machine translation by jointly
+      learning to align and translate.
+      <https://arxiv.org/abs/1409.0473>
+    - Salimans & Kingma (2016). Weight normalization (`normalize=True`).
+      <https://arxiv.org/abs/1602.07868>
     """
 
     def __init__(

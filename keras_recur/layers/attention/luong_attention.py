@@ -75,6 +75,12 @@ class LuongAttention(AttentionMechanism):
     ... )
     >>> tuple(context.shape), [w.name for w in attention.weights]
     ((2, 6), ['memory_kernel', 'attention_g'])
+
+    Reference:
+
+    - Luong, Pham & Manning (2015). Effective approaches to attention-based
+      neural machine translation.
+      <https://arxiv.org/abs/1508.04025>
     """
 
     queries_with_current_output = True

@@ -73,6 +73,12 @@ class CoupledLSTMCell(PeepholeWeights, LSTMCellBase):
     >>> rnn = keras.layers.RNN(cell)
     >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 4)
+
+    Reference:
+
+    - Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber (2017). LSTM: a
+      search space odyssey (the coupled input-forget gate).
+      <https://arxiv.org/abs/1503.04069>
     """
 
     coupled_input_gate = True
@@ -210,6 +216,12 @@ class CoupledLSTM(RecurrentLayer):
     >>> model = keras.Model(inputs, keras.layers.Dense(1)(outputs))
     >>> tuple(model(np.zeros((2, 10, 8), "float32")).shape)
     (2, 1)
+
+    Reference:
+
+    - Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber (2017). LSTM: a
+      search space odyssey (the coupled input-forget gate).
+      <https://arxiv.org/abs/1503.04069>
     """
 
     cell_class = CoupledLSTMCell

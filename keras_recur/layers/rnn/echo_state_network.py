@@ -82,6 +82,12 @@ class ESNCell(RecurrentCell):
     0.8
     >>> cell.trainable_weights
     []
+
+    Reference:
+
+    - Jaeger (2001). The "echo state" approach to analysing and training
+      recurrent neural networks. GMD Report 148.
+      <https://www.ai.rug.nl/minds/uploads/EchoStatesTechRep.pdf>
     """
 
     def __init__(
@@ -264,6 +270,12 @@ class EchoStateNetwork(RecurrentLayer):
     ... ])
     >>> len(model.layers[0].trainable_weights), len(model.trainable_weights)
     (0, 2)
+
+    Reference:
+
+    - Jaeger (2001). The "echo state" approach to analysing and training
+      recurrent neural networks. GMD Report 148.
+      <https://www.ai.rug.nl/minds/uploads/EchoStatesTechRep.pdf>
     """
 
     cell_class = ESNCell

@@ -63,6 +63,12 @@ class GRUCell(DenseGatesCell):
     >>> rnn = keras.layers.RNN(cell)
     >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 4)
+
+    Reference:
+
+    - Cho et al. (2014). Learning phrase representations using RNN encoder-
+      decoder for statistical machine translation.
+      <https://arxiv.org/abs/1406.1078>
     """
 
     gate_count = 3
@@ -213,6 +219,12 @@ class GRU(RecurrentLayer):
     ... ])
     >>> tuple(model(np.array([[3, 7, 0, 0]])).shape)
     (1, 1)
+
+    Reference:
+
+    - Cho et al. (2014). Learning phrase representations using RNN encoder-
+      decoder for statistical machine translation.
+      <https://arxiv.org/abs/1406.1078>
     """
 
     cell_class = GRUCell

@@ -87,6 +87,11 @@ class LayerNormLSTMCell(LSTMCellBase):
     (2, 5, 4)
     >>> [w.name for w in cell.weights][3:5]
     ['kernel_norm_gamma', 'kernel_norm_beta']
+
+    Reference:
+
+    - Ba, Kiros & Hinton (2016). Layer normalization.
+      <https://arxiv.org/abs/1607.06450>
     """
 
     def __init__(
@@ -260,6 +265,11 @@ class LayerNormLSTM(RecurrentLayer):
     ... ])
     >>> tuple(model(np.zeros((2, 10, 8), "float32")).shape)
     (2, 1)
+
+    Reference:
+
+    - Ba, Kiros & Hinton (2016). Layer normalization.
+      <https://arxiv.org/abs/1607.06450>
     """
 
     cell_class = LayerNormLSTMCell

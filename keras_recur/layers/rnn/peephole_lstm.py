@@ -73,6 +73,12 @@ class PeepholeLSTMCell(PeepholeWeights, LSTMCellBase):
     >>> rnn = keras.layers.RNN(cell, return_sequences=True)
     >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 5, 4)
+
+    Reference:
+
+    - Gers, Schraudolph & Schmidhuber (2002). Learning precise timing with LSTM
+      recurrent networks. JMLR 3.
+      <https://www.jmlr.org/papers/v3/gers02a.html>
     """
 
     peephole_gates = ("input", "forget", "output")
@@ -197,6 +203,12 @@ class PeepholeLSTM(RecurrentLayer):
     ... ])
     >>> tuple(model(np.zeros((2, 10, 8), "float32")).shape)
     (2, 1)
+
+    Reference:
+
+    - Gers, Schraudolph & Schmidhuber (2002). Learning precise timing with LSTM
+      recurrent networks. JMLR 3.
+      <https://www.jmlr.org/papers/v3/gers02a.html>
     """
 
     cell_class = PeepholeLSTMCell
