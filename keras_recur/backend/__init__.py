@@ -7,7 +7,8 @@ better than `common.py`:
 
 - `scan(step, states, xs, unroll=False)`: the loop that every recurrence
   and decoder of keras_recur runs.
-- `matmul(x, y)`: the cells' matrix products, in their arguments' dtype.
+- `matmul(x, y)` and `layer_normalization(x, gamma, beta, epsilon)`: the
+  cells' products and norms, in their arguments' dtype.
 - `no_gradient()`: a context in which no autograd graph is recorded, for
   inference (PyTorch's `no_grad`; the other backends record none eagerly).
 - Fused kernels, `gru(...)` and `lstm(...)`: a whole sequence in one
@@ -62,6 +63,19 @@ def matmul(x, y):
     without `jax_enable_x64`.)
     """
     return getattr(_current(), "matmul", keras.ops.matmul)(x, y)
+
+
+def layer_normalization(x, gamma, beta, epsilon):
+    """`gamma * (x - mean) / sqrt(var + epsilon) + beta` over the last axis,
+    in float32 at least and in float64 for float64 arguments (Keras' op,
+    like `matmul`, computes float64 in float32 on PyTorch)."""
+    return getattr(_current(), "layer_normalization", _keras_layer_norm)(
+        x, gamma, beta, epsilon
+    )
+
+
+def _keras_layer_norm(x, gamma, beta, epsilon):
+    return keras.ops.layer_normalization(x, gamma, beta, epsilon=epsilon)
 
 
 def no_gradient():

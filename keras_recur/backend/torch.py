@@ -24,6 +24,19 @@ def matmul(x, y):
     return ops.matmul(x, y)
 
 
+def layer_normalization(x, gamma, beta, epsilon):
+    x = _tensor(x)
+    if x.dtype == torch.float64:
+        return torch.nn.functional.layer_norm(
+            x,
+            x.shape[-1:],
+            _tensor(gamma).to(x.dtype),
+            _tensor(beta).to(x.dtype),
+            epsilon,
+        )
+    return ops.layer_normalization(x, gamma, beta, epsilon=epsilon)
+
+
 def _check_activations(activation, recurrent_activation):
     if not (
         activation is keras.activations.tanh

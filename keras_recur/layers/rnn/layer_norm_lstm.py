@@ -165,21 +165,14 @@ class LayerNormLSTMCell(LSTMCellBase):
                 setattr(self, name, weight)
 
     def normalize(self, z, norm):
-        """`LN_norm(z) = gamma * (z - mean) / sqrt(var + epsilon) + beta`
-        over the last axis, computed in float32 at least (written out:
-        keras.ops.layer_normalization and keras.ops.mean compute float64
-        in float32 on PyTorch; keras.ops.sum does not)."""
-        given = keras.backend.standardize_dtype(z.dtype)
-        dtype = "float64" if given == "float64" else "float32"
-        gamma = ops.cast(getattr(self, f"{norm}_gamma"), dtype)
-        beta = ops.cast(getattr(self, f"{norm}_beta"), dtype)
-        wide = ops.cast(z, dtype)
-        size = wide.shape[-1]
-        mean = ops.sum(wide, axis=-1, keepdims=True) / size
-        variance = ops.sum(ops.square(wide - mean), axis=-1, keepdims=True)
-        variance = variance / size
-        normalized = (wide - mean) * ops.rsqrt(variance + self.norm_epsilon)
-        return ops.cast(gamma * normalized + beta, given)
+        """`LN_norm(z)` over the last axis, computed in float32 at least
+        (in float64 for a float64 layer)."""
+        return backend.layer_normalization(
+            z,
+            getattr(self, f"{norm}_gamma"),
+            getattr(self, f"{norm}_beta"),
+            self.norm_epsilon,
+        )
 
     def project_inputs(self, inputs):
         """`LN_kernel(x W) + b`: the part of `z` known before the loop."""
