@@ -11,6 +11,11 @@ better than `common.py`:
   cells' products and norms, in their arguments' dtype.
 - `no_gradient()`: a context in which no autograd graph is recorded, for
   inference (PyTorch's `no_grad`; the other backends record none eagerly).
+- `linear_recurrence(a, b, initial, ...)` and
+  `log_linear_recurrence(log_a, log_b, initial, ...)`: `h_t = a_t *
+  h_{t-1} + b_t` over a whole sequence, real or complex, by a parallel or
+  a sequential scan (`linear.py`; the sequential scans of TensorFlow and
+  PyTorch have their backward pass written out).
 - Fused kernels, `gru(...)` and `lstm(...)`: a whole sequence in one
   backend operation. A backend without one, or whose kernel cannot compute
   the configuration it is given, raises `NotImplementedError` with the
@@ -26,11 +31,12 @@ import importlib
 import keras
 
 from keras_recur.backend import common
+from keras_recur.backend import linear
 
 
 @functools.cache
 def _backend_module(name):
-    if name in ("tensorflow", "torch"):
+    if name in ("tensorflow", "torch", "jax"):
         return importlib.import_module(f"keras_recur.backend.{name}")
     return common
 
@@ -179,3 +185,113 @@ def lstm(
         NotImplementedError: with the reason, where the backend has no such
             kernel or it does not compute this configuration.
     """
+
+
+# The scan "auto" picks, per backend: the fastest of the two on a CPU for
+# training at batch 64, 128 units, T = 100, 1,000 and 4,000 (measured by
+# benchmarks/run.py; docs/benchmarks.md has the table). On a CPU a parallel
+# scan does about three times the work of a step loop and never won.
+SCAN_CHOICES = ("auto", "parallel", "sequential")
+
+
+def auto_scan(inputs):
+    """The scan that `scan="auto"` runs for `inputs`: `"sequential"` on a
+    CPU (measured on every backend), `"parallel"` on a GPU or TPU, where
+    the step loop launches a kernel per step and the parallel scan's
+    O(log T) depth is the published case for these cells (measured by
+    benchmarks/gpu.sh where a GPU is lent)."""
+    on_accelerator = getattr(_current(), "on_accelerator", None)
+    if on_accelerator is not None and on_accelerator(inputs):
+        return "parallel"
+    return "sequential"
+
+
+def linear_recurrence(a, b, initial, *, mask=None, scan="sequential"):
+    """`h_t = a_t * h_{t-1} + b_t` along axis 1 of `a` and `b`.
+
+    Args:
+        a, b: (batch, time, units) tensors, or, for complex numbers, pairs
+            `(real, imag)` of them.
+        initial: `h_0`, (batch, units) (a pair for complex numbers).
+        mask: (batch, time) bool, or None. A masked step carries `h`
+            exactly (it becomes `a = 1, b = 0`).
+        scan: `"parallel"` (an associative scan: depth O(log T), about 3x
+            the work; needs a known number of steps) or `"sequential"` (a
+            step loop whose backward pass is the reverse recurrence on
+            TensorFlow and PyTorch).
+
+    Returns:
+        Every `h_t`, (batch, time, units) (a pair for complex numbers), in
+        the dtype of `b`. 16-bit floats are accumulated in float32.
+    """
+    dtype = keras.backend.standardize_dtype(linear.parts(b)[0].dtype)
+    work = linear.compute_dtype(dtype)
+    a, b, initial = (
+        linear.map_parts(lambda p: keras.ops.cast(p, work), x)
+        for x in (a, b, initial)
+    )
+    if mask is not None:
+        a, b = linear.identity_where_masked(a, b, mask)
+    if scan == "parallel":
+        if linear.parts(b)[0].shape[1] is None:
+            raise ValueError(
+                "scan='parallel' needs a known number of timesteps (use "
+                "scan='sequential' or 'auto' for sequences of any length). "
+                f"Received: inputs with shape {tuple(linear.parts(b)[0].shape)}"
+            )
+        _, h = linear.parallel_scan(a, linear.with_initial_state(a, b, initial))
+    elif scan == "sequential":
+        sequential = getattr(_current(), "linear_scan", linear.sequential_scan)
+        h = sequential(a, b, initial)
+    else:
+        raise ValueError(
+            "`scan` must be 'parallel' or 'sequential'. "
+            f"Received: scan={scan!r}"
+        )
+    return linear.map_parts(lambda p: keras.ops.cast(p, dtype), h)
+
+
+# exp(_LOG_ZERO) is exactly 0 in float32 and float64: the log of a zero
+# state, or of a masked step's b, without an infinity whose gradient is NaN.
+_LOG_ZERO = -1e30
+
+
+def log_linear_recurrence(log_a, log_b, initial, *, mask=None, scan="parallel"):
+    """`linear_recurrence` of positive `h` given `log a` and `log b`
+    (Heinsen 2023; the minGRU paper's Appendix B).
+
+    The parallel scan runs in log space, `log h_t = a*_t +
+    logcumsumexp(log b - a*)_t` with `a* = cumsum(log a)`, which neither
+    overflows nor underflows over long sequences; the sequential scan runs
+    the linear recurrence of `exp(log a)`, `exp(log b)`. `initial` (the
+    state, not its log) must be >= 0, as every state in log space is.
+    Arguments and returns otherwise as `linear_recurrence`.
+    """
+    if scan != "parallel":
+        return linear_recurrence(
+            keras.ops.exp(log_a),
+            keras.ops.exp(log_b),
+            initial,
+            mask=mask,
+            scan=scan,
+        )
+    dtype = keras.backend.standardize_dtype(log_b.dtype)
+    work = linear.compute_dtype(dtype)
+    log_a, log_b, initial = (
+        keras.ops.cast(x, work) for x in (log_a, log_b, initial)
+    )
+    if mask is not None:
+        keep = keras.ops.expand_dims(mask, -1)
+        log_a = keras.ops.where(keep, log_a, 0.0)
+        log_b = keras.ops.where(keep, log_b, _LOG_ZERO)
+    positive = initial > 0
+    log_h0 = keras.ops.where(
+        positive,
+        keras.ops.log(keras.ops.where(positive, initial, 1.0)),
+        _LOG_ZERO,
+    )
+    log_b = keras.ops.concatenate([keras.ops.expand_dims(log_h0, 1), log_b], 1)
+    log_a = keras.ops.pad(log_a, ((0, 0), (1, 0), (0, 0)))
+    a_star = keras.ops.cumsum(log_a, axis=1)
+    log_h = a_star + _current().logcumsumexp(log_b - a_star, 1)
+    return keras.ops.cast(keras.ops.exp(log_h[:, 1:]), dtype)

@@ -156,3 +156,63 @@ def lstm(
         coupled_input_gate,
     )
     return h_all.transpose(0, 1), [h_all[-1], c_last]
+
+
+class _LinearScan(torch.autograd.Function):
+    """`h_t = a_t * h_{t-1} + b_t`, time-major, real or complex, with the
+    reverse recurrence as its backward pass: `g_t = dL/dh_t +
+    conj(a_{t+1}) g_{t+1}`, `dL/db_t = g_t`, `dL/da_t = g_t conj(h_{t-1})`,
+    `dL/dh_0 = conj(a_1) g_1`. It stores `a` and the outputs only, where
+    autograd through a loop keeps every step's graph."""
+
+    @staticmethod
+    def forward(ctx, a, b, initial):
+        outputs = torch.empty_like(b)
+        h = initial
+        for t, (a_t, b_t) in enumerate(zip(a.unbind(0), b.unbind(0))):
+            h = torch.addcmul(b_t, a_t, h)
+            outputs[t] = h
+        ctx.save_for_backward(a, outputs, initial)
+        return outputs
+
+    @staticmethod
+    def backward(ctx, grad_outputs):
+        a, outputs, initial = ctx.saved_tensors
+        a_conj = a.conj()
+        grad_b = torch.empty_like(grad_outputs)
+        carry = torch.zeros_like(initial)
+        for t in range(a.shape[0] - 1, -1, -1):
+            carry = grad_outputs[t] + carry
+            grad_b[t] = carry
+            carry = carry * a_conj[t]
+        previous = torch.cat([initial.unsqueeze(0), outputs[:-1]], 0)
+        return grad_b * previous.conj(), grad_b, carry
+
+
+def _complex(x):
+    return torch.complex(*x) if isinstance(x, (tuple, list)) else x
+
+
+def linear_scan(a, b, initial):
+    """The sequential linear recurrence as one autograd function (a Python
+    loop over `unbind`-ed steps: indexing `x[:, t]` under autograd is
+    quadratic in T). Complex pairs run as torch's complex dtype."""
+    pair = isinstance(b, (tuple, list))
+    a, b, initial = (
+        _complex([_tensor(p) for p in x])
+        if isinstance(x, (tuple, list))
+        else _tensor(x)
+        for x in (a, b, initial)
+    )
+    outputs = _LinearScan.apply(
+        a.transpose(0, 1).contiguous(), b.transpose(0, 1).contiguous(), initial
+    ).transpose(0, 1)
+    return (outputs.real, outputs.imag) if pair else outputs
+
+
+def logcumsumexp(x, axis):
+    return torch.logcumsumexp(_tensor(x), dim=axis)
+
+
+def on_accelerator(x):
+    return _tensor(x).device.type != "cpu"

@@ -19,7 +19,15 @@ from keras_recur.layers.rnn.gru import GRU
 from keras_recur.layers.rnn.gru import GRUCell
 from keras_recur.layers.rnn.layer_norm_lstm import LayerNormLSTM
 from keras_recur.layers.rnn.layer_norm_lstm import LayerNormLSTMCell
+from keras_recur.layers.rnn.linear_recurrent_cell import LinearRecurrentCell
+from keras_recur.layers.rnn.linear_recurrent_cell import MinimalGatesCell
+from keras_recur.layers.rnn.lru import LRU
+from keras_recur.layers.rnn.lru import LRUCell
 from keras_recur.layers.rnn.lstm_cell_base import LSTMCellBase
+from keras_recur.layers.rnn.min_gru import MinGRU
+from keras_recur.layers.rnn.min_gru import MinGRUCell
+from keras_recur.layers.rnn.min_lstm import MinLSTM
+from keras_recur.layers.rnn.min_lstm import MinLSTMCell
 from keras_recur.layers.rnn.peephole_lstm import PeepholeLSTM
 from keras_recur.layers.rnn.peephole_lstm import PeepholeLSTMCell
 from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
@@ -37,10 +45,18 @@ __all__ = [
     "EchoStateNetwork",
     "GRU",
     "GRUCell",
+    "LRU",
+    "LRUCell",
     "LSTMCellBase",
-    "LuongAttention",
     "LayerNormLSTM",
     "LayerNormLSTMCell",
+    "LinearRecurrentCell",
+    "LuongAttention",
+    "MinGRU",
+    "MinGRUCell",
+    "MinLSTM",
+    "MinLSTMCell",
+    "MinimalGatesCell",
     "PeepholeLSTM",
     "PeepholeLSTMCell",
     "RecurrentCell",

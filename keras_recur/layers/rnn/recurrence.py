@@ -12,7 +12,9 @@ The engine knows no cell class. It calls, on any cell:
 A fused recurrence computes the step of the class that defines it. A
 subclass that redefines one of `STEP_METHODS` computes another model, so
 the engine does not call its inherited fused recurrence: it takes the
-general path, on every backend.
+general path, on every backend. A class whose fused recurrence calls some
+of those methods itself (the linear cells' scan calls `project_inputs`)
+names the ones it does not call in `fused_recurrence_assumes`.
 
 The general path calls the cell's `project_inputs` and `recurrent_step`
 directly inside `keras_recur.backend.scan` (`lax.scan` on JAX, a bounded
@@ -39,8 +41,9 @@ def fused_recurrence_owner(cell_class):
     if not owners:
         return None, f"{cell_class.__name__} offers no fused recurrence"
     owner = owners[0]
+    assumed = getattr(owner, "fused_recurrence_assumes", STEP_METHODS)
     for klass in mro[: mro.index(owner)]:
-        for method in STEP_METHODS:
+        for method in assumed:
             if method in vars(klass):
                 return None, (
                     f"{klass.__name__}.{method} redefines the step that "

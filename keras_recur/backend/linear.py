@@ -1,0 +1,155 @@
+"""The linear recurrence `h_t = a_t * h_{t-1} + b_t` in `keras.ops`: the
+parallel (associative) scan, the generic sequential scan, and the parts of
+complex numbers.
+
+A complex tensor is a pair `(real, imag)` of real tensors, so that it runs
+on every backend and in every float dtype; the helpers below multiply,
+conjugate and select such pairs and plain tensors alike.
+"""
+
+import keras
+from keras import ops
+
+
+def is_pair(x):
+    return isinstance(x, (tuple, list))
+
+
+def parts(x):
+    """The real tensors of `x`: `[x]`, or `[real, imag]` of a pair."""
+    return list(x) if is_pair(x) else [x]
+
+
+def like(x, tensors):
+    """`tensors` in the form of `x` (one tensor, or a pair)."""
+    return tuple(tensors) if is_pair(x) else tensors[0]
+
+
+def multiply(a, h):
+    """`a * h`, elementwise, of real tensors or complex pairs."""
+    if not is_pair(a):
+        return a * h
+    (a_re, a_im), (h_re, h_im) = a, h
+    return (a_re * h_re - a_im * h_im, a_re * h_im + a_im * h_re)
+
+
+def add(x, y):
+    return like(x, [p + q for p, q in zip(parts(x), parts(y))])
+
+
+def map_parts(fn, *xs):
+    """`fn` applied to each part of `xs` (tensors or pairs alike)."""
+    return like(xs[0], [fn(*p) for p in zip(*(parts(x) for x in xs))])
+
+
+def identity_where_masked(a, b, mask):
+    """A masked step (mask False) becomes the identity `(a, b) = (1, 0)`:
+    it carries `h` exactly. `mask` is (batch, time) bool."""
+    keep = ops.expand_dims(mask, -1)
+    ones = [1.0] + [0.0] * (len(parts(a)) - 1)
+    a = like(a, [ops.where(keep, p, one) for p, one in zip(parts(a), ones)])
+    return a, map_parts(lambda p: ops.where(keep, p, 0.0), b)
+
+
+def with_initial_state(a, b, initial):
+    """Folds `h_0` into the first step: `b_1 <- a_1 * h_0 + b_1`."""
+    first = add(
+        multiply(map_parts(lambda p: p[:, 0], a), initial),
+        map_parts(lambda p: p[:, 0], b),
+    )
+    return map_parts(
+        lambda p, f: ops.concatenate([ops.expand_dims(f, 1), p[:, 1:]], 1),
+        b,
+        first,
+    )
+
+
+def _combine(earlier, later):
+    """The scan's associative operator on `(a, b)` pairs:
+    `(a1, b1) . (a2, b2) = (a1 a2, a2 b1 + b2)`."""
+    (a1, b1), (a2, b2) = earlier, later
+    return multiply(a2, a1), add(multiply(a2, b1), b2)
+
+
+def _slice(x, start, stop=None, step=1):
+    return map_parts(lambda p: p[:, start:stop:step], x)
+
+
+def _interleave(evens, odds):
+    """`e0, o0, e1, o1, ...` along axis 1 (len(evens) - len(odds) is 0
+    or 1)."""
+
+    def merge(even, odd):
+        count = odd.shape[1]
+        paired = ops.stack([even[:, :count], odd], axis=2)
+        shape = ops.shape(paired)
+        merged = ops.reshape(paired, (shape[0], 2 * count, *shape[3:]))
+        if even.shape[1] > count:
+            merged = ops.concatenate([merged, even[:, count:]], axis=1)
+        return merged
+
+    return map_parts(merge, evens, odds)
+
+
+def parallel_scan(a, b):
+    """Every prefix of `(a_1, b_1) . ... . (a_t, b_t)` along axis 1, with
+    the work-efficient odd/even recursion of `jax.lax.associative_scan`
+    (depth 2 log2 T, work about 3 T).
+
+    Written on `keras.ops` rather than calling `keras.ops.associative_scan`
+    because that fails inside a TensorFlow graph ("as_list() is not
+    defined on an unknown TensorShape", Keras 3.15) and computes in float32
+    whatever the dtype on PyTorch (it builds its buffers with
+    `torch.zeros(shape)`). Needs a known number of steps.
+    """
+    steps = parts(a)[0].shape[1]
+    if steps < 2:
+        return a, b
+    pairs = _combine(
+        (_slice(a, 0, -1, 2), _slice(b, 0, -1, 2)),
+        (_slice(a, 1, None, 2), _slice(b, 1, None, 2)),
+    )
+    # Prefixes ending at the odd steps 1, 3, 5, ... (0-based).
+    odd_a, odd_b = parallel_scan(*pairs)
+    # An even step t >= 2 is the odd prefix before it, then step t.
+    later_a, later_b = _combine(
+        (
+            _slice(odd_a, 0, (steps - 1) // 2),
+            _slice(odd_b, 0, (steps - 1) // 2),
+        ),
+        (_slice(a, 2, None, 2), _slice(b, 2, None, 2)),
+    )
+    even_a = map_parts(
+        lambda first, rest: ops.concatenate([first[:, :1], rest], 1),
+        a,
+        later_a,
+    )
+    even_b = map_parts(
+        lambda first, rest: ops.concatenate([first[:, :1], rest], 1),
+        b,
+        later_b,
+    )
+    return _interleave(even_a, odd_a), _interleave(even_b, odd_b)
+
+
+def sequential_scan(a, b, initial):
+    """`h_t = a_t * h_{t-1} + b_t` as a step loop (`keras.ops.scan`: XLA's
+    `lax.scan` on JAX), differentiated by the backend's autodiff."""
+
+    def time_major(x):
+        return map_parts(lambda p: ops.moveaxis(p, 1, 0), x)
+
+    def step(h, coefficients):
+        a_t, b_t = coefficients
+        h = add(multiply(a_t, h), b_t)
+        return h, h
+
+    _, hs = ops.scan(step, initial, (time_major(a), time_major(b)))
+    return map_parts(lambda p: ops.moveaxis(p, 0, 1), hs)
+
+
+def compute_dtype(dtype):
+    """The dtype a scan accumulates in: float32 for 16-bit floats (mixed
+    precision), else the inputs' own."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return "float32" if dtype in ("float16", "bfloat16") else dtype

@@ -1,0 +1,238 @@
+"""minGRU (Feng et al. 2024): the GRU without its recurrent matmul, so
+linear in its state."""
+
+import keras
+from keras import ops
+
+from keras_recur.layers.rnn.linear_recurrent_cell import MinimalGatesCell
+from keras_recur.layers.rnn.linear_recurrent_cell import log_g
+from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.layers.rnn.recurrent_layer import reads_cell_arguments
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class MinGRUCell(MinimalGatesCell):
+    """Cell of the minimal GRU, whose gate and candidate see `x_t` only:
+
+    ```
+    z_t = sigmoid(x_t W_z + b_z)
+    h~_t = x_t W_h + b_h                   (log_space: g(x_t W_h + b_h))
+    h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
+    ```
+
+    so that `h_t = a_t * h_{t-1} + b_t` with `a_t = 1 - z_t`,
+    `b_t = z_t * h~_t`, and a whole sequence runs as one scan. Weights:
+    `kernel` (features, 2 * units) with blocks `[z, h]` and `bias`
+    (2 * units,). In log space (`log_space=True`, the paper's Appendix B)
+    the candidate is `g(x) = x + 0.5` for `x >= 0`, `sigmoid(x)` below,
+    every state is positive, and the parallel scan adds logs: for long
+    sequences. (lucidrains' minGRU-pytorch computes that variant, with its
+    kernel's blocks in the order `[h, z]` and no bias.)
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        use_bias: Whether the cell uses a bias vector. Default: `True`.
+        kernel_initializer: Initializer of the kernel.
+            Default: `"glorot_uniform"`.
+        bias_initializer: Initializer of the bias. Default: `"zeros"`.
+        kernel_regularizer: Regularizer of the kernel. Default: `None`.
+        bias_regularizer: Regularizer of the bias. Default: `None`.
+        kernel_constraint: Constraint of the kernel. Default: `None`.
+        bias_constraint: Constraint of the bias. Default: `None`.
+        dropout: Float in [0, 1): fraction of the inputs dropped, one mask
+            per sequence. Default: 0.
+        seed: Integer seed of the dropout masks. Default: `None`.
+        log_space: The log-space variant (positive states, `g` candidate).
+            An initial state must then be >= 0. Default: `False`.
+        scan: How a whole sequence runs: `"parallel"` (an associative scan,
+            depth O(log T)), `"sequential"` (a step loop), or `"auto"`, the
+            faster for the device (`keras_recur.backend.auto_scan`).
+            Default: `"auto"`.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: `[h]`, `(batch, units)`.
+        training: Whether dropout is applied.
+
+    Example:
+
+    >>> cell = keras_recur.layers.MinGRUCell(4)
+    >>> rnn = keras.layers.RNN(cell, return_sequences=True)
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
+    (2, 5, 4)
+
+    Reference:
+
+    - Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024). Were RNNs all we
+      needed? <https://arxiv.org/abs/2410.01201>
+    """
+
+    gate_count = 2
+
+    def __init__(
+        self,
+        units,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        seed=None,
+        *,
+        log_space=False,
+        scan="auto",
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            seed=seed,
+            log_space=log_space,
+            scan=scan,
+            **kwargs,
+        )
+
+    def coefficients(self, projected):
+        k_z, k_h = ops.split(projected, 2, axis=-1)
+        z = ops.sigmoid(k_z)
+        return 1.0 - z, z * self.candidate(k_h)
+
+    def log_coefficients(self, projected):
+        # log(1 - z) = -softplus(k_z), log z = -softplus(-k_z).
+        k_z, k_h = ops.split(projected, 2, axis=-1)
+        return -ops.softplus(k_z), -ops.softplus(-k_z) + log_g(k_h)
+
+
+@reads_cell_arguments
+@keras.saving.register_keras_serializable(package="keras_recur")
+class MinGRU(RecurrentLayer):
+    """Minimal GRU layer (Feng et al. 2024): `h_t = (1 - z_t) * h_{t-1} +
+    z_t * h~_t`, gate and candidate from `x_t` alone, so that a whole
+    sequence runs as one scan, in training too.
+
+    Takes `MinGRUCell`'s arguments and `RecurrentLayer`'s; every cell
+    argument reads on the layer (`layer.scan`). Stack several with a
+    `Dense` or a residual connection in between: one layer is linear in its
+    state, depth gives the nonlinearity (the paper stacks three).
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        use_bias: Default: `True`.
+        kernel_initializer: Default: `"glorot_uniform"`.
+        bias_initializer: Default: `"zeros"`.
+        kernel_regularizer: Default: `None`.
+        bias_regularizer: Default: `None`.
+        activity_regularizer: Regularizer of the layer's output.
+            Default: `None`.
+        kernel_constraint: Default: `None`.
+        bias_constraint: Default: `None`.
+        dropout: Float in [0, 1): fraction of the inputs dropped.
+            Default: 0.
+        seed: Integer seed of the dropout masks. Default: `None`.
+        return_sequences: Return the whole output sequence rather than the
+            last output. Default: `False`.
+        return_state: Also return the final state. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Use each batch's final state as the next batch's initial
+            state (needs a fixed batch size). Default: `False`.
+        unroll: Accepted for Keras' interface: the scan runs the whole
+            sequence either way (and `use_cudnn=False` with `unroll` runs an
+            unrolled step loop). Default: `False`.
+        log_space: The paper's log-space variant. Default: `False`.
+        scan: `"auto"`, `"parallel"` or `"sequential"`. Default: `"auto"`.
+        use_cudnn: `"auto"` (default) and `True` run the whole-sequence
+            scan; `False` the step-by-step loop that `keras.layers.RNN`
+            would run (the same numbers, much slower).
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`) and
+            `zero_output_for_mask`.
+
+    Call arguments:
+        inputs: A 3D tensor `(batch, timesteps, features)`.
+        mask: Optional boolean `(batch, timesteps)`; `False` steps are
+            skipped (the state is carried over).
+        training: Whether dropout is applied.
+        initial_state: Optional list `[h]` of one `(batch, units)` tensor.
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((None, 3)),
+    ...     keras_recur.layers.MinGRU(16, return_sequences=True),
+    ...     keras_recur.layers.MinGRU(16),
+    ...     keras.layers.Dense(1),
+    ... ])
+    >>> tuple(model(np.zeros((2, 7, 3), "float32")).shape)
+    (2, 1)
+
+    Reference:
+
+    - Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024). Were RNNs all we
+      needed? <https://arxiv.org/abs/2410.01201>
+    """
+
+    cell_class = MinGRUCell
+
+    def __init__(
+        self,
+        units,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        *,
+        log_space=False,
+        scan="auto",
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        cell = MinGRUCell(
+            units,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            seed=seed,
+            log_space=log_space,
+            scan=scan,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="min_gru_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            use_cudnn=use_cudnn,
+            **kwargs,
+        )
