@@ -91,6 +91,76 @@ def gru_step(x, h_prev, w, reset_after, recurrent_mask=1.0):
     return z * h_prev + (1.0 - z) * candidate
 
 
+def min_gru_step(x, h, w, log_space=False):
+    """Feng et al. 2024, minGRU (Algorithm 2; log space: Appendix B's g)."""
+    W_z, W_h = np.split(w["kernel"], 2, axis=1)
+    b_z, b_h = np.split(w["bias"], 2)
+    z = sigmoid(x @ W_z + b_z)
+    h_tilde = x @ W_h + b_h
+    if log_space:
+        h_tilde = positive_candidate(h_tilde)
+    return (1.0 - z) * h + z * h_tilde
+
+
+def min_lstm_step(x, h, w, log_space=False):
+    """Feng et al. 2024, minLSTM (Algorithm 4; log space: Appendix B)."""
+    W_f, W_i, W_h = np.split(w["kernel"], 3, axis=1)
+    b_f, b_i, b_h = np.split(w["bias"], 3)
+    f = sigmoid(x @ W_f + b_f)
+    i = sigmoid(x @ W_i + b_i)
+    h_tilde = x @ W_h + b_h
+    if log_space:
+        h_tilde = positive_candidate(h_tilde)
+    return f / (f + i) * h + i / (f + i) * h_tilde
+
+
+def positive_candidate(x):
+    """The minGRU paper's g: x + 0.5 for x >= 0, sigmoid(x) below."""
+    return np.where(x >= 0, x + 0.5, sigmoid(x))
+
+
+def lru_step(u, y, x_re, x_im, w):
+    """Orvieto et al. 2023, one step of the LRU with keras_recur's weight
+    layout (u B, x C, u D); the state as real and imaginary parts."""
+    lam = np.exp(-np.exp(w["nu_log"]) + 1j * np.exp(w["theta_log"]))
+    b = (w["B_re"] + 1j * w["B_im"]) * np.exp(w["gamma_log"])
+    x = lam * (x_re + 1j * x_im) + u @ b
+    y = (x @ (w["C_re"] + 1j * w["C_im"])).real + u @ w["D"]
+    return y, x.real, x.imag
+
+
+def lru_paper_init(N, H, r_min=0.0, r_max=1.0, max_phase=6.28, rng=None):
+    """The paper's Appendix A `init_lru_parameters`, transcribed (NumPy's
+    global generator replaced by `rng`)."""
+    u1 = rng.uniform(size=(N,))
+    u2 = rng.uniform(size=(N,))
+    nu_log = np.log(-0.5 * np.log(u1 * (r_max**2 - r_min**2) + r_min**2))
+    theta_log = np.log(max_phase * u2)
+    B_re = rng.normal(size=(N, H)) / np.sqrt(2 * H)
+    B_im = rng.normal(size=(N, H)) / np.sqrt(2 * H)
+    C_re = rng.normal(size=(H, N)) / np.sqrt(N)
+    C_im = rng.normal(size=(H, N)) / np.sqrt(N)
+    D = rng.normal(size=(H,))
+    diag_lambda = np.exp(-np.exp(nu_log) + 1j * np.exp(theta_log))
+    gamma_log = np.log(np.sqrt(1 - np.abs(diag_lambda) ** 2))
+    return nu_log, theta_log, B_re, B_im, C_re, C_im, D, gamma_log
+
+
+def lru_paper_forward(lru_parameters, input_sequence):
+    """The paper's Appendix A `forward` of one sequence (time, H), with its
+    parallel scan written as the sequential loop it equals."""
+    nu_log, theta_log, B_re, B_im, C_re, C_im, D, gamma_log = lru_parameters
+    Lambda = np.exp(-np.exp(nu_log) + 1j * np.exp(theta_log))
+    B_norm = (B_re + 1j * B_im) * np.expand_dims(np.exp(gamma_log), axis=-1)
+    C = C_re + 1j * C_im
+    x = np.zeros(Lambda.shape, complex)
+    y = []
+    for u in input_sequence:
+        x = Lambda * x + B_norm @ u
+        y.append((C @ x).real + D * u)
+    return np.stack(y)
+
+
 def run(step, x, states, mask=None, go_backwards=False):
     """Runs `step(x_t, *states) -> new states`; the output is states[0].
 

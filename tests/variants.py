@@ -33,6 +33,9 @@ class Variant(NamedTuple):
     # Whether it has trainable weights and dropout (the echo state network's
     # reservoir has neither; tests/layers/rnn/test_esn.py covers it).
     trained: bool = True
+    # Whether it has a recurrent kernel and recurrent dropout (the cells
+    # linear in their state have neither).
+    recurrent_kernel: bool = True
     # Whether the Keras-usage tests run it. "coupled_peepholes" and
     # "gru_reset_before" differ from "coupled" and "gru" only in their
     # step's equations, which the equation, gradient, dropout and engine
@@ -72,6 +75,23 @@ def _layer_norm(values, recurrent_mask=1.0):
 def _esn(values, recurrent_mask=1.0):
     w = dict(zip(["recurrent_kernel", "kernel", "bias"], values))
     return lambda x, h: reference.esn_step(x, h, w, leaky=1.0)
+
+
+def _minimal(step, log_space=False):
+    def build(values, recurrent_mask=1.0):
+        w = dict(zip(["kernel", "bias"], values))
+        return lambda x, h: step(x, h, w, log_space)
+
+    return build
+
+
+LRU_WEIGHTS = ["nu_log", "theta_log", "gamma_log", "B_re", "B_im"]
+LRU_WEIGHTS += ["C_re", "C_im", "D"]
+
+
+def _lru(values, recurrent_mask=1.0):
+    w = dict(zip(LRU_WEIGHTS, values))
+    return lambda x, y, x_re, x_im: reference.lru_step(x, y, x_re, x_im, w)
 
 
 DENSE = ["kernel", "recurrent_kernel", "bias"]
@@ -127,10 +147,46 @@ VARIANTS = {
         _esn,
         trained=False,
     ),
+    "min_gru": Variant(
+        keras_recur.MinGRU,
+        {},
+        _minimal(reference.min_gru_step),
+        recurrent_kernel=False,
+    ),
+    "min_gru_log": Variant(
+        keras_recur.MinGRU,
+        {"log_space": True},
+        _minimal(reference.min_gru_step, log_space=True),
+        recurrent_kernel=False,
+        usage=False,
+    ),
+    "min_lstm": Variant(
+        keras_recur.MinLSTM,
+        {},
+        _minimal(reference.min_lstm_step),
+        recurrent_kernel=False,
+    ),
+    "min_lstm_log": Variant(
+        keras_recur.MinLSTM,
+        {"log_space": True},
+        _minimal(reference.min_lstm_step, log_space=True),
+        recurrent_kernel=False,
+        usage=False,
+    ),
+    "lru": Variant(
+        keras_recur.LRU,
+        {"r_min": 0.5},
+        _lru,
+        recurrent_kernel=False,
+    ),
 }
 TRAINED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.trained)
 USAGE_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.usage)
 FUSED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.fused)
+# The cells linear in their state, which run a whole sequence as one scan.
+LINEAR_VARIANTS = sorted(
+    n for n, v in VARIANTS.items() if not v.recurrent_kernel
+)
 # The variants that stand in for a Keras layer.
 KERAS_VARIANTS = sorted(
     n for n, v in VARIANTS.items() if v.keras_counterpart is not None

@@ -103,6 +103,9 @@ class LRUCell(LinearRecurrentCell):
       <https://arxiv.org/abs/2303.06349>
     """
 
+    # [y, x_re, x_im]
+    state_count = 3
+
     def __init__(
         self,
         units,
@@ -137,9 +140,12 @@ class LRUCell(LinearRecurrentCell):
                 shape=shape, name=name, initializer=initializer
             )
 
+        # Drawn from `seed` by a generator of their own, so that the
+        # dropout masks (the cell's generator) do not depend on building.
+        draws = keras.random.SeedGenerator(self.seed)
         # The ring: |lambda|^2 uniform on [r_min^2, r_max^2].
-        u1 = keras.random.uniform((n,), seed=self.seed_generator)
-        u2 = keras.random.uniform((n,), seed=self.seed_generator)
+        u1 = keras.random.uniform((n,), seed=draws)
+        u2 = keras.random.uniform((n,), seed=draws)
         squared = u1 * (self.r_max**2 - self.r_min**2) + self.r_min**2
         nu_log = ops.log(-0.5 * ops.log(squared))
         theta_log = ops.log(self.max_phase * u2)
@@ -148,25 +154,24 @@ class LRUCell(LinearRecurrentCell):
         self.nu_log = weight("nu_log", (n,), _constant(nu_log))
         self.theta_log = weight("theta_log", (n,), _constant(theta_log))
         self.gamma_log = weight("gamma_log", (n,), _constant(gamma_log))
+
+        def normal(stddev):
+            def draw(shape, dtype=None):
+                return keras.random.normal(
+                    shape, stddev=stddev, dtype=dtype, seed=draws
+                )
+
+            return draw
+
         b_scale = 1.0 / math.sqrt(2 * features)
-        self.B_re = weight("B_re", (features, n), self.normal(b_scale))
-        self.B_im = weight("B_im", (features, n), self.normal(b_scale))
+        self.B_re = weight("B_re", (features, n), normal(b_scale))
+        self.B_im = weight("B_im", (features, n), normal(b_scale))
         c_scale = 1.0 / math.sqrt(n)
-        self.C_re = weight("C_re", (n, self.units), self.normal(c_scale))
-        self.C_im = weight("C_im", (n, self.units), self.normal(c_scale))
+        self.C_re = weight("C_re", (n, self.units), normal(c_scale))
+        self.C_im = weight("C_im", (n, self.units), normal(c_scale))
         d_scale = 1.0 / math.sqrt(features)
-        self.D = weight("D", (features, self.units), self.normal(d_scale))
+        self.D = weight("D", (features, self.units), normal(d_scale))
         self.built = True
-
-    def normal(self, stddev):
-        """An initializer drawing N(0, stddev^2) from the cell's seed."""
-
-        def draw(shape, dtype=None):
-            return keras.random.normal(
-                shape, stddev=stddev, dtype=dtype, seed=self.seed_generator
-            )
-
-        return draw
 
     def eigenvalues(self):
         """`Lambda`'s real and imaginary parts, (state_dim,) each."""

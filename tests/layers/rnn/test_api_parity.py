@@ -263,7 +263,7 @@ def test_cell_arguments_read_on_the_layer_and_cannot_be_assigned(layer_class):
     layer = layer_class(4)
     parameters = inspect.signature(layer_class.cell_class).parameters
     names = [n for n, p in parameters.items() if p.kind is not p.VAR_KEYWORD]
-    assert len(names) >= 11
+    assert len(names) >= 8  # the LRU has fewest
     for name in names:
         assert getattr(layer, name) is getattr(layer.cell, name), name
         with pytest.raises(AttributeError):

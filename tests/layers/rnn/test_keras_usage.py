@@ -1,5 +1,7 @@
 """The layers used the way Keras users use keras.layers.LSTM."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -78,9 +80,12 @@ def test_cells_in_keras_rnn_and_stacked(variant):
     )
     # Dropout inside keras.layers.RNN runs on every backend (JAX's traced
     # loop included) and changes the result only in training.
+    rates = dict(dropout=0.5)
+    if VARIANTS[variant].recurrent_kernel:
+        rates["recurrent_dropout"] = 0.5
     dropped = keras.layers.RNN(
         [
-            cls.cell_class(UNITS, dropout=0.5, recurrent_dropout=0.5, **args),
+            cls.cell_class(UNITS, **rates, **args),
             cls.cell_class(2, dropout=0.5, **args),
         ]
     )
@@ -216,7 +221,10 @@ def test_dropout_uses_one_seeded_mask_per_sequence_and_only_in_training(
 ):
     x = sample(8)
     rng = np.random.default_rng(9)
-    rates = dict(dropout=0.3, recurrent_dropout=0.4, seed=7)
+    recurrent = VARIANTS[variant].recurrent_kernel
+    rates = dict(dropout=0.3, seed=7)
+    if recurrent:
+        rates["recurrent_dropout"] = 0.4
     layer = make_layer(
         variant, UNITS, x.shape, rng, return_sequences=True, **rates
     )
@@ -227,13 +235,13 @@ def test_dropout_uses_one_seeded_mask_per_sequence_and_only_in_training(
     input_mask = to_numpy(
         keras.random.dropout(ones((BATCH, FEATURES)), 0.3, seed=generator)
     )
-    recurrent_mask = to_numpy(
-        keras.random.dropout(ones((BATCH, UNITS)), 0.4, seed=generator)
-    )
-    assert (
-        0 < np.mean(input_mask == 0) < 1
-        and 0 < np.mean(recurrent_mask == 0) < 1
-    )
+    recurrent_mask = 1.0
+    if recurrent:
+        recurrent_mask = to_numpy(
+            keras.random.dropout(ones((BATCH, UNITS)), 0.4, seed=generator)
+        )
+        assert 0 < np.mean(recurrent_mask == 0) < 1
+    assert 0 < np.mean(input_mask == 0) < 1
 
     step = reference_step(variant, layer.get_weights(), recurrent_mask)
     zeros = [np.zeros((BATCH, UNITS))] * len(layer.cell.state_size)
@@ -257,16 +265,18 @@ def test_regularizers_add_losses_and_constraints_apply(variant):
     extra = {}
     if variant in ("peephole", "coupled_peepholes"):
         extra = dict(peephole_regularizer="l2", peephole_constraint="non_neg")
+    # The weights of the layer among kernel, recurrent kernel and bias.
+    names = [
+        name
+        for name in ("kernel", "recurrent", "bias")
+        if f"{name}_regularizer" in inspect.signature(cls).parameters
+    ]
     layer = cls(
         UNITS,
-        kernel_regularizer="l2",
-        recurrent_regularizer="l2",
-        bias_regularizer="l2",
+        **{f"{name}_regularizer": "l2" for name in names},
         activity_regularizer="l2",
-        kernel_constraint="non_neg",
-        recurrent_constraint="non_neg",
-        bias_constraint="non_neg",
-        bias_initializer="ones",
+        **{f"{name}_constraint": "non_neg" for name in names},
+        **({"bias_initializer": "ones"} if "bias" in names else {}),
         **extra,
         **args,
     )
@@ -275,13 +285,17 @@ def test_regularizers_add_losses_and_constraints_apply(variant):
     )
     x, y = sample(10), np.ones((BATCH, 1), "float32")
     model(x)
-    expected_count = 4 + (1 if extra else 0) * len(layer.weights[3:])
+    expected_count = (
+        len(names) + 1 + (1 if extra else 0) * len(layer.weights[3:])
+    )
     assert len(model.losses) == expected_count
     for loss in model.losses:
         assert float(to_numpy(loss)) > 0
     model.compile(keras.optimizers.SGD(1.0), "mse")
     model.fit(x, y, epochs=1, verbose=0)
-    constrained = layer.weights[:3] + (layer.weights[3:] if extra else [])
+    constrained = layer.weights[: len(names)] + (
+        layer.weights[3:] if extra else []
+    )
     for weight in constrained:
         assert np.all(to_numpy(weight) >= 0), weight.name
 

@@ -18,6 +18,7 @@ from tests.testing import randomize
 from tests.testing import recurrence_path
 from tests.testing import to_numpy
 from tests.variants import FUSED_VARIANTS
+from tests.variants import LINEAR_VARIANTS
 from tests.variants import VARIANTS
 from tests.variants import make_layer
 
@@ -27,7 +28,10 @@ UNITS = 5
 
 def expected_path(variant, masked, unroll):
     # Fused kernels serve the configurations they compute exactly, unroll or
-    # not: ATen's GRU without masks, the LSTM family's own torch function.
+    # not: ATen's GRU without masks, the LSTM family's own torch function,
+    # the linear cells' scan on every backend.
+    if variant in LINEAR_VARIANTS:
+        return "fused"
     if BACKEND == "torch" and variant == "gru" and not masked:
         return "fused"
     if BACKEND == "torch" and variant in LSTM_VARIANTS:
@@ -111,8 +115,11 @@ def test_fused_path_equals_general_path(
     rng = np.random.default_rng(2)
     x = rng.normal(size=SHAPE).astype("float32")
     mask = MASK if masked else None
-    # Recurrent dropout in training sends the GRU to the general path.
-    recurrent_dropout = 0.4 if variant in LSTM_VARIANTS else 0.0
+    # Recurrent dropout in training sends the GRU to the general path; the
+    # linear cells have none.
+    rates = dict(dropout=0.3, seed=5)
+    if variant in LSTM_VARIANTS:
+        rates["recurrent_dropout"] = 0.4
     layer = make_layer(
         variant,
         UNITS,
@@ -120,9 +127,7 @@ def test_fused_path_equals_general_path(
         rng,
         return_sequences=True,
         go_backwards=go_backwards,
-        dropout=0.3,
-        recurrent_dropout=recurrent_dropout,
-        seed=5,
+        **rates,
     )
     fast, fast_grads, path = outputs_and_gradients(layer, x, mask, training)
     assert path == expected_path(variant, masked, False)
