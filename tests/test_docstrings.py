@@ -61,6 +61,8 @@ BASES = (
     keras_recur.layers.AttentionMechanism,
     keras_recur.layers.DenseGatesCell,
     keras_recur.layers.LSTMCellBase,
+    keras_recur.layers.LinearRecurrentCell,
+    keras_recur.layers.MinimalGatesCell,
     keras_recur.layers.RecurrentCell,
     keras_recur.layers.RecurrentLayer,
 )

@@ -109,6 +109,11 @@ def build_model():
         keras_recur.EchoStateNetwork(6, 0.5, 0.5, return_sequences=True)
     )(x)
     x = keras_recur.LayerNormLSTM(4, return_sequences=True, dropout=0.1)(x)
+    x = keras_recur.MinGRU(4, return_sequences=True, dropout=0.1)(x)
+    x = keras.layers.Bidirectional(
+        keras_recur.MinLSTM(3, log_space=True, return_sequences=True)
+    )(x)
+    x = keras_recur.LRU(4, state_dim=3, r_min=0.5, return_sequences=True)(x)
     x = keras_recur.GRU(5, reset_after=False, recurrent_dropout=0.1)(x)
     rnn = keras.layers.RNN(
         [keras_recur.GRUCell(3), keras_recur.CoupledLSTMCell(2)]
@@ -123,7 +128,7 @@ def test_layer_configs_round_trip():
         for layer in build_model()._flatten_layers(include_self=False)
         if type(layer).__module__.startswith("keras_recur")
     ]
-    assert len(layers) == 16  # 7 layers (Bidirectionals hold 2), 9 cells
+    assert len(layers) == 24  # 11 layers (Bidirectionals hold 2), 13 cells
     for layer in layers:
         config = layer.get_config()
         clone = layer.__class__.from_config(config)
@@ -261,6 +266,62 @@ def test_every_argument_survives_the_config(layer):
         arguments["use_peepholes"] = True
     config = layer(**arguments).get_config()
     for name, value in arguments.items():
+        module = SERIALIZERS.get(name.rsplit("_", 1)[-1])
+        if module is not None:
+            value = module.serialize(module.get(value))
+        assert config[name] == value, name
+    assert layer.from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize(
+    "layer, arguments",
+    [
+        (
+            keras_recur.MinGRU,
+            dict(
+                use_bias=False,
+                kernel_initializer="he_normal",
+                bias_initializer="ones",
+                kernel_regularizer="l1",
+                bias_regularizer="l2",
+                activity_regularizer="l2",
+                kernel_constraint="non_neg",
+                bias_constraint="max_norm",
+                dropout=0.25,
+                seed=3,
+                log_space=True,
+                scan="parallel",
+            ),
+        ),
+        (keras_recur.MinLSTM, dict(scan="sequential", use_cudnn=False)),
+        (
+            keras_recur.LRU,
+            dict(
+                state_dim=7,
+                r_min=0.4,
+                r_max=0.9,
+                max_phase=3.0,
+                dropout=0.5,
+                seed=2,
+                scan="parallel",
+            ),
+        ),
+    ],
+)
+def test_every_argument_of_the_linear_layers_survives_the_config(
+    layer, arguments
+):
+    layer_arguments = dict(
+        units=3,
+        return_sequences=True,
+        return_state=True,
+        go_backwards=True,
+        stateful=True,
+        unroll=True,
+        **arguments,
+    )
+    config = layer(**layer_arguments).get_config()
+    for name, value in layer_arguments.items():
         module = SERIALIZERS.get(name.rsplit("_", 1)[-1])
         if module is not None:
             value = module.serialize(module.get(value))

@@ -281,6 +281,9 @@ CELLS = {
     "keras_gru": lambda: keras.layers.GRUCell(5),
     "keras_lstm": lambda: keras.layers.LSTMCell(5),
     "peephole_lstm": lambda: keras_recur.PeepholeLSTMCell(5),
+    # The cells linear in their state step once in the decoder too.
+    "min_gru": lambda: keras_recur.MinGRUCell(5),
+    "lru": lambda: keras_recur.LRUCell(5),
 }
 
 
@@ -289,6 +292,13 @@ def reference_cell_step(name, values):
     if name == "keras_gru":
         w = dict(zip(["kernel", "recurrent_kernel", "bias"], values))
         return lambda x, h: reference.gru_step(x, h, w, reset_after=True)
+    if name == "min_gru":
+        w = dict(zip(["kernel", "bias"], values))
+        return lambda x, h: reference.min_gru_step(x, h, w)
+    if name == "lru":
+        names = ["nu_log", "theta_log", "gamma_log", "B_re", "B_im"]
+        w = dict(zip([*names, "C_re", "C_im", "D"], values))
+        return lambda x, *states: reference.lru_step(x, *states, w)
     keys = ["kernel", "recurrent_kernel", "bias", "p_i", "p_f", "p_o"]
     w = dict(zip(keys, values))
     if name == "keras_lstm":

@@ -284,14 +284,19 @@ def log_linear_recurrence(log_a, log_b, initial, *, mask=None, scan="parallel"):
         keep = keras.ops.expand_dims(mask, -1)
         log_a = keras.ops.where(keep, log_a, 0.0)
         log_b = keras.ops.where(keep, log_b, _LOG_ZERO)
+    # The log of a zero state is _LOG_ZERO (the `where` keeps log(0) out of
+    # the gradient); a negative state has no log, and its h is NaN (added
+    # at the end: TensorFlow's cumulative_logsumexp turns NaN into -inf).
     positive = initial > 0
     log_h0 = keras.ops.where(
         positive,
         keras.ops.log(keras.ops.where(positive, initial, 1.0)),
         _LOG_ZERO,
     )
+    no_log = keras.ops.where(initial < 0, float("nan"), 0.0)
     log_b = keras.ops.concatenate([keras.ops.expand_dims(log_h0, 1), log_b], 1)
     log_a = keras.ops.pad(log_a, ((0, 0), (1, 0), (0, 0)))
     a_star = keras.ops.cumsum(log_a, axis=1)
     log_h = a_star + _current().logcumsumexp(log_b - a_star, 1)
-    return keras.ops.cast(keras.ops.exp(log_h[:, 1:]), dtype)
+    log_h = log_h[:, 1:] + keras.ops.expand_dims(no_log, 1)
+    return keras.ops.cast(keras.ops.exp(log_h), dtype)

@@ -36,6 +36,36 @@ CASES = {
         [SEQUENCE],
         False,
     ),
+    "MinGRU": (
+        lambda: layers.MinGRU(4, return_sequences=True, dropout=0.1),
+        [SEQUENCE],
+        False,
+    ),
+    "MinLSTM": (
+        lambda: layers.MinLSTM(4, log_space=True, return_state=True),
+        [SEQUENCE],
+        False,
+    ),
+    "LRU": (
+        lambda: layers.LRU(4, state_dim=3, r_min=0.5, go_backwards=True),
+        [SEQUENCE],
+        False,
+    ),
+    "MinGRUCell": (
+        lambda: keras.layers.RNN(layers.MinGRUCell(4, log_space=True)),
+        [SEQUENCE],
+        False,
+    ),
+    "MinLSTMCell": (
+        lambda: keras.layers.RNN(layers.MinLSTMCell(4)),
+        [SEQUENCE],
+        False,
+    ),
+    "LRUCell": (
+        lambda: keras.layers.RNN(layers.LRUCell(4, r_min=0.5)),
+        [SEQUENCE],
+        False,
+    ),
     "LayerNormLSTMCell": (
         lambda: keras.layers.RNN(layers.LayerNormLSTMCell(4)),
         [SEQUENCE],
@@ -82,6 +112,7 @@ CASES = {
 # Extension points: subclassed, not used as they are.
 BASES = {"AttentionMechanism", "LSTMCellBase", "RecurrentCell"}
 BASES |= {"DenseGatesCell", "RecurrentLayer"}
+BASES |= {"LinearRecurrentCell", "MinimalGatesCell"}
 
 
 # Its output is int tags, which no loss differentiates; its config, symbolic

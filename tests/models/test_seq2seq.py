@@ -119,6 +119,29 @@ def test_wide_beam_finds_the_exhaustive_best(alpha, attention):
         assert penalty_changes_a_winner == (alpha > 0)
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [keras_recur.MinGRUCell, keras_recur.MinLSTMCell, keras_recur.LRUCell],
+)
+def test_decoding_steps_the_cells_linear_in_their_state(cell):
+    model = make_model(cell=cell(4), seed=4)
+    max_length = 3
+    decoded = numpy_decoded(
+        model.beam_search(
+            SOURCE,
+            START,
+            END,
+            max_length,
+            beam_width=VOCABULARY ** (max_length - 1),
+            length_penalty=0.0,
+        )
+    )
+    for row, source in enumerate(SOURCE):
+        _, hypothesis, score = exhaustive_best(model, source, max_length, 0.0)
+        assert decoded["lengths"][row] == len(hypothesis)
+        np.testing.assert_allclose(decoded["scores"][row], score, atol=1e-4)
+
+
 def test_greedy_follows_the_most_likely_token():
     model = make_model(seed=1)
     max_length = 5

@@ -40,6 +40,14 @@ class LinearRecurrentCell(RecurrentCell):
         inputs: A 2D tensor `(batch, features)`.
         states: The list of state tensors.
         training: Whether dropout is applied.
+
+    Example:
+
+    >>> cell = keras_recur.layers.MinGRUCell(4)
+    >>> isinstance(cell, keras_recur.layers.LinearRecurrentCell)
+    True
+    >>> cell.scan, cell.scan_for(np.zeros((2, 5, 3), "float32"))  # on a CPU
+    ('auto', 'sequential')
     """
 
     def __init__(self, units, dropout=0.0, seed=None, scan="auto", **kwargs):
@@ -106,6 +114,21 @@ class MinimalGatesCell(LinearRecurrentCell):
         inputs: A 2D tensor `(batch, features)`.
         states: `[h]`, `(batch, units)`.
         training: Whether dropout is applied.
+
+    Example:
+
+    An exponential moving average of `x W + b`, `h_t = 0.5 h_{t-1} +
+    0.5 (x_t W + b)`, run as one scan:
+
+    >>> class Average(keras_recur.layers.MinimalGatesCell):
+    ...     gate_count = 1
+    ...     def coefficients(self, projected):
+    ...         return keras.ops.full_like(projected, 0.5), 0.5 * projected
+    >>> layer = keras_recur.layers.RecurrentLayer(
+    ...     Average(4), return_sequences=True
+    ... )
+    >>> tuple(layer(np.ones((2, 5, 3), "float32")).shape)
+    (2, 5, 4)
     """
 
     gate_count = None

@@ -15,59 +15,59 @@ class MinLSTMCell(MinimalGatesCell):
     """Cell of the minimal LSTM, whose gates and candidate see `x_t` only,
     with the forget and input gates normalised to sum to one:
 
-        ```
-        f_t = sigmoid(x_t W_f + b_f)
-        i_t = sigmoid(x_t W_i + b_i)
-        h~_t = x_t W_h + b_h                   (log_space: g(x_t W_h + b_h))
-        f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)
-        h_t = f'_t * h_{t-1} + i'_t * h~_t
-        ```
+    ```
+    f_t = sigmoid(x_t W_f + b_f)
+    i_t = sigmoid(x_t W_i + b_i)
+    h~_t = x_t W_h + b_h                   (log_space: g(x_t W_h + b_h))
+    f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)
+    h_t = f'_t * h_{t-1} + i'_t * h~_t
+    ```
 
-        so that `h_t = a_t * h_{t-1} + b_t` with `a_t = f'_t`,
-        `b_t = i'_t * h~_t`, and a whole sequence runs as one scan. No output
-        gate and no cell state: the output is `h`. Weights: `kernel`
-        (features, 3 * units) with blocks `[f, i, h]` and `bias` (3 * units,).
-        In log space (`log_space=True`, the paper's Appendix B) the candidate
-        is `g(x) = x + 0.5` for `x >= 0`, `sigmoid(x)` below, every state is
-        positive, and the parallel scan adds logs: for long sequences.
+    so that `h_t = a_t * h_{t-1} + b_t` with `a_t = f'_t`,
+    `b_t = i'_t * h~_t`, and a whole sequence runs as one scan. No output
+    gate and no cell state: the output is `h`. Weights: `kernel`
+    (features, 3 * units) with blocks `[f, i, h]` and `bias` (3 * units,).
+    In log space (`log_space=True`, the paper's Appendix B) the candidate
+    is `g(x) = x + 0.5` for `x >= 0`, `sigmoid(x)` below, every state is
+    positive, and the parallel scan adds logs: for long sequences.
 
-        Args:
-            units: Positive integer, dimensionality of the output space.
-            use_bias: Whether the cell uses a bias vector. Default: `True`.
-            kernel_initializer: Initializer of the kernel.
-                Default: `"glorot_uniform"`.
-            bias_initializer: Initializer of the bias. Default: `"zeros"`.
-            kernel_regularizer: Regularizer of the kernel. Default: `None`.
-            bias_regularizer: Regularizer of the bias. Default: `None`.
-            kernel_constraint: Constraint of the kernel. Default: `None`.
-            bias_constraint: Constraint of the bias. Default: `None`.
-            dropout: Float in [0, 1): fraction of the inputs dropped, one mask
-                per sequence. Default: 0.
-            seed: Integer seed of the dropout masks. Default: `None`.
-            log_space: The log-space variant (positive states, `g` candidate).
-                An initial state must then be >= 0. Default: `False`.
-            scan: How a whole sequence runs: `"parallel"` (an associative scan,
-                depth O(log T)), `"sequential"` (a step loop), or `"auto"`, the
-                faster for the device (`keras_recur.backend.auto_scan`).
-                Default: `"auto"`.
-            **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        use_bias: Whether the cell uses a bias vector. Default: `True`.
+        kernel_initializer: Initializer of the kernel.
+            Default: `"glorot_uniform"`.
+        bias_initializer: Initializer of the bias. Default: `"zeros"`.
+        kernel_regularizer: Regularizer of the kernel. Default: `None`.
+        bias_regularizer: Regularizer of the bias. Default: `None`.
+        kernel_constraint: Constraint of the kernel. Default: `None`.
+        bias_constraint: Constraint of the bias. Default: `None`.
+        dropout: Float in [0, 1): fraction of the inputs dropped, one mask
+            per sequence. Default: 0.
+        seed: Integer seed of the dropout masks. Default: `None`.
+        log_space: The log-space variant (positive states, `g` candidate).
+            An initial state must then be >= 0. Default: `False`.
+        scan: How a whole sequence runs: `"parallel"` (an associative scan,
+            depth O(log T)), `"sequential"` (a step loop), or `"auto"`, the
+            faster for the device (`keras_recur.backend.auto_scan`).
+            Default: `"auto"`.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
-        Call arguments:
-            inputs: A 2D tensor `(batch, features)`.
-            states: `[h]`, `(batch, units)`.
-            training: Whether dropout is applied.
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: `[h]`, `(batch, units)`.
+        training: Whether dropout is applied.
 
-        Example:
+    Example:
 
-        >>> cell = keras_recur.layers.MinLSTMCell(4)
-        >>> rnn = keras.layers.RNN(cell, return_sequences=True)
-        >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
-        (2, 5, 4)
+    >>> cell = keras_recur.layers.MinLSTMCell(4)
+    >>> rnn = keras.layers.RNN(cell, return_sequences=True)
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
+    (2, 5, 4)
 
-        Reference:
+    Reference:
 
-        - Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024). Were RNNs all we
-          needed? <https://arxiv.org/abs/2410.01201>
+    - Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024). Were RNNs all we
+      needed? <https://arxiv.org/abs/2410.01201>
     """
 
     gate_count = 3

@@ -217,9 +217,7 @@ def split_values(decoder, values):
 def reference_decoder(name, decoder, values, inputs, memory, **kwargs):
     cell_values, attention = split_values(decoder, values)
     step = reference_cell_step(name, cell_values)
-    states = [np.zeros((inputs.shape[0], 5))] * (
-        1 if name == "keras_gru" else 2
-    )
+    states = [np.zeros((inputs.shape[0], 5))] * len(CELLS[name]().state_size)
     states = kwargs.pop("states", states)
     return reference.attention_decoder(
         step, states, inputs, memory, attention, **kwargs
