@@ -58,6 +58,21 @@ LAYERS = {
     "torch.nn.GRU in Keras": ("gru", 3),
     "decoder+Bahdanau": ("decoder", 3),
     "decoder+Luong": ("decoder", 3),
+    # The cells linear in their state, with each scan; no recurrent matmul,
+    # so no floor row (None).
+    "MinGRU sequential": ("gru", None),
+    "MinGRU parallel": ("gru", None),
+    "MinGRU log-space parallel": ("gru", None),
+    "MinLSTM sequential": ("lstm", None),
+    "MinLSTM parallel": ("lstm", None),
+    "LRU sequential": ("gru", None),
+    "LRU parallel": ("gru", None),
+}
+LINEAR = [name for name, (_, gates) in LAYERS.items() if gates is None]
+# --suite: the layers and lengths of each published table.
+SUITES = {
+    "classic": ([n for n in LAYERS if n not in LINEAR], [100]),
+    "linear": (["keras.GRU", "keras.LSTM", *LINEAR], [100, 1000, 4000]),
 }
 BASELINE = {
     "lstm": "keras.LSTM",
@@ -84,6 +99,12 @@ def keras_layer(name, units, features):
         )
     if name.startswith("decoder+"):
         return attention_decoder(name, units, features)
+    if name in LINEAR:
+        layer_name, *variant, scan = name.split()
+        if layer_name == "LRU":
+            return keras_recur.LRU(units, scan=scan)
+        layer_class = getattr(keras_recur, layer_name)
+        return layer_class(units, scan=scan, log_space=bool(variant))
     return {
         "keras.LSTM": lambda: keras.layers.LSTM(units),
         "PeepholeLSTM": lambda: keras_recur.PeepholeLSTM(units),
@@ -297,7 +318,7 @@ def worker(args):
     for name, runner in runners.items():
         memory = runner.step_memory_bytes()
         results[name]["memory_mb"] = None if memory is None else memory / 2**20
-    for gates in sorted({LAYERS[name][1] for name in runners}):
+    for gates in sorted({LAYERS[name][1] for name in runners} - {None}):
         forward = matmul_floor(
             args.batch,
             args.steps,
@@ -432,10 +453,16 @@ def main():
         "--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS
     )
     parser.add_argument(
-        "--layers", nargs="+", default=list(LAYERS), choices=list(LAYERS)
+        "--suite",
+        choices=list(SUITES),
+        default="classic",
+        help="the layers and steps of a published table: the gated cells "
+        "at 100 steps, or the linear cells at 100, 1,000 and 4,000 next to "
+        "Keras' GRU and LSTM (--layers and --steps override it)",
     )
+    parser.add_argument("--layers", nargs="+", choices=list(LAYERS))
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, nargs="+", default=[100])
+    parser.add_argument("--steps", type=int, nargs="+")
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=10)
@@ -448,6 +475,9 @@ def main():
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    suite_layers, suite_steps = SUITES[args.suite]
+    args.layers = args.layers or suite_layers
+    args.steps = args.steps or suite_steps
     for option in ("batch", "features", "units", "repeats"):
         if getattr(args, option) < 1:
             parser.error(f"--{option} must be at least 1")

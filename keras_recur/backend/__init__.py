@@ -211,7 +211,8 @@ def linear_recurrence(a, b, initial, *, mask=None, scan="sequential"):
 
     Args:
         a, b: (batch, time, units) tensors, or, for complex numbers, pairs
-            `(real, imag)` of them.
+            `(real, imag)` of them; `a` may also be (units,), the same at
+            every step (the LRU's eigenvalues).
         initial: `h_0`, (batch, units) (a pair for complex numbers).
         mask: (batch, time) bool, or None. A masked step carries `h`
             exactly (it becomes `a = 1, b = 0`).
@@ -232,6 +233,12 @@ def linear_recurrence(a, b, initial, *, mask=None, scan="sequential"):
     )
     if mask is not None:
         a, b = linear.identity_where_masked(a, b, mask)
+    sequential = getattr(_current(), "linear_scan", None)
+    if scan == "parallel" or sequential is None:
+        # (PyTorch's loop reads a constant `a` as it is.)
+        a = linear.map_parts(
+            lambda p, q: keras.ops.broadcast_to(p, keras.ops.shape(q)), a, b
+        )
     if scan == "parallel":
         if linear.parts(b)[0].shape[1] is None:
             raise ValueError(
@@ -241,8 +248,7 @@ def linear_recurrence(a, b, initial, *, mask=None, scan="sequential"):
             )
         _, h = linear.parallel_scan(a, linear.with_initial_state(a, b, initial))
     elif scan == "sequential":
-        sequential = getattr(_current(), "linear_scan", linear.sequential_scan)
-        h = sequential(a, b, initial)
+        h = (sequential or linear.sequential_scan)(a, b, initial)
     else:
         raise ValueError(
             "`scan` must be 'parallel' or 'sequential'. "

@@ -48,6 +48,14 @@ def linear_scan(a, b, initial):
     step, several times slower. Complex pairs run as TensorFlow's complex
     dtype; the function's inputs and gradients are real."""
     pair = isinstance(b, (tuple, list))
+    # A constant `a` (units,) is broadcast outside: autodiff sums its
+    # gradient back.
+    shape = tf.shape(b[0] if pair else b)
+    a = (
+        [tf.broadcast_to(p, shape) for p in a]
+        if pair
+        else (tf.broadcast_to(a, shape))
+    )
     flat = [
         tf.convert_to_tensor(p)
         for x in (a, b, initial)

@@ -1,6 +1,8 @@
 """PyTorch: a Python loop for `scan` (eager torch pays per operation, not
 per loop), ATen's fused GRU, and the LSTM family's autograd function."""
 
+import itertools
+
 import keras
 import torch
 from keras import ops
@@ -159,38 +161,51 @@ def lstm(
 
 
 class _LinearScan(torch.autograd.Function):
-    """`h_t = a_t * h_{t-1} + b_t`, time-major, real or complex, with the
+    """`h_t = a_t * h_{t-1} + b_t` along axis 1, real or complex, with the
     reverse recurrence as its backward pass: `g_t = dL/dh_t +
     conj(a_{t+1}) g_{t+1}`, `dL/db_t = g_t`, `dL/da_t = g_t conj(h_{t-1})`,
     `dL/dh_0 = conj(a_1) g_1`. It stores `a` and the outputs only, where
-    autograd through a loop keeps every step's graph."""
+    autograd through a loop keeps every step's graph. `a` is (batch, time,
+    units), or (units,) for coefficients constant in time (the LRU's)."""
 
     @staticmethod
     def forward(ctx, a, b, initial):
-        outputs = torch.empty_like(b)
-        h = initial
-        for t, (a_t, b_t) in enumerate(zip(a.unbind(0), b.unbind(0))):
+        h, outputs = initial, []
+        for a_t, b_t in zip(_steps(a, b.shape[1]), b.unbind(1)):
             h = torch.addcmul(b_t, a_t, h)
-            outputs[t] = h
+            outputs.append(h)
+        # Stacked time-major (contiguous copies), read batch-major.
+        outputs = torch.stack(outputs).transpose(0, 1)
         ctx.save_for_backward(a, outputs, initial)
         return outputs
 
     @staticmethod
     def backward(ctx, grad_outputs):
         a, outputs, initial = ctx.saved_tensors
-        a_conj = a.conj()
-        grad_b = torch.empty_like(grad_outputs)
-        carry = torch.zeros_like(initial)
-        for t in range(a.shape[0] - 1, -1, -1):
-            carry = grad_outputs[t] + carry
-            grad_b[t] = carry
+        steps = grad_outputs.shape[1]
+        a_conj = list(_steps(a.conj(), steps))
+        carry, grads = torch.zeros_like(initial), []
+        for t, g_t in reversed(list(enumerate(grad_outputs.unbind(1)))):
+            carry = g_t + carry
+            grads.append(carry)
             carry = carry * a_conj[t]
-        previous = torch.cat([initial.unsqueeze(0), outputs[:-1]], 0)
-        return grad_b * previous.conj(), grad_b, carry
+        grad_b = torch.stack(grads[::-1]).transpose(0, 1)
+        previous = torch.cat([initial.unsqueeze(1), outputs[:, :-1]], 1)
+        grad_a = grad_b * previous.conj()
+        if a.dim() == 1:
+            grad_a = grad_a.sum((0, 1))
+        return grad_a, grad_b, carry
+
+
+def _steps(a, steps):
+    """`a`'s steps along axis 1, or `a` itself at every step."""
+    return a.unbind(1) if a.dim() == 3 else itertools.repeat(a, steps)
 
 
 def _complex(x):
-    return torch.complex(*x) if isinstance(x, (tuple, list)) else x
+    if isinstance(x, (tuple, list)):
+        return torch.complex(_tensor(x[0]), _tensor(x[1]))
+    return _tensor(x)
 
 
 def linear_scan(a, b, initial):
@@ -198,15 +213,7 @@ def linear_scan(a, b, initial):
     loop over `unbind`-ed steps: indexing `x[:, t]` under autograd is
     quadratic in T). Complex pairs run as torch's complex dtype."""
     pair = isinstance(b, (tuple, list))
-    a, b, initial = (
-        _complex([_tensor(p) for p in x])
-        if isinstance(x, (tuple, list))
-        else _tensor(x)
-        for x in (a, b, initial)
-    )
-    outputs = _LinearScan.apply(
-        a.transpose(0, 1).contiguous(), b.transpose(0, 1).contiguous(), initial
-    ).transpose(0, 1)
+    outputs = _LinearScan.apply(_complex(a), _complex(b), _complex(initial))
     return (outputs.real, outputs.imag) if pair else outputs
 
 

@@ -26,6 +26,9 @@ CELLS = {
     "GRU": (keras_recur.GRU, keras_recur.GRUCell),
     "LayerNormLSTM": (keras_recur.LayerNormLSTM, keras_recur.LayerNormLSTMCell),
     "EchoStateNetwork": (keras_recur.EchoStateNetwork, keras_recur.ESNCell),
+    "MinGRU": (keras_recur.MinGRU, keras_recur.MinGRUCell),
+    "MinLSTM": (keras_recur.MinLSTM, keras_recur.MinLSTMCell),
+    "LRU": (keras_recur.LRU, keras_recur.LRUCell),
     "LSTM": (keras.layers.LSTM, keras.layers.LSTMCell),
 }
 LEARNING_RATES = Range(1e-4, 1e-2, sampling="log")
@@ -37,9 +40,18 @@ CELL_SPECIFIC = {
     "spectral_radius": ("EchoStateNetwork",),
     "leaky": ("EchoStateNetwork",),
     "connectivity": ("EchoStateNetwork",),
+    # The cells linear in their state have theirs.
+    "log_space": ("MinGRU", "MinLSTM"),
+    "state_dim": ("LRU",),
+    "r_min": ("LRU",),
 }
 # The cells whose weights train, and so take dropout.
 TRAINED_CELLS = tuple(c for c in CELLS if c != "EchoStateNetwork")
+# The cells with a recurrent kernel, and so recurrent dropout.
+LINEAR_CELLS = ("MinGRU", "MinLSTM", "LRU")
+RECURRENT_DROPOUT_CELLS = tuple(
+    c for c in TRAINED_CELLS if c not in LINEAR_CELLS
+)
 
 
 def _check_cell(argument, value):
@@ -73,6 +85,32 @@ def _check_fraction(argument, value):
 
 def _check_positive(argument, value):
     check_positive_float(argument, value)
+    return float(value)
+
+
+def _check_radius(argument, value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= value < 1.0
+    ):
+        raise ValueError(
+            f"`{argument}` must be a number in [0, 1). "
+            f"Received: {argument}={value!r}"
+        )
+    return float(value)
+
+
+def _check_clipnorm(argument, value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= value < float("inf")
+    ):
+        raise ValueError(
+            f"`{argument}` must be a finite number >= 0 (0: no clipping). "
+            f"Received: {argument}={value!r}"
+        )
     return float(value)
 
 
@@ -110,14 +148,17 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
     hyperparameters have the arguments' names. Those of one kind of cell
     exist only in its trials (keras-tuner conditions them on `cell`):
     `use_peepholes` in `CoupledLSTM` trials, `spectral_radius`, `leaky` and
-    `connectivity` in `EchoStateNetwork` trials, and `dropout` and
-    `recurrent_dropout` in the trials of every cell but `EchoStateNetwork`
-    (a fixed reservoir has nothing to regularise).
+    `connectivity` in `EchoStateNetwork` trials, `log_space` in `MinGRU` and
+    `MinLSTM` trials, `state_dim` and `r_min` in `LRU` trials, `dropout` in
+    the trials of every cell but `EchoStateNetwork` (a fixed reservoir has
+    nothing to regularise), and `recurrent_dropout` in those of the cells
+    with a recurrent kernel (not the three linear in their state).
 
     Args:
         cell: Cell names among `"PeepholeLSTM"`, `"CoupledLSTM"`, `"GRU"`,
-            `"LayerNormLSTM"`, `"EchoStateNetwork"` and `"LSTM"`
-            (`keras.layers.LSTM`, the baseline).
+            `"LayerNormLSTM"`, `"EchoStateNetwork"`, `"MinGRU"`,
+            `"MinLSTM"`, `"LRU"` and `"LSTM"` (`keras.layers.LSTM`, the
+            baseline).
         use_peepholes: For `CoupledLSTM` trials.
         spectral_radius: For `EchoStateNetwork` trials: the reservoir's
             spectral radius.
@@ -129,8 +170,14 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         bidirectional: Whether each recurrent layer reads both ways.
         dropout: Input dropout of each recurrent layer (trained cells).
         recurrent_dropout: Recurrent dropout of each recurrent layer
-            (trained cells).
+            (cells with a recurrent kernel).
+        log_space: For `MinGRU` and `MinLSTM` trials: their log-space
+            variant.
+        state_dim: For `LRU` trials: the complex state's size.
+        r_min: For `LRU` trials: the smallest initial eigenvalue modulus.
         learning_rate: Adam's learning rate.
+        clipnorm: Adam's gradient clipping by norm (Keras' `clipnorm`,
+            Pascanu et al. 2013); 0 for none.
         seed: If set, `build` calls `keras.utils.set_random_seed(seed)`
             first, so that every trial starts from the same random state.
         distribution: Optional `keras.distribution` distribution (JAX), for
@@ -174,7 +221,11 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         bidirectional=(False, True),
         dropout=(0.0, 0.1, 0.2, 0.3),
         recurrent_dropout=(0.0, 0.1, 0.2),
+        log_space=False,
+        state_dim=(64, 128),
+        r_min=(0.0, 0.5, 0.9),
         learning_rate=LEARNING_RATES,
+        clipnorm=0.0,
         seed=None,
         distribution=None,
         name=None,
@@ -192,7 +243,11 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         self.searchable("bidirectional", bidirectional, _check_flag)
         self.searchable("dropout", dropout, _check_rate)
         self.searchable("recurrent_dropout", recurrent_dropout, _check_rate)
+        self.searchable("log_space", log_space, _check_flag)
+        self.searchable("state_dim", state_dim, _check_units)
+        self.searchable("r_min", r_min, _check_radius)
         self.searchable("learning_rate", learning_rate, _check_learning_rate)
+        self.searchable("clipnorm", clipnorm, _check_clipnorm)
         if seed is not None:
             check_seed(seed)
         # keras.distribution exports no common base class to check against.
@@ -244,8 +299,9 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         layer_class = CELLS[cell][0]
         arguments = dict(
             units=self.value(hp, "units"),
+            **self.conditional_values(hp, "cell", TRAINED_CELLS, ["dropout"]),
             **self.conditional_values(
-                hp, "cell", TRAINED_CELLS, ["dropout", "recurrent_dropout"]
+                hp, "cell", RECURRENT_DROPOUT_CELLS, ["recurrent_dropout"]
             ),
             **extra,
         )
@@ -269,8 +325,12 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
             keras.utils.set_random_seed(self.seed)
         with self._scope():
             model = self.build_model(hp)
+            # Gradient clipping by norm (Pascanu et al. 2013), 0 for none.
+            clipnorm = self.value(hp, "clipnorm") or None
             model.compile(
-                keras.optimizers.Adam(self.value(hp, "learning_rate")),
+                keras.optimizers.Adam(
+                    self.value(hp, "learning_rate"), clipnorm=clipnorm
+                ),
                 loss=self.loss,
                 metrics=list(self.metrics),
             )

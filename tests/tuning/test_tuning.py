@@ -47,6 +47,9 @@ def test_default_search_space():
         "GRU",
         "LayerNormLSTM",
         "EchoStateNetwork",
+        "MinGRU",
+        "MinLSTM",
+        "LRU",
         "LSTM",
     ]
     assert list(space["units"].values) == [16, 32, 64, 128]
@@ -60,6 +63,7 @@ def test_default_search_space():
         1e-2,
         "log",
     )
+    assert space["clipnorm"].value == 0.0  # no clipping unless searched
     # The default cell is a PeepholeLSTM, so neither use_peepholes nor the
     # reservoir's hyperparameters are declared.
     assert not {"use_peepholes", "spectral_radius", "leaky"} & set(space)
@@ -118,6 +122,44 @@ def test_use_peepholes_exists_only_for_coupled_lstm():
     ]
     (condition,) = peepholes.conditions
     assert condition.name == "cell" and condition.values == ["CoupledLSTM"]
+
+
+def test_the_linear_cells_have_their_own_hyperparameters():
+    hypermodel = tuning.SequenceRegressor(
+        (10, 3), depth=1, bidirectional=False, log_space=[False, True]
+    )
+    model, hp = build(hypermodel, cell="MinLSTM", log_space=True, dropout=0.1)
+    (layer,) = recurrent_layers(model)
+    assert isinstance(layer, keras_recur.MinLSTM) and layer.log_space is True
+    assert layer.dropout == pytest.approx(0.1)
+    # No recurrent kernel, no recurrent dropout; no LRU settings.
+    assert not {"recurrent_dropout", "state_dim", "r_min"} & set(hp.values)
+    model, hp = build(hypermodel, cell="LRU", state_dim=64, r_min=0.9)
+    (layer,) = recurrent_layers(model)
+    assert (layer.state_dim, layer.r_min) == (64, 0.9)
+    assert not {"recurrent_dropout", "log_space"} & set(hp.values)
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, "val_loss", max_trials=1, directory=None
+    )
+    conditions = {
+        p.name: p.conditions[0].values
+        for p in tuner.oracle.get_space().space
+        if p.conditions
+    }
+    assert conditions["log_space"] == ["MinGRU", "MinLSTM"]
+    assert conditions["state_dim"] == conditions["r_min"] == ["LRU"]
+    assert "LRU" in conditions["dropout"]
+    assert "LRU" not in conditions["recurrent_dropout"]
+
+
+def test_clipnorm_reaches_the_optimizer():
+    hypermodel = tuning.SequenceRegressor(
+        (10, 3), cell="GRU", depth=1, clipnorm=[0.0, 1.0]
+    )
+    model, _ = build(hypermodel, clipnorm=1.0)
+    assert model.optimizer.clipnorm == 1.0
+    model, _ = build(hypermodel, clipnorm=0.0)
+    assert model.optimizer.clipnorm is None
 
 
 @pytest.mark.parametrize(
@@ -280,6 +322,11 @@ def test_tuner_hyperparameters_override_the_hypermodel():
         ({"bidirectional": "yes"}, "bidirectional='yes'"),
         ({"use_peepholes": [1, 0]}, "use_peepholes=1"),
         ({"seed": "a"}, "seed='a'"),
+        ({"clipnorm": -1.0}, "clipnorm=-1.0"),
+        ({"clipnorm": [1.0, float("inf")]}, "clipnorm=inf"),
+        ({"r_min": 1.0}, "r_min=1.0"),
+        ({"state_dim": 0}, "state_dim=0"),
+        ({"log_space": "yes"}, "log_space='yes'"),
     ],
 )
 def test_bad_search_space_is_named(arguments, message):

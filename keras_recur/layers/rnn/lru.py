@@ -180,24 +180,13 @@ class LRUCell(LinearRecurrentCell):
         return modulus * ops.cos(phase), modulus * ops.sin(phase)
 
     def project_inputs(self, inputs):
-        """`[gamma * (u B)_re, gamma * (u B)_im, u D]`, concatenated on the
-        last axis; any number of leading axes."""
+        """`(gamma * (u B)_re, gamma * (u B)_im, u D)`, for any number of
+        leading axes."""
         gamma = ops.exp(self.gamma_log)
-        return ops.concatenate(
-            [
-                gamma * backend.matmul(inputs, self.B_re),
-                gamma * backend.matmul(inputs, self.B_im),
-                backend.matmul(inputs, self.D),
-            ],
-            axis=-1,
-        )
-
-    def split(self, projected):
-        n = self.complex_units
         return (
-            projected[..., :n],
-            projected[..., n : 2 * n],
-            projected[..., 2 * n :],
+            gamma * backend.matmul(inputs, self.B_re),
+            gamma * backend.matmul(inputs, self.B_im),
+            backend.matmul(inputs, self.D),
         )
 
     def readout(self, x_re, x_im, skip):
@@ -209,7 +198,7 @@ class LRUCell(LinearRecurrentCell):
         )
 
     def recurrent_step(self, projected, states, training=False):
-        bu_re, bu_im, skip = self.split(projected)
+        bu_re, bu_im, skip = projected
         lambda_re, lambda_im = self.eigenvalues()
         x_re, x_im = states[1], states[2]
         new_re = lambda_re * x_re - lambda_im * x_im + bu_re
@@ -218,11 +207,9 @@ class LRUCell(LinearRecurrentCell):
         return y, [y, new_re, new_im]
 
     def fused_recurrence(self, inputs, initial_states, mask, training):
-        bu_re, bu_im, skip = self.split(self.project_inputs(inputs))
-        lambda_re, lambda_im = self.eigenvalues()
-        ones = ops.ones_like(bu_re)
+        bu_re, bu_im, skip = self.project_inputs(inputs)
         x_re, x_im = backend.linear_recurrence(
-            (lambda_re * ones, lambda_im * ones),
+            self.eigenvalues(),
             (bu_re, bu_im),
             (initial_states[1], initial_states[2]),
             mask=mask,

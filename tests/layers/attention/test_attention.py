@@ -217,7 +217,8 @@ def split_values(decoder, values):
 def reference_decoder(name, decoder, values, inputs, memory, **kwargs):
     cell_values, attention = split_values(decoder, values)
     step = reference_cell_step(name, cell_values)
-    states = [np.zeros((inputs.shape[0], 5))] * len(CELLS[name]().state_size)
+    count = len(keras.tree.flatten(CELLS[name]().state_size))
+    states = [np.zeros((inputs.shape[0], 5))] * count
     states = kwargs.pop("states", states)
     return reference.attention_decoder(
         step, states, inputs, memory, attention, **kwargs
