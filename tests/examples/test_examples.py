@@ -220,9 +220,63 @@ def test_timing_quick(task, steps, min_delay, max_delay, tmp_path):
         assert 0 <= scores["mae"] < steps and 0 <= scores["exact"] <= 1
 
 
+# On every backend (the issue that added the linear cells asks it): the
+# classic GRU beside two of the cells linear in their state.
+@pytest.mark.parametrize(
+    "task, cells",
+    [("adding", "GRU,MinGRU,LRU"), ("copying", "MinLSTM,LRU")],
+)
+def test_long_range_quick(task, cells, tmp_path):
+    stdout = run_example(
+        "long_range.py",
+        "--quick",
+        *("--task", task, "--cells", cells, "--out", str(tmp_path)),
+    )
+    names = cells.split(",")
+    results = check_outputs(
+        tmp_path,
+        ["long_range.md", *(f"trials_{cell}.md" for cell in names)],
+        ["tradeoff.png", *(f"trials_{cell}.png" for cell in names)],
+    )
+    assert results["task"] == task and set(results["scores"]) == set(names)
+    for scores in results["scores"].values():
+        # The grid: clipnorm 0 and 1, each scored.
+        assert set(scores["val_loss_by_clipnorm"]) == {"0.0", "1.0"}
+        assert scores["clipnorm"] in (0.0, 1.0) and scores["fit_seconds"] > 0
+        if task == "copying":
+            assert 0.0 <= scores["test_error"] <= 1.0
+        else:
+            assert scores["test_error"] > 0.0
+    assert "Search: Running Trial #2" in stdout
+
+
 ARGUMENT_CHECKS = once_on(
     "torch", "the examples check their arguments before any backend work"
 )
+
+
+@ARGUMENT_CHECKS
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (("--cells", "GRU,RNN"), "Received: 'RNN'"),
+        (("--learning-rate", "2"), "--learning-rate=2.0"),
+        (("--task", "copying", "--steps", "4"), "--tokens=8, --steps=4"),
+        (("--steps", "1"), "--steps=1"),
+        (("--samples", "3"), "--samples=3"),
+    ],
+)
+def test_long_range_rejects_bad_arguments(
+    arguments, message, monkeypatch, tmp_path
+):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_in_this_process(
+            monkeypatch,
+            "long_range.py",
+            *arguments,
+            *("--out", str(tmp_path / "never")),
+        )
+    assert not (tmp_path / "never").exists()
 
 
 def run_in_this_process(monkeypatch, name, *arguments):
@@ -269,6 +323,7 @@ def test_tagging_rejects_unknown_cells(monkeypatch, tmp_path):
         ("date_translation.py", "--beam-width"),
         ("timing.py", "--trials"),
         ("tagging.py", "--epochs"),
+        ("long_range.py", "--units"),
     ],
 )
 def test_sizes_below_one_are_refused_by_name(
