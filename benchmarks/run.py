@@ -545,6 +545,13 @@ def main():
         f.write(report + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"shape": shape, "runs": raw}, f, indent=1)
+    if importlib.util.find_spec("matplotlib") is None:
+        # (The GPU machines of benchmarks/gpu.sh have no matplotlib.)
+        print(
+            f"wrote {args.out}/results.md and results.json (no chart: "
+            "matplotlib is not installed)"
+        )
+        return
     chart(all_ratios, os.path.join(args.out, "ratios.png"))
     print(f"wrote {args.out}/results.md, results.json and ratios.png")
 

@@ -1,9 +1,9 @@
 """Backend code on tensors: the loop and the fused recurrence kernels.
 
 Nothing here knows a layer or a cell: the functions take tensors, weights
-and flags. The module of the running Keras backend (`tensorflow.py`,
-`torch.py`, whose fused LSTM lives in `torch_lstm.py`) supplies what it does
-better than `common.py`:
+and flags. The module of the running Keras backend (`jax.py`,
+`tensorflow.py`, `torch.py`, whose fused LSTM lives in `torch_lstm.py`)
+supplies what it does better than `common.py` and `linear.py`:
 
 - `scan(step, states, xs, unroll=False)`: the loop that every recurrence
   and decoder of keras_recur runs.
