@@ -88,19 +88,6 @@ def _check_positive(argument, value):
     return float(value)
 
 
-def _check_radius(argument, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not 0.0 <= value < 1.0
-    ):
-        raise ValueError(
-            f"`{argument}` must be a number in [0, 1). "
-            f"Received: {argument}={value!r}"
-        )
-    return float(value)
-
-
 def _check_clipnorm(argument, value):
     if (
         isinstance(value, bool)
@@ -245,7 +232,7 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         self.searchable("recurrent_dropout", recurrent_dropout, _check_rate)
         self.searchable("log_space", log_space, _check_flag)
         self.searchable("state_dim", state_dim, _check_units)
-        self.searchable("r_min", r_min, _check_radius)
+        self.searchable("r_min", r_min, _check_rate)
         self.searchable("learning_rate", learning_rate, _check_learning_rate)
         self.searchable("clipnorm", clipnorm, _check_clipnorm)
         if seed is not None:

@@ -28,6 +28,19 @@ def recurrent_layers(model):
     return found
 
 
+def tuner_conditions(hypermodel):
+    """{hyperparameter: the cells it is conditioned on}, as a tuner sees
+    the search space."""
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, "val_loss", max_trials=1, directory=None
+    )
+    return {
+        p.name: p.conditions[0].values
+        for p in tuner.oracle.get_space().space
+        if p.conditions
+    }
+
+
 def build(hypermodel, **fixed):
     hp = keras_tuner.HyperParameters()
     for name, value in fixed.items():
@@ -91,14 +104,7 @@ def test_a_reservoir_trial_has_its_own_hyperparameters_and_no_dropout():
         0.3,
     )
     # A tuner sees each condition on the cell.
-    tuner = keras_tuner.RandomSearch(
-        hypermodel, "val_loss", max_trials=1, directory=None
-    )
-    conditions = {
-        p.name: p.conditions[0].values
-        for p in tuner.oracle.get_space().space
-        if p.conditions
-    }
+    conditions = tuner_conditions(hypermodel)
     assert conditions["spectral_radius"] == ["EchoStateNetwork"]
     assert conditions["leaky"] == ["EchoStateNetwork"]
     assert "EchoStateNetwork" not in conditions["dropout"]
@@ -138,14 +144,7 @@ def test_the_linear_cells_have_their_own_hyperparameters():
     (layer,) = recurrent_layers(model)
     assert (layer.state_dim, layer.r_min) == (64, 0.9)
     assert not {"recurrent_dropout", "log_space"} & set(hp.values)
-    tuner = keras_tuner.RandomSearch(
-        hypermodel, "val_loss", max_trials=1, directory=None
-    )
-    conditions = {
-        p.name: p.conditions[0].values
-        for p in tuner.oracle.get_space().space
-        if p.conditions
-    }
+    conditions = tuner_conditions(hypermodel)
     assert conditions["log_space"] == ["MinGRU", "MinLSTM"]
     assert conditions["state_dim"] == conditions["r_min"] == ["LRU"]
     assert "LRU" in conditions["dropout"]
