@@ -187,23 +187,25 @@ def lstm(
     """
 
 
-# The scan "auto" picks, per backend: the fastest of the two on a CPU for
-# training at batch 64, 128 units, T = 100, 1,000 and 4,000 (measured by
-# benchmarks/run.py; docs/benchmarks.md has the table). On a CPU a parallel
-# scan does about three times the work of a step loop and never won.
+# `scan=` of the linear cells; "auto" is `auto_scan`'s choice.
 SCAN_CHOICES = ("auto", "parallel", "sequential")
 
 
-def auto_scan(inputs):
-    """The scan that `scan="auto"` runs for `inputs`: `"sequential"` on a
-    CPU (measured on every backend), `"parallel"` on a GPU or TPU, where
-    the step loop launches a kernel per step and the parallel scan's
-    O(log T) depth is the published case for these cells (measured by
-    benchmarks/gpu.sh where a GPU is lent)."""
-    on_accelerator = getattr(_current(), "on_accelerator", None)
+def auto_scan(inputs, complex_numbers=False):
+    """The scan that `scan="auto"` runs for `inputs`, from the measurements
+    of benchmarks/run.py (docs/benchmarks.md): on a CPU, `"sequential"`,
+    the faster on every backend, except to train a complex recurrence (the
+    LRU's) on PyTorch, where `"parallel"` is; on a GPU or TPU
+    `"parallel"`, where the step loop launches kernels at every step and
+    the parallel scan's O(log T) depth is the published case for these
+    cells (not measured by this project yet: benchmarks/gpu.sh measures it
+    where a GPU is lent)."""
+    module = _current()
+    on_accelerator = getattr(module, "on_accelerator", None)
     if on_accelerator is not None and on_accelerator(inputs):
         return "parallel"
-    return "sequential"
+    cpu_scan = getattr(module, "cpu_scan", None)
+    return "sequential" if cpu_scan is None else cpu_scan(complex_numbers)
 
 
 def linear_recurrence(a, b, initial, *, mask=None, scan="sequential"):

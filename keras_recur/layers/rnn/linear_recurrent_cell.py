@@ -50,6 +50,10 @@ class LinearRecurrentCell(RecurrentCell):
     ('auto', 'sequential')
     """
 
+    # Whether the state is complex (pairs of real tensors), which
+    # `keras_recur.backend.auto_scan` weighs.
+    complex_state = False
+
     def __init__(self, units, dropout=0.0, seed=None, scan="auto", **kwargs):
         check_rate("dropout", dropout)
         check_one_of("scan", scan, backend.SCAN_CHOICES)
@@ -60,7 +64,7 @@ class LinearRecurrentCell(RecurrentCell):
     def scan_for(self, inputs):
         """The scan that runs `inputs`: `scan`, with `"auto"` resolved."""
         if self.scan == "auto":
-            return backend.auto_scan(inputs)
+            return backend.auto_scan(inputs, self.complex_state)
         return self.scan
 
     def get_config(self):

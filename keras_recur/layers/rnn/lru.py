@@ -105,6 +105,7 @@ class LRUCell(LinearRecurrentCell):
 
     # [y, x_re, x_im]
     state_count = 3
+    complex_state = True
 
     def __init__(
         self,
