@@ -235,7 +235,11 @@ def plot_tradeoff(points, path, xlabel, ylabel, title, reference=None):
 def main():
     args = parse_arguments()
     common.setup(args)
+    batch_size = 50
     if args.quick:
+        # Several batches an epoch, even here: TensorFlow warns of
+        # retracing when most calls of a train function are its first.
+        batch_size = 10
         args.samples = min(args.samples, 40)
         args.steps = min(args.steps, 40 if args.task == "adding" else 12)
         args.tokens = min(args.tokens, 3)
@@ -250,7 +254,7 @@ def main():
     cells = args.cells.split(",")
     validation = tuple(v for v in sets["validation"] if v is not None)
     train = (x_train, y_train) + (() if w_train is None else (w_train,))
-    fit_arguments = dict(validation_data=validation, batch_size=50)
+    fit_arguments = dict(validation_data=validation, batch_size=batch_size)
     tuners = common.tune_each(
         args,
         {cell: hypermodel(args, cell, shape) for cell in cells},

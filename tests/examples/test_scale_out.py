@@ -20,6 +20,10 @@ from tests.testing import environment
 from tests.testing import once_on
 
 FORECASTING = os.path.join(ROOT, "examples", "forecasting.py")
+# Not LayerNormLSTM: with input dropout on this one-feature series a trial
+# can drop a whole window, whose gradient then overflows to NaN (see
+# test_forecasting_quick), and these tests count finished trials.
+CELLS = "GRU,CoupledLSTM,EchoStateNetwork,MinGRU"
 
 
 def start(arguments, log, **extra):
@@ -61,7 +65,7 @@ def free_port():
 )
 def test_chief_and_two_workers(tmp_path):
     port = str(free_port())
-    common = ["--trials", "4", "--out", str(tmp_path)]
+    common = ["--trials", "4", "--cells", CELLS, "--out", str(tmp_path)]
     logs = {
         name: open(tmp_path / f"{name}.log", "w")
         for name in ("chief", "tuner0", "tuner1")
@@ -107,7 +111,8 @@ def test_chief_and_two_workers(tmp_path):
 
 @once_on("torch", "keras-tuner's saved oracle state and trial folders")
 def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
-    arguments = ["--trials", "4", "--epochs", "3", "--out", str(tmp_path)]
+    arguments = ["--trials", "4", "--epochs", "3", "--cells", CELLS]
+    arguments += ["--out", str(tmp_path)]
     with open(tmp_path / "first.log", "w") as log:
         first = start(arguments, log)
         try:
