@@ -119,15 +119,14 @@ def parallel_scan(a, b):
         ),
         (_slice(a, 2, None, 2), _slice(b, 2, None, 2)),
     )
-    even_a = map_parts(
-        lambda first, rest: ops.concatenate([first[:, :1], rest], 1),
-        a,
-        later_a,
-    )
-    even_b = map_parts(
-        lambda first, rest: ops.concatenate([first[:, :1], rest], 1),
-        b,
-        later_b,
+    # Step 0 is its own prefix.
+    even_a, even_b = (
+        map_parts(
+            lambda first, rest: ops.concatenate([first[:, :1], rest], 1),
+            x,
+            later,
+        )
+        for x, later in ((a, later_a), (b, later_b))
     )
     return _interleave(even_a, odd_a), _interleave(even_b, odd_b)
 

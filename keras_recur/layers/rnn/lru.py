@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from keras_recur import backend
+from keras_recur.backend import linear
 from keras_recur.layers.rnn.linear_recurrent_cell import LinearRecurrentCell
 from keras_recur.layers.rnn.recurrent_cell import feature_dim
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
@@ -200,10 +201,10 @@ class LRUCell(LinearRecurrentCell):
 
     def recurrent_step(self, projected, states, training=False):
         bu_re, bu_im, skip = projected
-        lambda_re, lambda_im = self.eigenvalues()
-        x_re, x_im = states[1], states[2]
-        new_re = lambda_re * x_re - lambda_im * x_im + bu_re
-        new_im = lambda_re * x_im + lambda_im * x_re + bu_im
+        new_re, new_im = linear.add(
+            linear.multiply(self.eigenvalues(), (states[1], states[2])),
+            (bu_re, bu_im),
+        )
         y = self.readout(new_re, new_im, skip)
         return y, [y, new_re, new_im]
 
