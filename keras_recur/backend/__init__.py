@@ -208,7 +208,9 @@ def auto_scan(inputs, complex_numbers=False):
     return "sequential" if cpu_scan is None else cpu_scan(complex_numbers)
 
 
-def linear_recurrence(a, b, initial, *, mask=None, scan="sequential"):
+def linear_recurrence(
+    a, b, initial, *, mask=None, scan="sequential", return_sequences=True
+):
     """`h_t = a_t * h_{t-1} + b_t` along axis 1 of `a` and `b`.
 
     Args:
@@ -220,12 +222,16 @@ def linear_recurrence(a, b, initial, *, mask=None, scan="sequential"):
             exactly (it becomes `a = 1, b = 0`).
         scan: `"parallel"` (an associative scan: depth O(log T), about 3x
             the work; needs a known number of steps) or `"sequential"` (a
-            step loop whose backward pass is the reverse recurrence on
-            TensorFlow and PyTorch).
+            step loop, compiled by XLA on TensorFlow and JAX, whose backward
+            pass is the reverse recurrence).
+        return_sequences: Whether to return every `h_t` or only the last.
+            Without the sequence, the sequential scan keeps none of it
+            (its backward pass computes it again).
 
     Returns:
-        Every `h_t`, (batch, time, units) (a pair for complex numbers), in
-        the dtype of `b`. 16-bit floats are accumulated in float32.
+        Every `h_t`, (batch, time, units), or the last, (batch, units) (a
+        pair for complex numbers), in the dtype of `b`. 16-bit floats are
+        accumulated in float32.
     """
     dtype = keras.backend.standardize_dtype(linear.parts(b)[0].dtype)
     work = linear.compute_dtype(dtype)
@@ -249,8 +255,12 @@ def linear_recurrence(a, b, initial, *, mask=None, scan="sequential"):
                 f"Received: inputs with shape {tuple(linear.parts(b)[0].shape)}"
             )
         _, h = linear.parallel_scan(a, linear.with_initial_state(a, b, initial))
+        if not return_sequences:
+            h = linear.map_parts(lambda p: p[:, -1], h)
     elif scan == "sequential":
-        h = (sequential or linear.sequential_scan)(a, b, initial)
+        h = (sequential or linear.sequential_scan)(
+            a, b, initial, return_sequences
+        )
     else:
         raise ValueError(
             "`scan` must be 'parallel' or 'sequential'. "
@@ -264,7 +274,9 @@ def linear_recurrence(a, b, initial, *, mask=None, scan="sequential"):
 _LOG_ZERO = -1e30
 
 
-def log_linear_recurrence(log_a, log_b, initial, *, mask=None, scan="parallel"):
+def log_linear_recurrence(
+    log_a, log_b, initial, *, mask=None, scan="parallel", return_sequences=True
+):
     """`linear_recurrence` of positive `h` given `log a` and `log b`
     (Heinsen 2023; the minGRU paper's Appendix B).
 
@@ -282,6 +294,7 @@ def log_linear_recurrence(log_a, log_b, initial, *, mask=None, scan="parallel"):
             initial,
             mask=mask,
             scan=scan,
+            return_sequences=return_sequences,
         )
     dtype = keras.backend.standardize_dtype(log_b.dtype)
     work = linear.compute_dtype(dtype)
@@ -307,4 +320,6 @@ def log_linear_recurrence(log_a, log_b, initial, *, mask=None, scan="parallel"):
     a_star = keras.ops.cumsum(log_a, axis=1)
     log_h = a_star + _current().logcumsumexp(log_b - a_star, 1)
     log_h = log_h[:, 1:] + keras.ops.expand_dims(no_log, 1)
+    if not return_sequences:
+        log_h = log_h[:, -1]
     return keras.ops.cast(keras.ops.exp(log_h), dtype)

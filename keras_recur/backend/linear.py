@@ -131,9 +131,9 @@ def parallel_scan(a, b):
     return _interleave(even_a, odd_a), _interleave(even_b, odd_b)
 
 
-def sequential_scan(a, b, initial):
-    """`h_t = a_t * h_{t-1} + b_t` as a step loop (`keras.ops.scan`: XLA's
-    `lax.scan` on JAX), differentiated by the backend's autodiff."""
+def sequential_scan(a, b, initial, return_sequences=True):
+    """`h_t = a_t * h_{t-1} + b_t` as a step loop (`keras.ops.scan`),
+    differentiated by the backend's autodiff: every `h_t`, or the last."""
 
     def time_major(x):
         return map_parts(lambda p: ops.moveaxis(p, 1, 0), x)
@@ -143,7 +143,9 @@ def sequential_scan(a, b, initial):
         h = add(multiply(a_t, h), b_t)
         return h, h
 
-    _, hs = ops.scan(step, initial, (time_major(a), time_major(b)))
+    last, hs = ops.scan(step, initial, (time_major(a), time_major(b)))
+    if not return_sequences:
+        return last
     return map_parts(lambda p: ops.moveaxis(p, 0, 1), hs)
 
 

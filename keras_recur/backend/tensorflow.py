@@ -36,73 +36,115 @@ def scan(step, states, xs):
     return list(states), tuple(c.stack() for c in collected)
 
 
-def _complex(x):
-    return tf.complex(*x) if isinstance(x, (tuple, list)) else x
+def _complex(parts):
+    return tf.complex(*parts) if len(parts) == 2 else parts[0]
 
 
-def linear_scan(a, b, initial):
+def _parts(x, like):
+    return [tf.math.real(x), tf.math.imag(x)] if len(like) == 2 else [x]
+
+
+def _loop(coefficient, b, initial, reverse=False, collect=True):
+    """`h_t = coefficient(t) * h_{t-1} + b[:, t]` along axis 1 (from the
+    last step with `reverse`, `h_{t+1}` then being the one before): every
+    `h_t`, batch-major, or with `collect=False` only the last computed.
+    Steps read `b` in place: no time-major copy."""
+    steps = tf.shape(b)[1]
+    hs = tf.TensorArray(b.dtype, size=steps, element_shape=initial.shape)
+
+    def body(i, h, hs):
+        t = steps - 1 - i if reverse else i
+        # (Traced for relaxed shapes, `b` may have none: h keeps its own.)
+        h = tf.ensure_shape(coefficient(t) * h + b[:, t], initial.shape)
+        return i + 1, h, hs.write(t, h) if collect else hs
+
+    _, last, hs = tf.while_loop(
+        lambda i, *_: i < steps,
+        body,
+        (0, initial, hs),
+        maximum_iterations=steps,
+    )
+    return tf.transpose(hs.stack(), (1, 0, 2)) if collect else last
+
+
+# The recurrence and its reverse run compiled by XLA, nested in whatever
+# graph calls them: a graph-mode while loop pays about 60 us per step in
+# TensorFlow's executor, which made the loop most of a 1,000-step training
+# step (benchmarks/run.py --suite linear). They are traced for relaxed
+# shapes (calls with new lengths would otherwise retrace), which may lose
+# even the rank: whether `a` is constant, (units,), is passed. Tensor
+# arguments are lists of parts (one real tensor, or the real and imaginary
+# parts of a complex one).
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _forward(a, b, initial, constant, collect):
+    a_c, b_c, h0 = (_complex(x) for x in (a, b, initial))
+    h = _loop(
+        lambda t: a_c if constant else a_c[:, t], b_c, h0, collect=collect
+    )
+    return _parts(h, b)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _backward(a, initial, h, upstream, constant, every_step):
+    a_c, h0, h_c, g_c = (_complex(x) for x in (a, initial, h, upstream))
+    conj_a = tf.math.conj(a_c)
+    last = tf.shape(h_c)[1] - 1
+    if not every_step:
+        # The gradient of the last h_t only: none reaches the others.
+        g_c = tf.concat([tf.zeros_like(h_c[:, :-1]), g_c[:, None]], 1)
+    # g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}; the last step has no g_{t+1}
+    # (its carry is zero), so its coefficient is any a.
+    grad_b = _loop(
+        lambda t: conj_a if constant else conj_a[:, tf.minimum(t + 1, last)],
+        g_c,
+        tf.zeros_like(h0),
+        reverse=True,
+    )
+    previous = tf.concat([h0[:, None], h_c[:, :-1]], 1)
+    grad_a = grad_b * tf.math.conj(previous)
+    if constant:
+        grad_a = tf.reduce_sum(grad_a, (0, 1))
+    grad_h0 = (conj_a if constant else conj_a[:, 0]) * grad_b[:, 0]
+    return [_parts(x, a) for x in (grad_a, grad_b, grad_h0)]
+
+
+def linear_scan(a, b, initial, return_sequences=True):
     """The sequential linear recurrence with its gradient written out: the
     reverse recurrence `g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}`, `dL/db_t =
     g_t`, `dL/da_t = g_t conj(h_{t-1})`, `dL/dh_0 = conj(a_1) g_1`.
     TensorFlow's own gradient of a while loop stores and replays every
     step, several times slower. Complex pairs run as TensorFlow's complex
-    dtype; the function's inputs and gradients are real."""
+    dtype; the function's inputs and gradients are real. `a` may be
+    (units,), the same at every step. Without `return_sequences` only the
+    last `h_t` is kept, and the backward pass computes the others again."""
     pair = isinstance(b, (tuple, list))
-    # A constant `a` (units,) is broadcast outside: autodiff sums its
-    # gradient back.
-    shape = tf.shape(b[0] if pair else b)
-    a = (
-        [tf.broadcast_to(p, shape) for p in a]
-        if pair
-        else (tf.broadcast_to(a, shape))
-    )
-    flat = [
-        tf.convert_to_tensor(p)
+    a, b, initial = (
+        [tf.convert_to_tensor(p) for p in (x if pair else [x])]
         for x in (a, b, initial)
-        for p in (x if pair else [x])
-    ]
+    )
+    width = len(b)
+    constant = a[0].shape.rank == 1
 
     @tf.custom_gradient
     def recurrence(*flat):
-        width = 2 if pair else 1
-        a, b, h0 = (
-            _complex(flat[i * width : (i + 1) * width]) if pair else flat[i]
-            for i in range(3)
-        )
-        a_tm = tf.transpose(a, (1, 0, 2))
-        b_tm = tf.transpose(b, (1, 0, 2))
-        h_tm = tf.scan(lambda h, ab: ab[0] * h + ab[1], (a_tm, b_tm), h0)
+        # No tape may record the compiled loop: it would ask XLA for the
+        # loop's own gradient state, which cannot leave XLA.
+        flat = [tf.stop_gradient(x) for x in flat]
+        a, b, initial = (flat[i : i + width] for i in (0, width, 2 * width))
+        h = _forward(a, b, initial, constant, return_sequences)
 
         def grad(*upstream):
-            g = _complex(upstream) if pair else upstream[0]
-            g_tm = tf.transpose(g, (1, 0, 2))
-            a_next = tf.concat([a_tm[1:], tf.zeros_like(a_tm[:1])], 0)
-            grad_b = tf.scan(
-                lambda carry, ga: ga[0] + tf.math.conj(ga[1]) * carry,
-                (g_tm, a_next),
-                tf.zeros_like(h0),
-                reverse=True,
+            every_h = h
+            if not return_sequences:
+                every_h = _forward(a, b, initial, constant, True)
+            grads = _backward(
+                a, initial, every_h, list(upstream), constant, return_sequences
             )
-            previous = tf.concat([h0[None], h_tm[:-1]], 0)
-            grad_a = grad_b * tf.math.conj(previous)
-            grad_h0 = tf.math.conj(a_tm[0]) * grad_b[0]
-            grads = [
-                tf.transpose(grad_a, (1, 0, 2)),
-                tf.transpose(grad_b, (1, 0, 2)),
-                grad_h0,
-            ]
-            if pair:
-                return [
-                    p for x in grads for p in (tf.math.real(x), tf.math.imag(x))
-                ]
-            return grads
+            return [p for x in grads for p in x]
 
-        h = tf.transpose(h_tm, (1, 0, 2))
-        if pair:
-            return (tf.math.real(h), tf.math.imag(h)), grad
-        return h, grad
+        return tuple(h) if pair else h[0], grad
 
-    return recurrence(*flat)
+    return recurrence(*a, *b, *initial)
 
 
 def logcumsumexp(x, axis):

@@ -170,12 +170,7 @@ class _LinearScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, b, initial):
-        h, outputs = initial, []
-        for a_t, b_t in zip(_steps(a, b.shape[1]), b.unbind(1)):
-            h = torch.addcmul(b_t, a_t, h)
-            outputs.append(h)
-        # Stacked time-major (contiguous copies), read batch-major.
-        outputs = torch.stack(outputs).transpose(0, 1)
+        outputs = _recur(a, b, initial)
         ctx.save_for_backward(a, outputs, initial)
         return outputs
 
@@ -200,6 +195,17 @@ class _LinearScan(torch.autograd.Function):
         return grad_a, grad_b, carry
 
 
+def _recur(a, b, initial, collect=True):
+    """`h_t = a_t * h_{t-1} + b_t`: every `h_t`, or only the last."""
+    h, outputs = initial, []
+    for a_t, b_t in zip(_steps(a, b.shape[1]), b.unbind(1)):
+        h = torch.addcmul(b_t, a_t, h)
+        if collect:
+            outputs.append(h)
+    # Stacked time-major (contiguous copies), read batch-major.
+    return torch.stack(outputs).transpose(0, 1) if collect else h
+
+
 def _steps(a, steps):
     """`a`'s steps along axis 1, or `a` itself at every step."""
     return a.unbind(1) if a.dim() == 3 else itertools.repeat(a, steps)
@@ -211,12 +217,22 @@ def _complex(x):
     return _tensor(x)
 
 
-def linear_scan(a, b, initial):
+def linear_scan(a, b, initial, return_sequences=True):
     """The sequential linear recurrence as one autograd function (a Python
     loop over `unbind`-ed steps: indexing `x[:, t]` under autograd is
-    quadratic in T). Complex pairs run as torch's complex dtype."""
+    quadratic in T). Complex pairs run as torch's complex dtype. The last
+    `h_t` alone, where no gradient is recorded, keeps none of the others."""
     pair = isinstance(b, (tuple, list))
-    outputs = _LinearScan.apply(_complex(a), _complex(b), _complex(initial))
+    a, b, initial = _complex(a), _complex(b), _complex(initial)
+    recorded = torch.is_grad_enabled() and any(
+        x.requires_grad for x in (a, b, initial)
+    )
+    if return_sequences or recorded:
+        outputs = _LinearScan.apply(a, b, initial)
+        if not return_sequences:
+            outputs = outputs[:, -1]
+    else:
+        outputs = _recur(a, b, initial, collect=False)
     if pair:
         # Contiguous parts: a matrix product of the strided views that
         # `.real` and `.imag` are runs several times slower.

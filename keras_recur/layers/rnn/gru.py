@@ -148,9 +148,11 @@ class GRUCell(DenseGatesCell):
         h = z * h_prev + (1.0 - z) * candidate
         return h, [h]
 
-    def fused_recurrence(self, inputs, initial_states, mask, training):
+    def fused_recurrence(
+        self, inputs, initial_states, mask, training, return_sequences=True
+    ):
         """The whole sequence through the backend's fused GRU
-        (`keras_recur.backend.gru`)."""
+        (`keras_recur.backend.gru`), which computes every output."""
         (h0,) = initial_states
         return backend.gru(
             inputs,

@@ -208,7 +208,9 @@ class LRUCell(LinearRecurrentCell):
         y = self.readout(new_re, new_im, skip)
         return y, [y, new_re, new_im]
 
-    def fused_recurrence(self, inputs, initial_states, mask, training):
+    def fused_recurrence(
+        self, inputs, initial_states, mask, training, return_sequences=True
+    ):
         bu_re, bu_im, skip = self.project_inputs(inputs)
         x_re, x_im = backend.linear_recurrence(
             self.eigenvalues(),
@@ -216,7 +218,11 @@ class LRUCell(LinearRecurrentCell):
             (initial_states[1], initial_states[2]),
             mask=mask,
             scan=self.scan_for(inputs),
+            return_sequences=return_sequences,
         )
+        if not return_sequences:
+            y = self._last_output(x_re, x_im, skip, mask, initial_states[0])
+            return None, [y, x_re, x_im]
         y = self.readout(x_re, x_im, skip)
         if mask is not None:
             # A masked step's output is the carried one: y_t where the step
@@ -226,6 +232,22 @@ class LRUCell(LinearRecurrentCell):
                 ops.zeros_like(y), y, initial_states[0], mask=mask
             )
         return y, [y[:, -1], x_re[:, -1], x_im[:, -1]]
+
+    def _last_output(self, x_re, x_im, skip, mask, initial_output):
+        """The output of the last step, from the last state: masked steps
+        carry it from the last real one, or from the initial output where
+        none is real."""
+        if mask is None:
+            return self.readout(x_re, x_im, skip[:, -1])
+        steps = ops.shape(mask)[1]
+        real = ops.cast(ops.flip(mask, axis=1), "int32")
+        last_real = steps - 1 - ops.argmax(real, axis=1)
+        last_skip = ops.take_along_axis(
+            skip, ops.reshape(last_real, (-1, 1, 1)), axis=1
+        )[:, 0]
+        any_real = ops.expand_dims(ops.any(mask, axis=1), -1)
+        y = self.readout(x_re, x_im, last_skip)
+        return ops.where(any_real, y, initial_output)
 
     def get_config(self):
         return {

@@ -151,9 +151,12 @@ class LSTMCellBase(DenseGatesCell):
 
         return initializer
 
-    def fused_lstm(self, inputs, initial_states, mask, training):
+    def fused_lstm(
+        self, inputs, initial_states, mask, training, return_sequences=True
+    ):
         """The whole sequence through the backend's fused LSTM kernel, with
-        this cell's weights (`keras_recur.backend.lstm`)."""
+        this cell's weights (`keras_recur.backend.lstm`), which computes
+        every output."""
         h0, c0 = initial_states
         return backend.lstm(
             inputs,

@@ -104,13 +104,13 @@ class MinGRUCell(MinimalGatesCell):
         )
 
     def coefficients(self, projected):
-        k_z, k_h = ops.split(projected, 2, axis=-1)
+        k_z, k_h = projected
         z = ops.sigmoid(k_z)
         return 1.0 - z, z * self.candidate(k_h)
 
     def log_coefficients(self, projected):
         # log(1 - z) = -softplus(k_z), log z = -softplus(-k_z).
-        k_z, k_h = ops.split(projected, 2, axis=-1)
+        k_z, k_h = projected
         return -ops.softplus(k_z), -ops.softplus(-k_z) + log_g(k_h)
 
 

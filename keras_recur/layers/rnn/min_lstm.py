@@ -106,14 +106,14 @@ class MinLSTMCell(MinimalGatesCell):
         )
 
     def coefficients(self, projected):
-        k_f, k_i, k_h = ops.split(projected, 3, axis=-1)
+        k_f, k_i, k_h = projected
         f, i = ops.sigmoid(k_f), ops.sigmoid(k_i)
         return f / (f + i), i / (f + i) * self.candidate(k_h)
 
     def log_coefficients(self, projected):
         # log(i / f) = softplus(-k_f) - softplus(-k_i), so that
         # log f' = -softplus(log(i / f)) and log i' = -softplus(-log(i / f)).
-        k_f, k_i, k_h = ops.split(projected, 3, axis=-1)
+        k_f, k_i, k_h = projected
         log_ratio = ops.softplus(-k_f) - ops.softplus(-k_i)
         return -ops.softplus(log_ratio), -ops.softplus(-log_ratio) + log_g(k_h)
 

@@ -4,10 +4,12 @@ The engine knows no cell class. It calls, on any cell:
 
 - `project_inputs(x)`: `x W + b` of all gates, for any leading axes;
 - `recurrent_step(projected_t, states, training) -> (h_t, new_states)`;
-- `fused_recurrence(inputs, initial_states, mask, training)
-  -> (outputs, final_states)`, where the cell offers one: its whole
-  recurrence in one backend kernel (`keras_recur.backend`), raising
-  `NotImplementedError` with the reason for a call it cannot serve.
+- `fused_recurrence(inputs, initial_states, mask, training,
+  return_sequences) -> (outputs, final_states)`, where the cell offers one:
+  its whole recurrence in one backend kernel (`keras_recur.backend`),
+  raising `NotImplementedError` with the reason for a call it cannot
+  serve. Where `return_sequences` is False nobody reads the outputs, and a
+  cell that saves work without them returns None in their place.
 
 A fused recurrence computes the step of the class that defines it. A
 subclass that redefines one of `STEP_METHODS` computes another model, so
@@ -96,7 +98,7 @@ def run(
             if owner is None:
                 raise NotImplementedError(reason)
             outputs, states = cell.fused_recurrence(
-                inputs, list(initial_states), mask, training
+                inputs, list(initial_states), mask, training, return_sequences
             )
             result = outputs, states
         except NotImplementedError as reason:

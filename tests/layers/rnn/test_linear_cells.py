@@ -71,6 +71,48 @@ def test_parallel_scan_equals_sequential_scan(variant):
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.parametrize("variant", LINEAR_VARIANTS)
+@pytest.mark.parametrize("scan", ["parallel", "sequential"])
+def test_last_output_alone_equals_the_sequence_end(variant, scan):
+    # Without return_sequences the scans keep only the last state; masked
+    # last steps and a wholly masked sequence carry it (the LRU's output
+    # too, from its last real input).
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, *SHAPE[1:])).astype("float32")
+    mask = np.concatenate([MASK, np.zeros((1, SHAPE[1]), bool)])
+    initial_state = [
+        rng.uniform(0.1, 1.0, (4, UNITS)).astype("float32")
+        for _ in range(state_count(variant))
+    ]
+    readout = keras.ops.convert_to_tensor(
+        rng.normal(size=(4, UNITS)), "float32"
+    )
+    results = []
+    for return_sequences in (True, False):
+        layer = make_layer(
+            variant,
+            UNITS,
+            x.shape,
+            np.random.default_rng(1),
+            return_sequences=return_sequences,
+            return_state=True,
+            scan=scan,
+        )
+
+        def loss_and_outputs():
+            outputs, *states = layer(x, mask=mask, initial_state=initial_state)
+            last = outputs[:, -1] if return_sequences else outputs
+            return keras.ops.sum(last * readout), [last, *states]
+
+        grads, outputs = gradients_and_outputs(
+            loss_and_outputs, layer.trainable_variables
+        )
+        results.append((outputs, grads))
+    (sequence, sequence_grads), (alone, alone_grads) = results
+    for got, want in zip(alone + alone_grads, sequence + sequence_grads):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def lucidrains_model(torch, module, dim, ours, their_blocks):
     """`module` (minGRU or minLSTM of minGRU-pytorch) with the kernel of
     `ours`, whose blocks are reordered into `their_blocks` (indices of ours
