@@ -243,7 +243,7 @@ def linear_recurrence(
         a, b = linear.identity_where_masked(a, b, mask)
     sequential = getattr(_current(), "linear_scan", None)
     if scan == "parallel" or sequential is None:
-        # (PyTorch's loop reads a constant `a` as it is.)
+        # (The backends' own loops read a constant `a` as it is.)
         a = linear.map_parts(
             lambda p, q: keras.ops.broadcast_to(p, keras.ops.shape(q)), a, b
         )

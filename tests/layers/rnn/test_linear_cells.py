@@ -99,7 +99,7 @@ def test_last_output_alone_equals_the_sequence_end(variant, scan):
             scan=scan,
         )
 
-        def loss_and_outputs():
+        def loss_and_outputs(layer=layer, return_sequences=return_sequences):
             outputs, *states = layer(x, mask=mask, initial_state=initial_state)
             last = outputs[:, -1] if return_sequences else outputs
             return keras.ops.sum(last * readout), [last, *states]
