@@ -1,4 +1,5 @@
-"""TensorFlow: a bounded `tf.while_loop` for `scan`."""
+"""TensorFlow: a bounded `tf.while_loop` for `scan`, and the sequential
+linear recurrence as XLA-compiled loops with their gradient written out."""
 
 import tensorflow as tf
 
