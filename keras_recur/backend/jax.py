@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from keras_recur.backend import common
+from keras_recur.backend import linear
 
 scan = common.scan
 
@@ -66,16 +67,15 @@ def _linear_scan_forward(a, b, initial, return_sequences):
 
 def _linear_scan_backward(return_sequences, residuals, upstream):
     a, initial, h = residuals
-    conj_a = jnp.conj(_complex(a))
-    h0, h_c, g = (_complex(x) for x in (initial, h, upstream))
+    a_c, h0, h_c, g = (_complex(x) for x in (a, initial, h, upstream))
+    conj_a = jnp.conj(a_c)
     constant = conj_a.ndim == 1
     last = h_c.shape[1] - 1
     if not return_sequences:
-        # The gradient of the last h_t only: none reaches the others.
-        g = jnp.zeros_like(h_c).at[:, -1].set(g)
+        g = linear.every_step_gradient(g, h_c)
 
-    # g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}; the last step has no g_{t+1}
-    # (its carry is zero), so its coefficient is any a.
+    # The last step has no g_{t+1} (its carry is zero), so its coefficient
+    # is any a.
     def coefficient(t):
         if constant:
             return conj_a
@@ -84,11 +84,7 @@ def _linear_scan_backward(return_sequences, residuals, upstream):
         )
 
     grad_b = _loop(coefficient, g, jnp.zeros_like(h0), reverse=True)
-    previous = jnp.concatenate([h0[:, None], h_c[:, :-1]], 1)
-    grad_a = grad_b * jnp.conj(previous)
-    if constant:
-        grad_a = grad_a.sum((0, 1))
-    grad_h0 = (conj_a if constant else conj_a[:, 0]) * grad_b[:, 0]
+    grad_a, grad_h0 = linear.closing_gradients(a_c, h0, h_c, grad_b)
     return tuple(_parts(x, a) for x in (grad_a, grad_b, grad_h0))
 
 
@@ -97,8 +93,7 @@ _linear_scan.defvjp(_linear_scan_forward, _linear_scan_backward)
 
 def linear_scan(a, b, initial, return_sequences=True):
     """The sequential linear recurrence with its gradient written out: the
-    reverse recurrence `g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}`, `dL/db_t =
-    g_t`, `dL/da_t = g_t conj(h_{t-1})`, `dL/dh_0 = conj(a_1) g_1` (28 ms
+    reverse recurrence, then `linear.closing_gradients` (67 ms
     against `lax.scan` autodiff's 95 ms for 1,000 steps of batch 64 and
     128 units). Complex pairs run as JAX's complex dtype; the function's
     inputs and gradients are real. `a` may be (units,), the same at every

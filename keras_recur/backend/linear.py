@@ -149,6 +149,30 @@ def sequential_scan(a, b, initial, return_sequences=True):
     return map_parts(lambda p: ops.moveaxis(p, 0, 1), hs)
 
 
+def every_step_gradient(upstream, h):
+    """The gradient of the last `h_t` alone as a gradient of every `h_t`
+    (zero before the last step: none reaches the others)."""
+    return ops.concatenate(
+        [ops.zeros_like(h[:, :-1]), ops.expand_dims(upstream, 1)], 1
+    )
+
+
+def closing_gradients(a, initial, h, grad_b):
+    """A sequential scan's gradient once its reverse recurrence `g_t =
+    dL/dh_t + conj(a_{t+1}) g_{t+1}` has given `g_t = dL/db_t`: `(dL/da,
+    dL/dh_0)`, where `dL/da_t = g_t conj(h_{t-1})` (summed over batch and
+    time for `a` of shape (units,), the same at every step) and `dL/dh_0 =
+    conj(a_1) g_1`. On one backend's tensors, real or of its complex dtype
+    (the backends' scans compute in it)."""
+    previous = ops.concatenate([ops.expand_dims(initial, 1), h[:, :-1]], 1)
+    grad_a = grad_b * ops.conj(previous)
+    constant = len(a.shape) == 1
+    if constant:
+        grad_a = ops.sum(grad_a, axis=(0, 1))
+    grad_initial = ops.conj(a if constant else a[:, 0]) * grad_b[:, 0]
+    return grad_a, grad_initial
+
+
 def compute_dtype(dtype):
     """The dtype a scan accumulates in: float32 for 16-bit floats (mixed
     precision), else the inputs' own."""

@@ -3,6 +3,8 @@ linear recurrence as XLA-compiled loops with their gradient written out."""
 
 import tensorflow as tf
 
+from keras_recur.backend import linear
+
 
 def scan(step, states, xs):
     # keras.ops.scan's TensorFlow loop has no iteration bound, which XLA
@@ -91,28 +93,22 @@ def _backward(a, initial, h, upstream, constant, every_step):
     conj_a = tf.math.conj(a_c)
     last = tf.shape(h_c)[1] - 1
     if not every_step:
-        # The gradient of the last h_t only: none reaches the others.
-        g_c = tf.concat([tf.zeros_like(h_c[:, :-1]), g_c[:, None]], 1)
-    # g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}; the last step has no g_{t+1}
-    # (its carry is zero), so its coefficient is any a.
+        g_c = linear.every_step_gradient(g_c, h_c)
+    # The reverse recurrence; the last step has no g_{t+1} (its carry is
+    # zero), so its coefficient is any a.
     grad_b = _loop(
         lambda t: conj_a if constant else conj_a[:, tf.minimum(t + 1, last)],
         g_c,
         tf.zeros_like(h0),
         reverse=True,
     )
-    previous = tf.concat([h0[:, None], h_c[:, :-1]], 1)
-    grad_a = grad_b * tf.math.conj(previous)
-    if constant:
-        grad_a = tf.reduce_sum(grad_a, (0, 1))
-    grad_h0 = (conj_a if constant else conj_a[:, 0]) * grad_b[:, 0]
+    grad_a, grad_h0 = linear.closing_gradients(a_c, h0, h_c, grad_b)
     return [_parts(x, a) for x in (grad_a, grad_b, grad_h0)]
 
 
 def linear_scan(a, b, initial, return_sequences=True):
     """The sequential linear recurrence with its gradient written out: the
-    reverse recurrence `g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}`, `dL/db_t =
-    g_t`, `dL/da_t = g_t conj(h_{t-1})`, `dL/dh_0 = conj(a_1) g_1`.
+    reverse recurrence, then `linear.closing_gradients`.
     TensorFlow's own gradient of a while loop stores and replays every
     step, several times slower. Complex pairs run as TensorFlow's complex
     dtype; the function's inputs and gradients are real. `a` may be

@@ -8,6 +8,7 @@ import torch
 from keras import ops
 
 from keras_recur.backend import common
+from keras_recur.backend import linear
 from keras_recur.backend.torch_lstm import LSTMRecurrence
 
 scan = common.python_loop
@@ -162,11 +163,11 @@ def lstm(
 
 class _LinearScan(torch.autograd.Function):
     """`h_t = a_t * h_{t-1} + b_t` along axis 1, real or complex, with the
-    reverse recurrence as its backward pass: `g_t = dL/dh_t +
-    conj(a_{t+1}) g_{t+1}`, `dL/db_t = g_t`, `dL/da_t = g_t conj(h_{t-1})`,
-    `dL/dh_0 = conj(a_1) g_1`. It stores `a` and the outputs only, where
-    autograd through a loop keeps every step's graph. `a` is (batch, time,
-    units), or (units,) for coefficients constant in time (the LRU's)."""
+    reverse recurrence `g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}` as its
+    backward pass (then `linear.closing_gradients`). It stores `a` and the
+    outputs only, where autograd through a loop keeps every step's graph.
+    `a` is (batch, time, units), or (units,) for coefficients constant in
+    time (the LRU's)."""
 
     @staticmethod
     def forward(ctx, a, b, initial):
@@ -188,11 +189,10 @@ class _LinearScan(torch.autograd.Function):
             grads.append(carry)
             carry = carry * a_conj[t]
         grad_b = torch.stack(grads[::-1]).transpose(0, 1)
-        previous = torch.cat([initial.unsqueeze(1), outputs[:, :-1]], 1)
-        grad_a = grad_b * torch.conj_physical(previous)
-        if a.dim() == 1:
-            grad_a = grad_a.sum((0, 1))
-        return grad_a, grad_b, carry
+        grad_a, grad_initial = linear.closing_gradients(
+            a, initial, outputs, grad_b
+        )
+        return grad_a, grad_b, grad_initial
 
 
 def _recur(a, b, initial, collect=True):

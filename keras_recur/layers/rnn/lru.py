@@ -184,12 +184,19 @@ class LRUCell(LinearRecurrentCell):
     def project_inputs(self, inputs):
         """`(gamma * (u B)_re, gamma * (u B)_im, u D)`, for any number of
         leading axes."""
+        return (*self.state_inputs(inputs), self.feedthrough(inputs))
+
+    def state_inputs(self, inputs):
+        """`gamma * (u B)`: its real and imaginary parts."""
         gamma = ops.exp(self.gamma_log)
         return (
             gamma * backend.matmul(inputs, self.B_re),
             gamma * backend.matmul(inputs, self.B_im),
-            backend.matmul(inputs, self.D),
         )
+
+    def feedthrough(self, inputs):
+        """`u D`."""
+        return backend.matmul(inputs, self.D)
 
     def readout(self, x_re, x_im, skip):
         """`y = Re(x C) + u D`."""
@@ -211,19 +218,18 @@ class LRUCell(LinearRecurrentCell):
     def fused_recurrence(
         self, inputs, initial_states, mask, training, return_sequences=True
     ):
-        bu_re, bu_im, skip = self.project_inputs(inputs)
         x_re, x_im = backend.linear_recurrence(
             self.eigenvalues(),
-            (bu_re, bu_im),
+            self.state_inputs(inputs),
             (initial_states[1], initial_states[2]),
             mask=mask,
             scan=self.scan_for(inputs),
             return_sequences=return_sequences,
         )
         if not return_sequences:
-            y = self._last_output(x_re, x_im, skip, mask, initial_states[0])
+            y = self._last_output(x_re, x_im, inputs, mask, initial_states[0])
             return None, [y, x_re, x_im]
-        y = self.readout(x_re, x_im, skip)
+        y = self.readout(x_re, x_im, self.feedthrough(inputs))
         if mask is not None:
             # A masked step's output is the carried one: y_t where the step
             # is real, else y_{t-1} (`h = 0 * h + y` unmasked, carried
@@ -233,20 +239,21 @@ class LRUCell(LinearRecurrentCell):
             )
         return y, [y[:, -1], x_re[:, -1], x_im[:, -1]]
 
-    def _last_output(self, x_re, x_im, skip, mask, initial_output):
-        """The output of the last step, from the last state: masked steps
-        carry it from the last real one, or from the initial output where
-        none is real."""
+    def _last_output(self, x_re, x_im, inputs, mask, initial_output):
+        """The output of the last step, from the last state and the input
+        of the last real step (the skip of that one step alone): masked
+        steps carry it from the last real one, or from the initial output
+        where none is real."""
         if mask is None:
-            return self.readout(x_re, x_im, skip[:, -1])
+            return self.readout(x_re, x_im, self.feedthrough(inputs[:, -1]))
         steps = ops.shape(mask)[1]
         real = ops.cast(ops.flip(mask, axis=1), "int32")
         last_real = steps - 1 - ops.argmax(real, axis=1)
-        last_skip = ops.take_along_axis(
-            skip, ops.reshape(last_real, (-1, 1, 1)), axis=1
+        last_input = ops.take_along_axis(
+            inputs, ops.reshape(last_real, (-1, 1, 1)), axis=1
         )[:, 0]
         any_real = ops.expand_dims(ops.any(mask, axis=1), -1)
-        y = self.readout(x_re, x_im, last_skip)
+        y = self.readout(x_re, x_im, self.feedthrough(last_input))
         return ops.where(any_real, y, initial_output)
 
     def get_config(self):
