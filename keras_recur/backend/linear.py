@@ -149,28 +149,44 @@ def sequential_scan(a, b, initial, return_sequences=True):
     return map_parts(lambda p: ops.moveaxis(p, 0, 1), hs)
 
 
+def conjugate(x):
+    """`conj(x)`: of a pair, or of one tensor (real, or of the backend's
+    complex dtype)."""
+    if is_pair(x):
+        return (x[0], -x[1])
+    return ops.conj(x)
+
+
 def every_step_gradient(upstream, h):
     """The gradient of the last `h_t` alone as a gradient of every `h_t`
     (zero before the last step: none reaches the others)."""
-    return ops.concatenate(
-        [ops.zeros_like(h[:, :-1]), ops.expand_dims(upstream, 1)], 1
+    return map_parts(
+        lambda g, p: ops.concatenate(
+            [ops.zeros_like(p[:, :-1]), ops.expand_dims(g, 1)], 1
+        ),
+        upstream,
+        h,
     )
 
 
-def closing_gradients(a, initial, h, grad_b):
+def closing_gradients(a, initial, h, grad_b, constant):
     """A sequential scan's gradient once its reverse recurrence `g_t =
     dL/dh_t + conj(a_{t+1}) g_{t+1}` has given `g_t = dL/db_t`: `(dL/da,
     dL/dh_0)`, where `dL/da_t = g_t conj(h_{t-1})` (summed over batch and
-    time for `a` of shape (units,), the same at every step) and `dL/dh_0 =
-    conj(a_1) g_1`. On one backend's tensors, real or of its complex dtype
-    (the backends' scans compute in it)."""
-    previous = ops.concatenate([ops.expand_dims(initial, 1), h[:, :-1]], 1)
-    grad_a = grad_b * ops.conj(previous)
-    constant = len(a.shape) == 1
+    time when `a` is `constant`, (units,), the same at every step) and
+    `dL/dh_0 = conj(a_1) g_1`. Of real tensors, pairs, or tensors of the
+    backend's complex dtype."""
+    previous = map_parts(
+        lambda p0, p: ops.concatenate([ops.expand_dims(p0, 1), p[:, :-1]], 1),
+        initial,
+        h,
+    )
+    grad_a = multiply(grad_b, conjugate(previous))
     if constant:
-        grad_a = ops.sum(grad_a, axis=(0, 1))
-    grad_initial = ops.conj(a if constant else a[:, 0]) * grad_b[:, 0]
-    return grad_a, grad_initial
+        grad_a = map_parts(lambda p: ops.sum(p, axis=(0, 1)), grad_a)
+    first_a = a if constant else map_parts(lambda p: p[:, 0], a)
+    first_grad_b = map_parts(lambda p: p[:, 0], grad_b)
+    return grad_a, multiply(conjugate(first_a), first_grad_b)
 
 
 def compute_dtype(dtype):

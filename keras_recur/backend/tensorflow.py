@@ -39,27 +39,34 @@ def scan(step, states, xs):
     return list(states), tuple(c.stack() for c in collected)
 
 
-def _complex(parts):
-    return tf.complex(*parts) if len(parts) == 2 else parts[0]
-
-
-def _parts(x, like):
-    return [tf.math.real(x), tf.math.imag(x)] if len(like) == 2 else [x]
+def _step(x, t):
+    """Step `t` (axis 1) of a tensor or a pair."""
+    return linear.map_parts(lambda p: p[:, t], x)
 
 
 def _loop(coefficient, b, initial, reverse=False, collect=True):
     """`h_t = coefficient(t) * h_{t-1} + b[:, t]` along axis 1 (from the
-    last step with `reverse`, `h_{t+1}` then being the one before): every
-    `h_t`, batch-major, or with `collect=False` only the last computed.
-    Steps read `b` in place: no time-major copy."""
-    steps = tf.shape(b)[1]
-    hs = tf.TensorArray(b.dtype, size=steps, element_shape=initial.shape)
+    last step with `reverse`, `h_{t+1}` then being the one before), of real
+    tensors or complex pairs: every `h_t`, batch-major, or with
+    `collect=False` only the last computed. Steps read `b` in place: no
+    time-major copy. Pairs run as real arithmetic: XLA's complex64 loop
+    took 1.3-3x as long on the CPU."""
+    steps = tf.shape(linear.parts(b)[0])[1]
+    hs = linear.map_parts(
+        lambda p: tf.TensorArray(p.dtype, size=steps, element_shape=p.shape),
+        initial,
+    )
 
     def body(i, h, hs):
         t = steps - 1 - i if reverse else i
+        h = linear.add(linear.multiply(coefficient(t), h), _step(b, t))
         # (Traced for relaxed shapes, `b` may have none: h keeps its own.)
-        h = tf.ensure_shape(coefficient(t) * h + b[:, t], initial.shape)
-        return i + 1, h, hs.write(t, h) if collect else hs
+        h = linear.map_parts(
+            lambda p, p0: tf.ensure_shape(p, p0.shape), h, initial
+        )
+        if collect:
+            hs = linear.map_parts(lambda s, p: s.write(t, p), hs, h)
+        return i + 1, h, hs
 
     _, last, hs = tf.while_loop(
         lambda i, *_: i < steps,
@@ -67,7 +74,9 @@ def _loop(coefficient, b, initial, reverse=False, collect=True):
         (0, initial, hs),
         maximum_iterations=steps,
     )
-    return tf.transpose(hs.stack(), (1, 0, 2)) if collect else last
+    if not collect:
+        return last
+    return linear.map_parts(lambda s: tf.transpose(s.stack(), (1, 0, 2)), hs)
 
 
 # The recurrence and its reverse run compiled by XLA, nested in whatever
@@ -75,59 +84,62 @@ def _loop(coefficient, b, initial, reverse=False, collect=True):
 # TensorFlow's executor, which made the loop most of a 1,000-step training
 # step (benchmarks/run.py --suite linear). They are traced for relaxed
 # shapes (calls with new lengths would otherwise retrace), which may lose
-# even the rank: whether `a` is constant, (units,), is passed. Tensor
-# arguments are lists of parts (one real tensor, or the real and imaginary
-# parts of a complex one).
+# even the rank: whether `a` is constant, (units,), is passed.
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _forward(a, b, initial, constant, collect):
-    a_c, b_c, h0 = (_complex(x) for x in (a, b, initial))
-    h = _loop(
-        lambda t: a_c if constant else a_c[:, t], b_c, h0, collect=collect
+    return _loop(
+        lambda t: a if constant else _step(a, t), b, initial, collect=collect
     )
-    return _parts(h, b)
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _backward(a, initial, h, upstream, constant, every_step):
-    a_c, h0, h_c, g_c = (_complex(x) for x in (a, initial, h, upstream))
-    conj_a = tf.math.conj(a_c)
-    last = tf.shape(h_c)[1] - 1
     if not every_step:
-        g_c = linear.every_step_gradient(g_c, h_c)
+        upstream = linear.every_step_gradient(upstream, h)
+    conj_a = linear.conjugate(a)
+    last = tf.shape(linear.parts(h)[0])[1] - 1
     # The reverse recurrence; the last step has no g_{t+1} (its carry is
     # zero), so its coefficient is any a.
     grad_b = _loop(
-        lambda t: conj_a if constant else conj_a[:, tf.minimum(t + 1, last)],
-        g_c,
-        tf.zeros_like(h0),
+        lambda t: (
+            conj_a if constant else _step(conj_a, tf.minimum(t + 1, last))
+        ),
+        upstream,
+        linear.map_parts(tf.zeros_like, initial),
         reverse=True,
     )
-    grad_a, grad_h0 = linear.closing_gradients(a_c, h0, h_c, grad_b)
-    return [_parts(x, a) for x in (grad_a, grad_b, grad_h0)]
+    grad_a, grad_initial = linear.closing_gradients(
+        a, initial, h, grad_b, constant
+    )
+    return grad_a, grad_b, grad_initial
 
 
 def linear_scan(a, b, initial, return_sequences=True):
     """The sequential linear recurrence with its gradient written out: the
-    reverse recurrence, then `linear.closing_gradients`.
-    TensorFlow's own gradient of a while loop stores and replays every
-    step, several times slower. Complex pairs run as TensorFlow's complex
-    dtype; the function's inputs and gradients are real. `a` may be
-    (units,), the same at every step. Without `return_sequences` only the
-    last `h_t` is kept, and the backward pass computes the others again."""
-    pair = isinstance(b, (tuple, list))
+    reverse recurrence, then `linear.closing_gradients`. TensorFlow's own
+    gradient of a while loop stores and replays every step, several times
+    slower. `a` may be (units,), the same at every step. Without
+    `return_sequences` only the last `h_t` is kept, and the backward pass
+    computes the others again."""
     a, b, initial = (
-        [tf.convert_to_tensor(p) for p in (x if pair else [x])]
-        for x in (a, b, initial)
+        linear.map_parts(tf.convert_to_tensor, x) for x in (a, b, initial)
     )
-    width = len(b)
-    constant = a[0].shape.rank == 1
+    width = len(linear.parts(b))
+    constant = linear.parts(a)[0].shape.rank == 1
+
+    pair = linear.is_pair(b)
+
+    def form(parts):  # A tensor, or a pair, as `b` is.
+        return tuple(parts) if pair else parts[0]
 
     @tf.custom_gradient
     def recurrence(*flat):
         # No tape may record the compiled loop: it would ask XLA for the
         # loop's own gradient state, which cannot leave XLA.
         flat = [tf.stop_gradient(x) for x in flat]
-        a, b, initial = (flat[i : i + width] for i in (0, width, 2 * width))
+        a, b, initial = (
+            form(flat[i : i + width]) for i in (0, width, 2 * width)
+        )
         h = _forward(a, b, initial, constant, return_sequences)
 
         def grad(*upstream):
@@ -135,13 +147,18 @@ def linear_scan(a, b, initial, return_sequences=True):
             if not return_sequences:
                 every_h = _forward(a, b, initial, constant, True)
             grads = _backward(
-                a, initial, every_h, list(upstream), constant, return_sequences
+                a,
+                initial,
+                every_h,
+                form(upstream),
+                constant,
+                return_sequences,
             )
-            return [p for x in grads for p in x]
+            return [p for x in grads for p in linear.parts(x)]
 
-        return tuple(h) if pair else h[0], grad
+        return h, grad
 
-    return recurrence(*a, *b, *initial)
+    return recurrence(*(p for x in (a, b, initial) for p in linear.parts(x)))
 
 
 def logcumsumexp(x, axis):

@@ -190,7 +190,7 @@ class _LinearScan(torch.autograd.Function):
             carry = carry * a_conj[t]
         grad_b = torch.stack(grads[::-1]).transpose(0, 1)
         grad_a, grad_initial = linear.closing_gradients(
-            a, initial, outputs, grad_b
+            a, initial, outputs, grad_b, constant=a.dim() == 1
         )
         return grad_a, grad_b, grad_initial
 
