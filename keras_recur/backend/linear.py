@@ -176,16 +176,30 @@ def closing_gradients(a, initial, h, grad_b, constant):
     time when `a` is `constant`, (units,), the same at every step) and
     `dL/dh_0 = conj(a_1) g_1`. Of real tensors, pairs, or tensors of the
     backend's complex dtype."""
-    previous = map_parts(
-        lambda p0, p: ops.concatenate([ops.expand_dims(p0, 1), p[:, :-1]], 1),
-        initial,
-        h,
-    )
-    grad_a = multiply(grad_b, conjugate(previous))
-    if constant:
-        grad_a = map_parts(lambda p: ops.sum(p, axis=(0, 1)), grad_a)
-    first_a = a if constant else map_parts(lambda p: p[:, 0], a)
     first_grad_b = map_parts(lambda p: p[:, 0], grad_b)
+    if constant:
+        # Step 0 apart, the rest from slices: no sequence is copied.
+        later = multiply(
+            map_parts(lambda p: p[:, 1:], grad_b),
+            conjugate(map_parts(lambda p: p[:, :-1], h)),
+        )
+        grad_a = add(
+            map_parts(lambda p: ops.sum(p, axis=(0, 1)), later),
+            map_parts(
+                lambda p: ops.sum(p, axis=0),
+                multiply(first_grad_b, conjugate(initial)),
+            ),
+        )
+    else:
+        previous = map_parts(
+            lambda p0, p: ops.concatenate(
+                [ops.expand_dims(p0, 1), p[:, :-1]], 1
+            ),
+            initial,
+            h,
+        )
+        grad_a = multiply(grad_b, conjugate(previous))
+    first_a = a if constant else map_parts(lambda p: p[:, 0], a)
     return grad_a, multiply(conjugate(first_a), first_grad_b)
 
 
