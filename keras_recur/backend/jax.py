@@ -98,6 +98,7 @@ def linear_scan(a, b, initial, return_sequences=True):
     `lax.scan` autodiff's 95 ms for 1,000 steps of batch 64 and 128
     units, forward and backward). `a` may be (units,), the same at every
     step. Without `return_sequences` only the last `h_t` is returned."""
+    # Pairs as tuples: custom_vjp's gradients must match their pytrees.
     a, b, initial = (linear.like(x, linear.parts(x)) for x in (a, b, initial))
     return _linear_scan(a, b, initial, return_sequences)
 
