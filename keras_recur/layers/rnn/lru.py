@@ -188,10 +188,12 @@ class LRUCell(LinearRecurrentCell):
 
     def state_inputs(self, inputs):
         """`gamma * (u B)`: its real and imaginary parts."""
+        # As `u (B diag(gamma))`: gamma scales the (features, state_dim)
+        # weights rather than every step's product.
         gamma = ops.exp(self.gamma_log)
         return (
-            gamma * backend.matmul(inputs, self.B_re),
-            gamma * backend.matmul(inputs, self.B_im),
+            backend.matmul(inputs, self.B_re * gamma),
+            backend.matmul(inputs, self.B_im * gamma),
         )
 
     def feedthrough(self, inputs):
