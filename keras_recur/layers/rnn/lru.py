@@ -189,11 +189,13 @@ class LRUCell(LinearRecurrentCell):
     def state_inputs(self, inputs):
         """`gamma * (u B)`: its real and imaginary parts."""
         # As `u (B diag(gamma))`: gamma scales the (features, state_dim)
-        # weights rather than every step's product.
+        # weights rather than every step's product. (The weights as
+        # tensors: Keras 3.16's nightly computes `variable * tensor` in
+        # float32 whatever the variable's dtype, on PyTorch.)
         gamma = ops.exp(self.gamma_log)
-        return (
-            backend.matmul(inputs, self.B_re * gamma),
-            backend.matmul(inputs, self.B_im * gamma),
+        return tuple(
+            backend.matmul(inputs, ops.convert_to_tensor(weight) * gamma)
+            for weight in (self.B_re, self.B_im)
         )
 
     def feedthrough(self, inputs):
