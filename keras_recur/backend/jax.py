@@ -21,29 +21,50 @@ def _step(x, t):
     )
 
 
-def _loop(coefficient, b, initial, reverse=False, collect=True):
+def _loop(coefficient, b, initial, reverse=False, collect=True, steps=None):
     """`h_t = coefficient(t) * h_{t-1} + b[:, t]` along axis 1 (from the
     last step with `reverse`, `h_{t+1}` then being the one before), of real
     tensors or complex pairs: every `h_t`, batch-major, or with
-    `collect=False` only the last computed. Steps read and write `(batch,
-    time, units)` in place: `lax.scan` over time-major copies took twice as
-    long at 1,000 steps. Pairs run as real arithmetic: XLA's complex64
-    loop took twice as long on the CPU."""
-    steps = linear.parts(b)[0].shape[1]
+    `collect=False` only the last computed. With `b=None` (and `steps`
+    given) there is no input and the first step's `h` is `initial` itself:
+    the reverse recurrence of a gradient that reaches the last step alone,
+    with no sequence of zeros to read. Steps read and write `(batch, time,
+    units)` in place: `lax.scan` over time-major copies took twice as long
+    at 1,000 steps. Pairs run as real arithmetic: XLA's complex64 loop
+    took twice as long on the CPU."""
+    if steps is None:
+        steps = linear.parts(b)[0].shape[1]
+    first = steps - 1 if reverse else 0
 
     def body(i, carry):
         h, hs = carry
         t = steps - 1 - i if reverse else i
-        h = linear.add(linear.multiply(coefficient(t), h), _step(b, t))
+        h = linear.multiply(coefficient(t), h)
+        if b is not None:
+            h = linear.add(h, _step(b, t))
         if collect:
-            hs = linear.map_parts(
-                lambda s, p: lax.dynamic_update_index_in_dim(s, p, t, 1), hs, h
-            )
+            hs = _write(hs, h, t)
         return h, hs
 
-    hs = linear.map_parts(jnp.zeros_like, b) if collect else None
-    last, hs = lax.fori_loop(0, steps, body, (initial, hs))
+    hs = None
+    if collect:
+        hs = linear.map_parts(
+            lambda p: jnp.zeros((p.shape[0], steps, *p.shape[1:]), p.dtype),
+            initial,
+        )
+    start = 0
+    if b is None:
+        start = 1
+        if collect:
+            hs = _write(hs, initial, first)
+    last, hs = lax.fori_loop(start, steps, body, (initial, hs))
     return hs if collect else last
+
+
+def _write(hs, h, t):
+    return linear.map_parts(
+        lambda s, p: lax.dynamic_update_index_in_dim(s, p, t, 1), hs, h
+    )
 
 
 def _is_constant(a):
@@ -70,19 +91,26 @@ def _linear_scan_forward(a, b, initial, return_sequences):
 
 def _linear_scan_backward(return_sequences, residuals, upstream):
     a, initial, h = residuals
-    if not return_sequences:
-        upstream = linear.every_step_gradient(upstream, h)
     conj_a = linear.conjugate(a)
     constant = _is_constant(a)
-    last = linear.parts(h)[0].shape[1] - 1
+    steps = linear.parts(h)[0].shape[1]
+    last = steps - 1
+    if return_sequences:
+        # The last step has no g_{t+1} (its carry is zero), so its
+        # coefficient is any a.
+        def coefficient(t):
+            return (
+                conj_a if constant else _step(conj_a, jnp.minimum(t + 1, last))
+            )
 
-    # The last step has no g_{t+1} (its carry is zero), so its coefficient
-    # is any a.
-    def coefficient(t):
-        return conj_a if constant else _step(conj_a, jnp.minimum(t + 1, last))
+        zeros = linear.map_parts(jnp.zeros_like, initial)
+        grad_b = _loop(coefficient, upstream, zeros, reverse=True)
+    else:
+        # g_T is the upstream gradient, and each g_t = conj(a_{t+1}) g_{t+1}.
+        def coefficient(t):
+            return conj_a if constant else _step(conj_a, t + 1)
 
-    zeros = linear.map_parts(jnp.zeros_like, initial)
-    grad_b = _loop(coefficient, upstream, zeros, reverse=True)
+        grad_b = _loop(coefficient, None, upstream, reverse=True, steps=steps)
     grad_a, grad_initial = linear.closing_gradients(
         a, initial, h, grad_b, constant
     )

@@ -157,18 +157,6 @@ def conjugate(x):
     return ops.conj(x)
 
 
-def every_step_gradient(upstream, h):
-    """The gradient of the last `h_t` alone as a gradient of every `h_t`
-    (zero before the last step: none reaches the others)."""
-    return map_parts(
-        lambda g, p: ops.concatenate(
-            [ops.zeros_like(p[:, :-1]), ops.expand_dims(g, 1)], 1
-        ),
-        upstream,
-        h,
-    )
-
-
 def closing_gradients(a, initial, h, grad_b, constant):
     """A sequential scan's gradient once its reverse recurrence `g_t =
     dL/dh_t + conj(a_{t+1}) g_{t+1}` has given `g_t = dL/db_t`: `(dL/da,

@@ -39,40 +39,57 @@ def scan(step, states, xs):
     return list(states), tuple(c.stack() for c in collected)
 
 
+def compiled(fn):
+    return tf.function(fn, jit_compile=True, reduce_retracing=True)
+
+
 def _step(x, t):
     """Step `t` (axis 1) of a tensor or a pair."""
     return linear.map_parts(lambda p: p[:, t], x)
 
 
-def _loop(coefficient, b, initial, reverse=False, collect=True):
+def _loop(coefficient, b, initial, reverse=False, collect=True, steps=None):
     """`h_t = coefficient(t) * h_{t-1} + b[:, t]` along axis 1 (from the
     last step with `reverse`, `h_{t+1}` then being the one before), of real
     tensors or complex pairs: every `h_t`, batch-major, or with
-    `collect=False` only the last computed. Steps read `b` in place: no
+    `collect=False` only the last computed. With `b=None` (and `steps`
+    given) there is no input and the first step's `h` is `initial` itself:
+    the reverse recurrence of a gradient that reaches the last step alone,
+    with no sequence of zeros to read. Steps read `b` in place: no
     time-major copy. Pairs run as real arithmetic: XLA's complex64 loop
     took 1.3x as long to keep every step on the CPU."""
-    steps = tf.shape(linear.parts(b)[0])[1]
+    if steps is None:
+        steps = tf.shape(linear.parts(b)[0])[1]
     hs = linear.map_parts(
         lambda p: tf.TensorArray(p.dtype, size=steps, element_shape=p.shape),
         initial,
     )
 
+    def write(hs, h, t):
+        if not collect:
+            return hs
+        return linear.map_parts(lambda s, p: s.write(t, p), hs, h)
+
     def body(i, h, hs):
         t = steps - 1 - i if reverse else i
-        h = linear.add(linear.multiply(coefficient(t), h), _step(b, t))
+        h = linear.multiply(coefficient(t), h)
+        if b is not None:
+            h = linear.add(h, _step(b, t))
         # (Traced for relaxed shapes, `b` may have none: h keeps its own.)
         h = linear.map_parts(
             lambda p, p0: tf.ensure_shape(p, p0.shape), h, initial
         )
-        if collect:
-            hs = linear.map_parts(lambda s, p: s.write(t, p), hs, h)
-        return i + 1, h, hs
+        return i + 1, h, write(hs, h, t)
 
+    start = 0
+    if b is None:
+        start = 1
+        hs = write(hs, initial, steps - 1 if reverse else 0)
     _, last, hs = tf.while_loop(
         lambda i, *_: i < steps,
         body,
-        (0, initial, hs),
-        maximum_iterations=steps,
+        (start, initial, hs),
+        maximum_iterations=steps - start,
     )
     if not collect:
         return last
@@ -94,20 +111,30 @@ def _forward(a, b, initial, constant, collect):
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _backward(a, initial, h, upstream, constant, every_step):
-    if not every_step:
-        upstream = linear.every_step_gradient(upstream, h)
     conj_a = linear.conjugate(a)
-    last = tf.shape(linear.parts(h)[0])[1] - 1
-    # The reverse recurrence; the last step has no g_{t+1} (its carry is
-    # zero), so its coefficient is any a.
-    grad_b = _loop(
-        lambda t: (
-            conj_a if constant else _step(conj_a, tf.minimum(t + 1, last))
-        ),
-        upstream,
-        linear.map_parts(tf.zeros_like, initial),
-        reverse=True,
-    )
+    steps = tf.shape(linear.parts(h)[0])[1]
+    if every_step:
+        # The last step has no g_{t+1} (its carry is zero), so its
+        # coefficient is any a.
+        grad_b = _loop(
+            lambda t: (
+                conj_a
+                if constant
+                else _step(conj_a, tf.minimum(t + 1, steps - 1))
+            ),
+            upstream,
+            linear.map_parts(tf.zeros_like, initial),
+            reverse=True,
+        )
+    else:
+        # g_T is the upstream gradient, and each g_t = conj(a_{t+1}) g_{t+1}.
+        grad_b = _loop(
+            lambda t: conj_a if constant else _step(conj_a, t + 1),
+            None,
+            upstream,
+            reverse=True,
+            steps=steps,
+        )
     grad_a, grad_initial = linear.closing_gradients(
         a, initial, h, grad_b, constant
     )

@@ -80,17 +80,30 @@ def test_the_parallel_scan_on_every_length(steps):
     np.testing.assert_allclose(to_numpy(got), numpy_loop(a, b, h0), atol=1e-5)
 
 
+# Every step's output through a mask; the last output alone (whose reverse
+# recurrence starts from its gradient); a constant `a` (the LRU's), unmasked,
+# which the sequential scans read as it is.
+GRADIENT_CASES = ["every step, masked", "last step, masked", "last, constant a"]
+
+
 @pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("complex_numbers", [False, True])
-def test_gradients_match_finite_differences(scan, complex_numbers):
-    # Of a, b and h0, through a mask: the backward passes written out for
-    # TensorFlow and PyTorch, autodiff of the parallel scan and of JAX's.
+@pytest.mark.parametrize("case", GRADIENT_CASES)
+def test_gradients_match_finite_differences(scan, complex_numbers, case):
+    # Of a, b and h0: the backward passes written out for TensorFlow, JAX
+    # and PyTorch, and autodiff of the parallel scan.
     rng = np.random.default_rng(1)
     a, b, h0 = problem(rng, complex_numbers, steps=5)
-    mask = MASK[:, :5]
+    constant = case == "last, constant a"
+    every_step = case == "every step, masked"
+    if constant:
+        a = a[0, 0]
+    mask = None if constant else MASK[:, :5]
     readout = rng.normal(size=(BATCH, 5, UNITS))
     if complex_numbers:
         readout = readout + 1j * rng.normal(size=readout.shape)
+    if not every_step:
+        readout[:, :-1] = 0.0
 
     def real_parts(x):
         return [x.real, x.imag] if complex_numbers else [x]
@@ -101,7 +114,8 @@ def test_gradients_match_finite_differences(scan, complex_numbers):
         return values
 
     def reference_loss(values):
-        h = numpy_loop(*join(values), mask)
+        a, b, h0 = join(values)
+        h = numpy_loop(np.broadcast_to(a, b.shape), b, h0, mask)
         return float(np.sum((h * np.conj(readout)).real))
 
     values = [p for x in (a, b, h0) for p in real_parts(x)]
@@ -112,11 +126,15 @@ def test_gradients_match_finite_differences(scan, complex_numbers):
             tuple(variables[i : i + 2]) if complex_numbers else variables[i]
             for i in range(0, len(variables), 2 if complex_numbers else 1)
         ]
-        h = backend.linear_recurrence(*pairs, mask=mask, scan=scan)
+        h = backend.linear_recurrence(
+            *pairs, mask=mask, scan=scan, return_sequences=every_step
+        )
         loss = 0.0
         for part, weight in zip(
             h if complex_numbers else [h], real_parts(readout)
         ):
+            if not every_step:
+                weight = weight[:, -1]
             weight = keras.ops.convert_to_tensor(weight, "float32")
             loss = loss + keras.ops.sum(part * weight)
         return loss, ()
