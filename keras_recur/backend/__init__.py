@@ -9,6 +9,7 @@ supplies what it does better than `common.py` and `linear.py`:
   and decoder of keras_recur runs.
 - `matmul(x, y)` and `layer_normalization(x, gamma, beta, epsilon)`: the
   cells' products and norms, in their arguments' dtype.
+- `compiled(fn)`: `fn` as one compiled kernel (XLA on TensorFlow).
 - `no_gradient()`: a context in which no autograd graph is recorded, for
   inference (PyTorch's `no_grad`; the other backends record none eagerly).
 - `linear_recurrence(a, b, initial, ...)` and
@@ -82,6 +83,14 @@ def layer_normalization(x, gamma, beta, epsilon):
 
 def _keras_layer_norm(x, gamma, beta, epsilon):
     return keras.ops.layer_normalization(x, gamma, beta, epsilon=epsilon)
+
+
+def compiled(fn):
+    """`fn` compiled as one kernel where the backend would run it an
+    operation at a time: XLA on TensorFlow (traced for relaxed shapes, so
+    new lengths do not retrace). Elsewhere `fn` itself: JAX compiles the
+    whole step already, PyTorch runs eagerly."""
+    return getattr(_current(), "compiled", lambda fn: fn)(fn)
 
 
 def no_gradient():

@@ -196,6 +196,9 @@ class MinimalGatesCell(LinearRecurrentCell):
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
             )
+        self._compiled_sequence_coefficients = backend.compiled(
+            self.sequence_coefficients
+        )
         self.built = True
 
     def project_inputs(self, inputs):
@@ -230,22 +233,35 @@ class MinimalGatesCell(LinearRecurrentCell):
         h = a * states[0] + b
         return h, [h]
 
+    def sequence_coefficients(self, inputs):
+        """`(a_t, b_t)` of every step of `inputs` (their logs in log
+        space): the projection, then `coefficients`."""
+        projected = self.project_inputs(inputs)
+        if self.log_space:
+            return self.log_coefficients(projected)
+        return self.coefficients(projected)
+
     def fused_recurrence(
         self, inputs, initial_states, mask, training, return_sequences=True
     ):
-        projected = self.project_inputs(inputs)
+        coefficients = self.sequence_coefficients
+        if not training:
+            # Inference: on TensorFlow one XLA kernel instead of an
+            # operation per line over whole sequences (MinLSTM at 1,000
+            # steps: 54 -> 40 ms); XLA's gradient of the products is the
+            # slower, so training keeps TensorFlow's.
+            coefficients = self._compiled_sequence_coefficients
+        a, b = coefficients(inputs)
         options = {
             "mask": mask,
             "scan": self.scan_for(inputs),
             "return_sequences": return_sequences,
         }
         if self.log_space:
-            log_a, log_b = self.log_coefficients(projected)
             h = backend.log_linear_recurrence(
-                log_a, log_b, initial_states[0], **options
+                a, b, initial_states[0], **options
             )
         else:
-            a, b = self.coefficients(projected)
             h = backend.linear_recurrence(a, b, initial_states[0], **options)
         if not return_sequences:
             return None, [h]
