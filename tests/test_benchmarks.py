@@ -26,11 +26,28 @@ def smoke_run(script, tmp_path, *arguments):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+# One layer of each kind the script times (Keras' own baselines, a gated
+# cell of each family, a linear one, torch.nn raw and inside Keras where
+# PyTorch is): the whole classic suite took twice as long to say the same.
+SMOKE_LAYERS = (
+    "keras.LSTM",
+    "PeepholeLSTM",
+    "keras.GRU",
+    "GRU",
+    "MinGRU sequential",
+    "torch.nn.GRU",
+    "torch.nn.GRU in Keras",
+)
+
+
 def test_benchmark_smoke_run_writes_table_and_chart(tmp_path):
-    smoke_run("run.py", tmp_path, "--backends", BACKEND)
+    smoke_run(
+        "run.py", tmp_path, "--backends", BACKEND, "--layers", *SMOKE_LAYERS
+    )
     report = (tmp_path / "results.md").read_text()
-    for row in ("keras.LSTM", "PeepholeLSTM", "CoupledLSTM", "GRU", "floor"):
+    for row in ("keras.LSTM", "PeepholeLSTM", "GRU", "MinGRU", "floor"):
         assert f"| {row}" in report
+    assert ("| torch.nn.GRU in Keras" in report) == (BACKEND == "torch")
     assert f"**{BACKEND}**" in report
     assert "1.00x" in report  # the baselines' own ratio
     assert (tmp_path / "ratios.png").stat().st_size > 1000
