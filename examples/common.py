@@ -168,10 +168,14 @@ def search(tuner, args, *fit_args, **fit_kwargs):
         patience=max(3, args.epochs // 5),
         mode=tuner.oracle.objective.direction,
     )
+    # Keras' progress bar redraws itself on a terminal; written to a file
+    # it keeps every redraw (334 KB for the flagship run): there, and in
+    # quick runs, one line per epoch.
+    progress_bar = sys.stdout.isatty() and not args.quick
     tuner.search(
         *fit_args,
         callbacks=[stop],
-        verbose=2 if args.quick else 1,
+        verbose=1 if progress_bar else 2,
         **fit_kwargs,
     )
 

@@ -7,6 +7,7 @@ import re
 import runpy
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -298,6 +299,29 @@ def run_in_this_process(monkeypatch, name, *arguments):
     monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
     monkeypatch.setattr(sys, "argv", [name, *arguments])
     runpy.run_path(os.path.join(ROOT, "examples", name), run_name="__main__")
+
+
+@once_on("torch", "the examples' output does not depend on the backend")
+@pytest.mark.parametrize("terminal", [True, False])
+def test_searches_draw_progress_bars_on_a_terminal_only(monkeypatch, terminal):
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
+    import common
+
+    searched = {}
+
+    class Tuner:
+        oracle = types.SimpleNamespace(
+            objective=types.SimpleNamespace(name="val_loss", direction="min")
+        )
+
+        def search(self, *arguments, **keywords):
+            searched.update(keywords)
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal)
+    for quick in (False, True):
+        args = types.SimpleNamespace(tuner="random", epochs=5, quick=quick)
+        common.search(Tuner(), args)
+        assert searched["verbose"] == (1 if terminal and not quick else 2)
 
 
 @ARGUMENT_CHECKS
