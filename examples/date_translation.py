@@ -156,7 +156,14 @@ def save_heatmaps(path, sources, texts, attention, count):
     fig, axes = plt.subplots(1, count, figsize=(5 * count, 4.5), squeeze=False)
     for ax, source, text, weights in zip(axes[0], sources, texts, attention):
         rows = len(text) + 1  # the end token's step too
-        ax.imshow(weights[:rows, : len(source)], cmap="viridis", aspect="auto")
+        image = ax.imshow(
+            weights[:rows, : len(source)],
+            cmap="viridis",
+            aspect="auto",
+            vmin=0.0,
+            vmax=1.0,
+        )
+        fig.colorbar(image, ax=ax, label="attention weight")
         ax.set_xticks(range(len(source)), list(source), fontsize=8)
         ax.set_yticks(range(rows), list(text) + ["<end>"], fontsize=8)
         ax.set_xlabel("input character")
@@ -263,6 +270,14 @@ def main():
         f"exact match on held-out dates: greedy {greedy:.3f}, "
         f"beam search (width {args.beam_width}) {beam:.3f}"
     )
+    if args.quick:
+        print(
+            "--quick checks that the pipeline runs: 256 dates and a few "
+            "epochs are too little to learn the task, so blank or wrong "
+            "dates are expected. The default run (python "
+            "examples/date_translation.py, about 7 minutes on 2 CPU cores) "
+            "reaches exact match 1.000 (docs/examples.md)."
+        )
     save_heatmaps(
         os.path.join(args.out, "attention.png"),
         test[0],
