@@ -157,6 +157,36 @@ def conjugate(x):
     return ops.conj(x)
 
 
+def scan_gradients(loop, step, a, initial, h, upstream, constant, every_step):
+    """The gradient `(dL/da, dL/db, dL/dh_0)` of a sequential scan that
+    produced every `h`, given `upstream`, `dL/dh` of every step, or with
+    `every_step=False` of the last alone: the reverse recurrence `g_t =
+    dL/dh_t + conj(a_{t+1}) g_{t+1}` run by the backend's `loop` (whose
+    steps `step(x, t)` reads), then `closing_gradients`. `a` is `constant`
+    when it is (units,), the same at every step."""
+    conj_a = conjugate(a)
+    steps = ops.shape(parts(h)[0])[1]
+    if every_step:
+        # The last step has no g_{t+1} (its carry is zero), so its
+        # coefficient is any a.
+        def coefficient(t):
+            if constant:
+                return conj_a
+            return step(conj_a, ops.minimum(t + 1, steps - 1))
+
+        zeros = map_parts(ops.zeros_like, initial)
+        grad_b = loop(coefficient, upstream, zeros, reverse=True)
+    else:
+        # g_T is the upstream gradient, and each g_t = conj(a_{t+1}) g_{t+1}:
+        # no sequence of zeros to read.
+        def coefficient(t):
+            return conj_a if constant else step(conj_a, t + 1)
+
+        grad_b = loop(coefficient, None, upstream, reverse=True, steps=steps)
+    grad_a, grad_initial = closing_gradients(a, initial, h, grad_b, constant)
+    return grad_a, grad_b, grad_initial
+
+
 def closing_gradients(a, initial, h, grad_b, constant):
     """A sequential scan's gradient once its reverse recurrence `g_t =
     dL/dh_t + conj(a_{t+1}) g_{t+1}` has given `g_t = dL/db_t`: `(dL/da,

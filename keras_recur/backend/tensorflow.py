@@ -111,43 +111,18 @@ def _forward(a, b, initial, constant, collect):
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _backward(a, initial, h, upstream, constant, every_step):
-    conj_a = linear.conjugate(a)
-    steps = tf.shape(linear.parts(h)[0])[1]
-    if every_step:
-        # The last step has no g_{t+1} (its carry is zero), so its
-        # coefficient is any a.
-        grad_b = _loop(
-            lambda t: (
-                conj_a
-                if constant
-                else _step(conj_a, tf.minimum(t + 1, steps - 1))
-            ),
-            upstream,
-            linear.map_parts(tf.zeros_like, initial),
-            reverse=True,
-        )
-    else:
-        # g_T is the upstream gradient, and each g_t = conj(a_{t+1}) g_{t+1}.
-        grad_b = _loop(
-            lambda t: conj_a if constant else _step(conj_a, t + 1),
-            None,
-            upstream,
-            reverse=True,
-            steps=steps,
-        )
-    grad_a, grad_initial = linear.closing_gradients(
-        a, initial, h, grad_b, constant
+    return linear.scan_gradients(
+        _loop, _step, a, initial, h, upstream, constant, every_step
     )
-    return grad_a, grad_b, grad_initial
 
 
 def linear_scan(a, b, initial, return_sequences=True):
-    """The sequential linear recurrence with its gradient written out: the
-    reverse recurrence, then `linear.closing_gradients`. TensorFlow's own
-    gradient of a while loop stores and replays every step, several times
-    slower. `a` may be (units,), the same at every step. Without
-    `return_sequences` only the last `h_t` is kept, and the backward pass
-    computes the others again."""
+    """The sequential linear recurrence with its gradient written out
+    (`linear.scan_gradients`: the reverse recurrence, then the closing
+    terms). TensorFlow's own gradient of a while loop stores and replays
+    every step, several times slower. `a` may be (units,), the same at
+    every step. Without `return_sequences` only the last `h_t` is kept,
+    and the backward pass computes the others again."""
     a, b, initial = (
         linear.map_parts(tf.convert_to_tensor, x) for x in (a, b, initial)
     )

@@ -251,7 +251,7 @@ class MinimalGatesCell(LinearRecurrentCell):
             # steps: 54 -> 40 ms); XLA's gradient of the products is the
             # slower, so training keeps TensorFlow's.
             coefficients = self._compiled_sequence_coefficients
-        a, b = coefficients(inputs)
+        a, b = coefficients(inputs)  # log a, log b in log space
         options = {
             "mask": mask,
             "scan": self.scan_for(inputs),
