@@ -56,6 +56,19 @@ def test_docstring_sections_and_example_run(cls):
     assert runner.failures == 0
 
 
+@pytest.mark.parametrize(
+    "function", [keras_recur.models.fit_readout], ids=lambda f: f.__name__
+)
+def test_public_function_documents_and_runs_its_example(function):
+    for section in ("Args:", "Example:", "Reference:"):
+        assert section in function.__doc__, f"{function.__name__}: {section}"
+    globs = {"keras": keras, "np": np, "keras_recur": keras_recur}
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for test in doctest.DocTestFinder().find(function, globs=globs):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0
+
+
 # Extension points, subclassed rather than instantiated or saved.
 BASES = (
     keras_recur.layers.AttentionMechanism,

@@ -10,6 +10,7 @@ supplies what it does better than `common.py` and `linear.py`:
 - `matmul(x, y)` and `layer_normalization(x, gamma, beta, epsilon)`: the
   cells' products and norms, in their arguments' dtype.
 - `compiled(fn)`: `fn` as one compiled kernel (XLA on TensorFlow).
+- `widest_float()`: float64 where the backend has it, else float32.
 - `no_gradient()`: a context in which no autograd graph is recorded, for
   inference (PyTorch's `no_grad`; the other backends record none eagerly).
 - `linear_recurrence(a, b, initial, ...)` and
@@ -91,6 +92,18 @@ def compiled(fn):
     new lengths do not retrace). Elsewhere `fn` itself: JAX compiles the
     whole step already, PyTorch runs eagerly."""
     return getattr(_current(), "compiled", lambda fn: fn)(fn)
+
+
+def widest_float():
+    """`"float64"` where the backend computes in it, else `"float32"`: JAX
+    has no float64 unless `jax_enable_x64` is set (it would compute a
+    float64 request in float32, with a warning)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            return "float32"
+    return "float64"
 
 
 def no_gradient():

@@ -2,7 +2,8 @@
 
 Laid out as Keras' own: `rnn/` holds the cells, their layer wrapper and the
 recurrence engine, `attention/` the attention mechanisms and the decoder,
-`crf.py` the conditional random field of taggers.
+`crf.py` the conditional random field of taggers, `ridge_readout.py` the
+readout of reservoir computing.
 """
 
 from keras_recur.layers.attention.attention_decoder import AttentionDecoder
@@ -10,6 +11,7 @@ from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.layers.attention.bahdanau_attention import BahdanauAttention
 from keras_recur.layers.attention.luong_attention import LuongAttention
 from keras_recur.layers.crf import CRF
+from keras_recur.layers.ridge_readout import RidgeReadout
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
 from keras_recur.layers.rnn.dense_gates_cell import DenseGatesCell
@@ -61,4 +63,5 @@ __all__ = [
     "PeepholeLSTMCell",
     "RecurrentCell",
     "RecurrentLayer",
+    "RidgeReadout",
 ]

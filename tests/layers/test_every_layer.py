@@ -12,6 +12,7 @@ RNG = np.random.default_rng(0)
 SEQUENCE = RNG.normal(size=(3, 5, 2)).astype("float32")
 MEMORY = RNG.normal(size=(3, 4, 6)).astype("float32")
 QUERY = RNG.normal(size=(3, 2, 7)).astype("float32")
+SEQUENCE3 = RNG.normal(size=(3, 5, 3)).astype("float32")
 
 # name -> (the layer to test, its inputs, whether they are one list)
 CASES = {
@@ -33,6 +34,11 @@ CASES = {
     ),
     "EchoStateNetwork": (
         lambda: layers.EchoStateNetwork(4, 0.5, 0.7, return_sequences=True),
+        [SEQUENCE],
+        False,
+    ),
+    "RidgeReadout": (
+        lambda: layers.RidgeReadout(3, ridge=0.1).fit(SEQUENCE, SEQUENCE3),
         [SEQUENCE],
         False,
     ),

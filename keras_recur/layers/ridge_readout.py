@@ -1,0 +1,198 @@
+"""The readout of reservoir computing, fitted in closed form by ridge
+regression (as reservoirpy's `Ridge`)."""
+
+import numbers
+
+import keras
+from keras import ops
+
+from keras_recur import backend
+from keras_recur.validation import check_bool
+from keras_recur.validation import check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="keras_recur")
+class RidgeReadout(keras.layers.Layer):
+    """A linear readout `y = x W + b` fitted in one pass by ridge regression.
+
+    An echo state network learns only its readout, and the readout's best
+    weights for a squared error have a closed form: with the states `S`
+    and the targets `Y` centred on their means (so that the bias is not
+    penalised),
+
+    ```
+    (S^T S + ridge * I) W = S^T Y,    b = mean(Y) - mean(S) W
+    ```
+
+    `fit(states, targets, washout=...)` solves it, in float64 where the
+    backend has it (TensorFlow, PyTorch, JAX with `jax_enable_x64`; float32
+    on JAX otherwise), and drops the first `washout` steps of every
+    sequence, while the reservoir still remembers its initial state. The
+    weights are not trainable: Keras' `fit` leaves them alone, and a model
+    ending in this layer predicts, evaluates and saves as any other. Use
+    `keras_recur.models.fit_readout(model, x, y)` to fit the readout of a
+    whole model from its inputs.
+
+    Args:
+        units: Positive integer, the output size.
+        ridge: Non-negative float, the L2 penalty `lambda` (0: ordinary
+            least squares, which needs `S^T S` invertible). Default: 1e-6.
+        use_bias: Fit the bias `b` (else `b = 0` and nothing is centred).
+            Default: `True`.
+        **kwargs: Base layer arguments (`name`, `dtype`).
+
+    Call arguments:
+        inputs: A tensor `(..., features)`, e.g. the states of
+            `EchoStateNetwork`.
+
+    Example:
+
+    >>> states = np.random.default_rng(0).normal(size=(100, 3))
+    >>> targets = states @ [[10.0], [-0.2], [7.0]] + 12.0
+    >>> readout = keras_recur.layers.RidgeReadout(1, ridge=1e-3)
+    >>> readout = readout.fit(states, targets)
+    >>> np.round(keras.ops.convert_to_numpy(readout.kernel)[:, 0], 2)
+    array([10. , -0.2,  7. ], dtype=float32)
+    >>> round(float(keras.ops.convert_to_numpy(readout.bias)[0]), 2)
+    12.0
+
+    Reference:
+
+    - Lukosevicius (2012). A practical guide to applying echo state
+      networks. In Neural Networks: Tricks of the Trade, 2nd ed., LNCS 7700.
+      <https://doi.org/10.1007/978-3-642-35289-8_36>
+    """
+
+    def __init__(self, units, ridge=1e-6, use_bias=True, **kwargs):
+        check_positive_int("units", units)
+        if (
+            isinstance(ridge, bool)
+            or not isinstance(ridge, numbers.Real)
+            or not 0.0 <= ridge < float("inf")
+        ):
+            raise ValueError(
+                "`ridge` must be a non-negative number. "
+                f"Received: ridge={ridge!r}"
+            )
+        check_bool("use_bias", use_bias)
+        super().__init__(**kwargs)
+        self.units = units
+        self.ridge = float(ridge)
+        self.use_bias = use_bias
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        if features is None:
+            raise ValueError(
+                "RidgeReadout needs the inputs' last dimension. "
+                f"Received: input_shape={input_shape}"
+            )
+        self.kernel = self.add_weight(
+            shape=(features, self.units),
+            name="kernel",
+            initializer="zeros",
+            trainable=False,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=(self.units,),
+                name="bias",
+                initializer="zeros",
+                trainable=False,
+            )
+
+    def call(self, inputs):
+        outputs = backend.matmul(inputs, ops.cast(self.kernel, inputs.dtype))
+        if self.use_bias:
+            outputs = outputs + ops.cast(self.bias, inputs.dtype)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def fit(self, states, targets, washout=0):
+        """Sets the weights to the ridge regression of `targets` on
+        `states`, and returns the layer.
+
+        Args:
+            states: `(samples, features)`, or `(batch, time, features)`
+                sequences (each step one sample).
+            targets: `(samples, units)`, or `(batch, time, units)` with
+                sequence `states`.
+            washout: Non-negative integer, the number of leading steps of
+                each sequence left out (sequences only). Default: 0.
+        """
+        states = ops.convert_to_tensor(states)
+        targets = ops.convert_to_tensor(targets)
+        self._check_fit_arguments(states, targets, washout)
+        if not self.built:
+            self.build(states.shape)
+        dtype = backend.widest_float()
+        states = ops.cast(states, dtype)
+        targets = ops.cast(targets, dtype)
+        if len(states.shape) == 3:
+            states = ops.reshape(states[:, washout:], (-1, states.shape[-1]))
+            targets = ops.reshape(targets[:, washout:], (-1, self.units))
+        if self.use_bias:
+            states_mean = ops.mean(states, axis=0)
+            targets_mean = ops.mean(targets, axis=0)
+            states = states - states_mean
+            targets = targets - targets_mean
+        states_t = ops.transpose(states)
+        gram = backend.matmul(states_t, states)
+        penalty = self.ridge * ops.eye(states.shape[-1], dtype=dtype)
+        kernel = ops.solve(gram + penalty, backend.matmul(states_t, targets))
+        self.kernel.assign(ops.cast(kernel, self.kernel.dtype))
+        if self.use_bias:
+            bias = targets_mean - backend.matmul(states_mean[None], kernel)[0]
+            self.bias.assign(ops.cast(bias, self.bias.dtype))
+        return self
+
+    def _check_fit_arguments(self, states, targets, washout):
+        rank = len(states.shape)
+        if rank not in (2, 3):
+            raise ValueError(
+                "`states` must be (samples, features) or (batch, time, "
+                f"features). Received: states.shape={tuple(states.shape)}"
+            )
+        expected = (*states.shape[:-1], self.units)
+        if tuple(targets.shape) != expected:
+            raise ValueError(
+                f"`targets` must be {expected}: the leading dimensions of "
+                f"`states` and `units={self.units}`. "
+                f"Received: targets.shape={tuple(targets.shape)}"
+            )
+        if self.built and states.shape[-1] != self.kernel.shape[0]:
+            raise ValueError(
+                f"The readout was built for {self.kernel.shape[0]} features. "
+                f"Received: states.shape={tuple(states.shape)}"
+            )
+        if (
+            isinstance(washout, bool)
+            or not isinstance(washout, numbers.Integral)
+            or washout < 0
+        ):
+            raise ValueError(
+                "`washout` must be a non-negative integer. "
+                f"Received: washout={washout!r}"
+            )
+        if washout and rank == 2:
+            raise ValueError(
+                "`washout` drops leading steps of sequences: it needs "
+                "(batch, time, features) states. Received: "
+                f"washout={washout}, states.shape={tuple(states.shape)}"
+            )
+        if rank == 3 and washout >= states.shape[1]:
+            raise ValueError(
+                "No step is left after the washout. Received: "
+                f"washout={washout}, states.shape={tuple(states.shape)}"
+            )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "ridge": self.ridge,
+            "use_bias": self.use_bias,
+        }

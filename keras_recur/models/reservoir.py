@@ -1,0 +1,63 @@
+"""Reservoir computing's training: the readout fitted in one pass."""
+
+import keras
+
+from keras_recur.layers.ridge_readout import RidgeReadout
+
+
+def fit_readout(model, x, y, *, washout=0, batch_size=32):
+    """Fits the `RidgeReadout` that ends `model` to predict `y` from `x`, by
+    ridge regression on the states that reach it (reservoir computing's
+    one-pass training; `model.fit` is not needed), and returns `model`.
+
+    The layers before the readout (an `EchoStateNetwork`, with masking,
+    `Bidirectional` or anything else) run once over `x` through Keras'
+    `predict`; `RidgeReadout.fit` then solves for its weights.
+
+    Args:
+        model: A built functional or `Sequential` Keras model whose last
+            layer is a `keras_recur.layers.RidgeReadout`.
+        x: The model's inputs (what `model.predict` takes).
+        y: The targets, shaped as the model's outputs.
+        washout: Leading steps of each sequence left out of the fit
+            (sequence outputs only). Default: 0.
+        batch_size: Batch size of the pass over `x`. Default: 32.
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((None, 1)),
+    ...     keras_recur.layers.EchoStateNetwork(
+    ...         50, return_sequences=True, seed=0),
+    ...     keras_recur.layers.RidgeReadout(1),
+    ... ])
+    >>> x = np.sin(np.arange(200.0) / 4).reshape(1, 200, 1)
+    >>> model = keras_recur.models.fit_readout(
+    ...     model, x[:, :-1], x[:, 1:], washout=50)
+    >>> error = model.predict(x[:, :-1], verbose=0)[:, 50:] - x[:, 51:]
+    >>> bool(np.abs(error).max() < 1e-2)
+    True
+
+    Reference:
+
+    - Jaeger & Haas (2004). Harnessing nonlinearity: predicting chaotic
+      systems and saving energy in wireless communication. Science 304.
+      <https://doi.org/10.1126/science.1091277>
+    """
+    readout = model.layers[-1] if getattr(model, "layers", None) else None
+    if not isinstance(readout, RidgeReadout):
+        raise ValueError(
+            "`model` must end in a keras_recur.layers.RidgeReadout. "
+            f"Received: model={model!r} whose last layer is {readout!r}"
+        )
+    try:
+        features = keras.Model(model.inputs, readout.input)
+    except (AttributeError, ValueError) as error:
+        raise ValueError(
+            "`model` must be a built functional or Sequential model (its "
+            f"inputs and the readout's input are needed): {error} "
+            f"Received: model={model!r}"
+        ) from None
+    states = features.predict(x, batch_size=batch_size, verbose=0)
+    readout.fit(states, y, washout=washout)
+    return model
