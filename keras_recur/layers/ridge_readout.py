@@ -4,6 +4,7 @@ regression (as reservoirpy's `Ridge`)."""
 import numbers
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_recur import backend
@@ -25,9 +26,11 @@ class RidgeReadout(keras.layers.Layer):
     ```
 
     `fit(states, targets, washout=...)` solves it, in float64 where the
-    backend has it (TensorFlow, PyTorch, JAX with `jax_enable_x64`; float32
-    on JAX otherwise), and drops the first `washout` steps of every
-    sequence, while the reservoir still remembers its initial state. The
+    backend has it (TensorFlow, PyTorch, JAX with `jax_enable_x64`), else
+    in float32 as the least squares problem `[S; sqrt(ridge) I] W = [Y; 0]`
+    (which keeps the digits the normal equations would lose), and drops
+    the first `washout` steps of every sequence, while the reservoir still
+    remembers its initial state. The
     weights are not trainable: Keras' `fit` leaves them alone, and a model
     ending in this layer predicts, evaluates and saves as any other. Use
     `keras_recur.models.fit_readout(model, x, y)` to fit the readout of a
@@ -139,10 +142,27 @@ class RidgeReadout(keras.layers.Layer):
             targets_mean = ops.mean(targets, axis=0)
             states = states - states_mean
             targets = targets - targets_mean
-        states_t = ops.transpose(states)
-        gram = backend.matmul(states_t, states)
-        penalty = self.ridge * ops.eye(states.shape[-1], dtype=dtype)
-        kernel = ops.solve(gram + penalty, backend.matmul(states_t, targets))
+        features = states.shape[-1]
+        if dtype == "float64":
+            states_t = ops.transpose(states)
+            gram = backend.matmul(states_t, states)
+            penalty = self.ridge * ops.eye(features, dtype=dtype)
+            moments = backend.matmul(states_t, targets)
+            kernel = ops.solve(gram + penalty, moments)
+        else:
+            # In float32 the normal equations square the states' condition
+            # number and lose the fit; least squares of the same problem,
+            # [S; sqrt(ridge) I] W = [Y; 0], does not.
+            penalty = (self.ridge**0.5) * ops.eye(features, dtype=dtype)
+            kernel = ops.lstsq(
+                ops.concatenate([states, penalty]),
+                ops.concatenate(
+                    [targets, ops.zeros((features, self.units), dtype)]
+                ),
+                # Keep every direction float32 resolves (the default cuts
+                # those below eps * samples: the ridge decides, not it).
+                rcond=float(np.finfo("float32").eps),
+            )
         self.kernel.assign(ops.cast(kernel, self.kernel.dtype))
         if self.use_bias:
             bias = targets_mean - backend.matmul(states_mean[None], kernel)[0]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from tests.testing import BACKEND
@@ -373,3 +374,44 @@ def test_sizes_below_one_are_refused_by_name(
     message = f"argument {option}: must be at least 1. Received: 0"
     assert message in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+@once_on("torch", "the series is NumPy")
+def test_mackey_glass_series_solves_its_equation(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
+    import mackey_glass
+
+    # Sampled at every integration step (0.01): the central difference of
+    # the series against the delay equation's right-hand side.
+    dt, tau = 0.01, 17.0
+    x = mackey_glass.mackey_glass(20000, dt=dt, sample_every=dt, noise=0.0)
+    lag = int(round(tau / dt))
+    t = np.arange(lag + 1, len(x) - 1)
+    slope = (x[t + 1] - x[t - 1]) / (2 * dt)
+    delayed = x[t - lag]
+    equation = 0.2 * delayed / (1 + delayed**10) - 0.1 * x[t]
+    np.testing.assert_allclose(slope, equation, atol=1e-6)
+    # The example's step (0.1) converges to the fine one, on a stretch
+    # shorter than chaos needs to part them.
+    coarse = mackey_glass.mackey_glass(150, noise=0.0)
+    np.testing.assert_allclose(coarse, x[: 150 * 100 : 100], atol=1e-4)
+    assert 0.2 < coarse.min() and coarse.max() < 1.5
+
+
+@on_backends("torch", "jax")
+def test_mackey_glass_quick(tmp_path):
+    run_example(
+        "mackey_glass.py",
+        "--quick",
+        "--out",
+        str(tmp_path),
+    )
+    results = check_outputs(tmp_path, ["mackey_glass.md"], ["prediction.png"])
+    nrmse = results["nrmse84"]
+    reservoir = "EchoStateNetwork (100) + RidgeReadout"
+    assert set(nrmse) == {reservoir, "GRU", "MinGRU"}
+    # A 100-unit reservoir fitted in one solve already tracks the chaos
+    # for 84 steps (0.2 here, 1 is no better than the mean); two epochs of
+    # gradient descent do not.
+    assert nrmse[reservoir] < 0.6
+    assert min(nrmse["GRU"], nrmse["MinGRU"]) > nrmse[reservoir]
