@@ -1,8 +1,11 @@
 """Reservoir computing's training: the readout fitted in one pass."""
 
 import keras
+import numpy as np
 
+from keras_recur import backend
 from keras_recur.layers.ridge_readout import RidgeReadout
+from keras_recur.validation import check_positive_int
 
 
 def fit_readout(model, x, y, *, washout=0, batch_size=32):
@@ -11,8 +14,8 @@ def fit_readout(model, x, y, *, washout=0, batch_size=32):
     one-pass training; `model.fit` is not needed), and returns `model`.
 
     The layers before the readout (an `EchoStateNetwork`, with masking,
-    `Bidirectional` or anything else) run once over `x` through Keras'
-    `predict`; `RidgeReadout.fit` then solves for its weights.
+    `Bidirectional` or anything else) run once over `x`, in inference mode
+    and batch by batch; `RidgeReadout.fit` then solves for its weights.
 
     Args:
         model: A built functional or `Sequential` Keras model whose last
@@ -51,13 +54,36 @@ def fit_readout(model, x, y, *, washout=0, batch_size=32):
             f"Received: model={model!r} whose last layer is {readout!r}"
         )
     try:
-        features = keras.Model(model.inputs, readout.input)
+        inputs = model.inputs
+        # One input as a tensor, not a list: called on an array, the
+        # features model then matches its structure.
+        features = keras.Model(
+            inputs[0] if len(inputs) == 1 else inputs, readout.input
+        )
     except (AttributeError, ValueError) as error:
         raise ValueError(
             "`model` must be a built functional or Sequential model (its "
             f"inputs and the readout's input are needed): {error} "
             f"Received: model={model!r}"
         ) from None
-    states = features.predict(x, batch_size=batch_size, verbose=0)
-    readout.fit(states, y, washout=washout)
+    check_positive_int("batch_size", batch_size)
+    readout.fit(_states(features, x, batch_size), y, washout=washout)
     return model
+
+
+def _states(features, x, batch_size):
+    """`features` called on `x` batch by batch, as NumPy.
+
+    Called directly rather than through `predict`: a search builds a model
+    per trial, and each one's compiled `predict` function traced anew makes
+    TensorFlow warn of retracing. The pass is inference: no gradient.
+    """
+    count = len(keras.tree.flatten(x)[0])
+    batches = []
+    with backend.no_gradient():
+        for start in range(0, count, batch_size):
+            rows = slice(start, start + batch_size)
+            batch = keras.tree.map_structure(lambda a, rows=rows: a[rows], x)
+            states = features(batch, training=False)
+            batches.append(keras.ops.convert_to_numpy(states))
+    return np.concatenate(batches)

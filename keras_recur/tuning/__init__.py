@@ -16,6 +16,7 @@ Modules: `search_space.py` (choices, ranges, conditions), `hypermodels.py`,
 `results.py`, `data.py`, `plots.py`.
 """
 
+import logging
 import os
 import warnings
 
@@ -39,6 +40,27 @@ from keras_recur.tuning.search_space import Range
 warnings.filterwarnings(
     "ignore", category=DeprecationWarning, module=r"keras_tuner(\.|$)"
 )
+
+
+class _TrialRetracing(logging.Filter):
+    """Drops TensorFlow's warning that Keras' own train, test or predict
+    function "triggered tf.function retracing".
+
+    A search builds a new model for every trial, and each model traces its
+    functions anew, by design; TensorFlow counts the traces of all those
+    functions (one code, many closures) as one function's retraces and
+    warns after a few trials. Any other retracing warning still shows.
+    """
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not (
+            "triggered tf.function retracing" in message
+            and "TensorFlowTrainer" in message
+        )
+
+
+logging.getLogger("tensorflow").addFilter(_TrialRetracing())
 
 
 def is_worker():

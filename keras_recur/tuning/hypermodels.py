@@ -374,16 +374,31 @@ class _SequenceModel(RecurrentHyperModel):
     subclass's `head()` layer on its last output, or on every step's output
     with `return_sequences`."""
 
-    def __init__(self, input_shape, return_sequences=False, **kwargs):
+    def __init__(
+        self, input_shape, return_sequences=False, mask_value=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.input_shape = _check_input_shape(input_shape)
         check_bool("return_sequences", return_sequences)
+        if mask_value is not None and (
+            isinstance(mask_value, bool)
+            or not isinstance(mask_value, numbers.Real)
+        ):
+            raise ValueError(
+                "`mask_value` must be a number or None. "
+                f"Received: mask_value={mask_value!r}"
+            )
         self.return_sequences = return_sequences
+        self.mask_value = mask_value
 
     def build_model(self, hp):
         inputs = keras.Input(self.input_shape)
+        x = inputs
+        if self.mask_value is not None:
+            # Padding steps (every feature equal to mask_value) are skipped.
+            x = keras.layers.Masking(self.mask_value)(x)
         encoded = self.recurrent_stack(
-            hp, inputs, return_sequences=self.return_sequences
+            hp, x, return_sequences=self.return_sequences
         )
         # Dense acts on the last axis, so on 3D inputs it is per step.
         return keras.Model(inputs, self.head()(encoded))
@@ -401,6 +416,9 @@ class SequenceRegressor(_SequenceModel):
         return_sequences: Whether the model outputs `outputs` numbers at
             every step, shape (batch, steps, outputs), instead of once
             after the last step.
+        mask_value: Padding value: steps whose features all equal it are
+            masked (`keras.layers.Masking`), for sequences of different
+            lengths padded to one. Default: `None` (no mask).
         **kwargs: The search space and other arguments of
             `RecurrentHyperModel`.
 
@@ -423,9 +441,14 @@ class SequenceRegressor(_SequenceModel):
     metrics = ("mae",)
 
     def __init__(
-        self, input_shape, outputs=1, return_sequences=False, **kwargs
+        self,
+        input_shape,
+        outputs=1,
+        return_sequences=False,
+        mask_value=None,
+        **kwargs,
     ):
-        super().__init__(input_shape, return_sequences, **kwargs)
+        super().__init__(input_shape, return_sequences, mask_value, **kwargs)
         check_positive_int("outputs", outputs)
         self.outputs = outputs
 
@@ -444,6 +467,9 @@ class SequenceClassifier(_SequenceModel):
         num_classes: Number of classes (at least 2).
         return_sequences: Whether the model classifies every step, output
             shape (batch, steps, num_classes), with labels (batch, steps).
+        mask_value: Padding value: steps whose features all equal it are
+            masked (`keras.layers.Masking`), for sequences of different
+            lengths padded to one. Default: `None` (no mask).
         **kwargs: The search space and other arguments of
             `RecurrentHyperModel`.
 
@@ -467,9 +493,14 @@ class SequenceClassifier(_SequenceModel):
     metrics = ("accuracy",)
 
     def __init__(
-        self, input_shape, num_classes, return_sequences=False, **kwargs
+        self,
+        input_shape,
+        num_classes,
+        return_sequences=False,
+        mask_value=None,
+        **kwargs,
     ):
-        super().__init__(input_shape, return_sequences, **kwargs)
+        super().__init__(input_shape, return_sequences, mask_value, **kwargs)
         check_positive_int("num_classes", num_classes)
         if num_classes < 2:
             raise ValueError(

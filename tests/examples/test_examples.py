@@ -415,3 +415,31 @@ def test_mackey_glass_quick(tmp_path):
     # gradient descent do not.
     assert nrmse[reservoir] < 0.6
     assert min(nrmse["GRU"], nrmse["MinGRU"]) > nrmse[reservoir]
+
+
+# Real data: on every backend, since its ridge readout and its masked
+# searches are what users run.
+def test_classification_quick(tmp_path):
+    run_example(
+        "classification.py",
+        "--quick",
+        "--cells",
+        "GRU,EchoStateNetwork",
+        "--out",
+        str(tmp_path),
+    )
+    results = check_outputs(
+        tmp_path,
+        ["classification.md", "trials_JapaneseVowels_EchoStateNetwork.md"],
+        ["accuracy.png", "trials_BasicMotions_GRU.png"],
+    )
+    accuracy = results["test_accuracy"]
+    assert set(accuracy) == {"JapaneseVowels", "BasicMotions"}
+    for scores in accuracy.values():
+        assert set(scores) == {"GRU", "EchoStateNetwork"}
+        assert all(0.0 <= score <= 1.0 for score in scores.values())
+    # A 50-unit reservoir and one ridge solve already beat 1-NN with
+    # Euclidean distance (0.924) on the 370 test utterances; chance is 1/9.
+    assert accuracy["JapaneseVowels"]["EchoStateNetwork"] > 0.9
+    assert accuracy["BasicMotions"]["EchoStateNetwork"] > 0.4  # chance 0.25
+    assert results["published"]["JapaneseVowels"]

@@ -249,6 +249,23 @@ def test_per_step_classifier_learns_a_tagging_task():
     assert np.mean(predicted == y) > 0.9
 
 
+@pytest.mark.parametrize("cell", ["GRU", "MinGRU", "EchoStateNetwork"])
+def test_mask_value_skips_the_padding_of_shorter_sequences(cell):
+    hypermodel = tuning.SequenceClassifier(
+        (None, 3), num_classes=4, mask_value=0.0
+    )
+    model, _ = build(hypermodel, cell=cell, units=8, depth=1, **PLAIN)
+    rng = np.random.default_rng(2)
+    short = rng.normal(size=(2, 4, 3)).astype("float32")
+    padded = np.concatenate([short, np.zeros((2, 3, 3), "float32")], axis=1)
+    np.testing.assert_allclose(
+        to_numpy(model(padded)), to_numpy(model(short)), rtol=1e-5, atol=1e-6
+    )
+    unmasked = tuning.SequenceClassifier((None, 3), num_classes=4)
+    model, _ = build(unmasked, cell=cell, units=8, depth=1, **PLAIN)
+    assert not np.allclose(to_numpy(model(padded)), to_numpy(model(short)))
+
+
 def test_fixed_narrowed_and_ranged_arguments():
     hypermodel = tuning.SequenceClassifier(
         (None, 4),
@@ -400,6 +417,10 @@ def test_distribution_must_have_a_scope():
         (
             lambda: tuning.Seq2SeqHyperModel(10, 10, attention="dot"),
             "attention='dot'",
+        ),
+        (
+            lambda: tuning.SequenceClassifier((None, 2), 3, mask_value="0"),
+            "mask_value='0'",
         ),
         (lambda: tuning.SequenceTagger(0, ["O"]), "vocabulary_size=0"),
         (lambda: tuning.SequenceTagger(9, ["O", "X"]), "tag_names="),
