@@ -180,14 +180,15 @@ def search(tuner, args, *fit_args, **fit_kwargs):
     )
 
 
-def report(tuner, args, title, name="trials"):
-    """Writes the trial table (NAME.md, NAME.csv) and its plot, NAME.png."""
+def report(tuner, args, title, name="trials", by="cell"):
+    """Writes the trial table (NAME.md, NAME.csv) and its plot, NAME.png,
+    the trials grouped by the hyperparameter `by`."""
     table = tuning.ResultsTable.from_tuner(tuner)
     path = os.path.join(args.out, name)
     with open(path + ".md", "w") as file:
         file.write(table.to_markdown())
     table.to_csv(path + ".csv")
-    tuning.plot_trials(table, path + ".png", title=title)
+    tuning.plot_trials(table, path + ".png", by=by, title=title)
     print()
     print(table.to_markdown())
     return table

@@ -272,6 +272,7 @@ def main():
         ylabel=unit,
         title=f"{args.dataset}: {horizon}-step forecasts, held-out tail",
         truth=series[span],
+        marks={"forecast starts": time[span][::horizon]},
     )
     tuning.plot_lines(
         np.arange(1, horizon + 1),

@@ -15,29 +15,80 @@ def _figure(width=7.0, height=4.0):
     return figure, figure.add_subplot()
 
 
-def plot_scores(scores, path, ylabel="score", title=None):
-    """One box per group with its points on top: the spread of a score.
+def plot_scores(scores, path, ylabel="score", title=None, ylim=None):
+    """Each group's score, its value written: a bar where a group has one
+    score, a box with its points and mean where it has several (seeds).
 
     Args:
         scores: Dict from group name to a list of numbers.
         path: Image file to write (its suffix picks the format).
         ylabel: The score's name.
-        title: Optional figure title.
+        title: Optional figure title, wrapped to the figure's width.
+        ylim: `(bottom, top)` of the score axis. Default: from 0 for
+            single scores in [0, 1] (an accuracy, an F1), so that a small
+            gap between two bars is not magnified; Matplotlib's own range
+            for spreads, which are what their boxes show.
     """
     names = list(scores)
-    figure, axes = _figure(max(5.0, 1.2 * len(names) + 2.0))
     values = [np.asarray(scores[name], dtype=float) for name in names]
-    axes.boxplot(values, tick_labels=names, showfliers=False)
-    jitter = np.random.default_rng(0)
-    for position, group in enumerate(values, start=1):
-        offsets = jitter.uniform(-0.08, 0.08, len(group))
-        axes.plot(position + offsets, group, "o", alpha=0.7, markersize=4)
+    width = max(5.0, 1.2 * len(names) + 2.0)
+    figure, axes = _figure(width, 4.5)
+    positions = np.arange(1, len(names) + 1)
+    singles = [i for i, group in enumerate(values) if len(group) == 1]
+    several = [i for i, group in enumerate(values) if len(group) > 1]
+    if singles:
+        bars = axes.bar(
+            positions[singles],
+            [values[i][0] for i in singles],
+            width=0.6,
+            alpha=0.8,
+        )
+        axes.bar_label(bars, fmt="%.3f", padding=2, fontsize=8)
+    if several:
+        axes.boxplot(
+            [values[i] for i in several],
+            positions=positions[several],
+            showfliers=False,
+        )
+        jitter = np.random.default_rng(0)
+        for i in several:
+            offsets = jitter.uniform(-0.08, 0.08, len(values[i]))
+            axes.plot(positions[i] + offsets, values[i], "o", alpha=0.7)
+            axes.annotate(
+                f"mean {values[i].mean():.3f}",
+                (positions[i], values[i].max()),
+                xytext=(0, 6),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
+    long_names = max(len(name) for name in names) * len(names) > 9 * width
+    axes.set_xticks(
+        positions,
+        names,
+        rotation=25 if long_names else 0,
+        ha="right" if long_names else "center",
+    )
+    axes.set_xlim(0.4, len(names) + 0.6)
+    every = np.concatenate(values) if values else np.array([])
+    in_unit_range = every.size and every.min() >= 0 and every.max() <= 1
+    if ylim is None and in_unit_range and not several:
+        ylim = (0.0, 1.08)  # room for the values written above
+    if ylim is not None:
+        axes.set_ylim(*ylim)
     axes.set_ylabel(ylabel)
     axes.grid(axis="y", alpha=0.3)
     if title:
-        axes.set_title(title)
+        axes.set_title(_wrapped(title, width))
     figure.savefig(path, dpi=120)
     return figure
+
+
+def _wrapped(title, width):
+    """`title` in lines that fit a figure `width` inches wide."""
+    import textwrap
+
+    return textwrap.fill(title, max(30, int(width * 9)))
 
 
 def objective_label(objective, direction="min"):
@@ -125,7 +176,9 @@ def plot_trials(table, path, by="cell", title=None):
     return figure
 
 
-def plot_lines(x, lines, path, xlabel, ylabel, title=None, truth=None):
+def plot_lines(
+    x, lines, path, xlabel, ylabel, title=None, truth=None, marks=None
+):
     """Named curves over one x axis: forecasts against the truth, errors by
     horizon, learning curves.
 
@@ -137,8 +190,19 @@ def plot_lines(x, lines, path, xlabel, ylabel, title=None, truth=None):
         ylabel: Label of the y axis.
         title: Optional figure title.
         truth: Optional array drawn first, thick and black, as "truth".
+        marks: Optional dict from a label to the x positions where a thin
+            vertical line marks an event (where each forecast starts).
     """
     figure, axes = _figure(8.0, 4.0)
+    for label, positions in (marks or {}).items():
+        for index, position in enumerate(positions):
+            axes.axvline(
+                position,
+                color="grey",
+                linestyle=":",
+                linewidth=1,
+                label=label if index == 0 else None,
+            )
     if truth is not None:
         axes.plot(x, truth, color="black", linewidth=2, label="truth")
     marker = "o" if len(x) <= 30 else None

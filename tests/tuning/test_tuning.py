@@ -685,14 +685,34 @@ def test_plots_write_images(tmp_path):
     tuning.plot_scores(
         {"a": [0.9, 0.92], "b": [0.8, 0.85, 0.83]}, tmp_path / "scores.png"
     )
-    tuning.plot_lines(
+    # One score per group: bars with the values written, from 0 (a small
+    # gap is not magnified), long names slanted, a long title wrapped.
+    single = {"GRU+crf": [0.812], "GRU+softmax": [0.784]}
+    single |= {f"PeepholeLSTM+head{i}": [0.8] for i in range(4)}
+    title = "BIO tagging: each cell with a CRF or a softmax head, tuned"
+    axes = tuning.plot_scores(single, tmp_path / "single.png", title=title)
+    axes = axes.axes[0]
+    written = [text.get_text() for text in axes.texts]
+    assert "0.812" in written and "0.784" in written, written
+    assert len(axes.patches) == 6  # the bars, no boxes
+    assert axes.get_ylim()[0] == 0.0
+    assert axes.get_xticklabels()[0].get_rotation() == 25
+    assert axes.get_title() == title  # wide enough for one line
+    two = {"GRU+crf": [0.8], "GRU+softmax": [0.7]}
+    axes = tuning.plot_scores(two, tmp_path / "two.png", title=title).axes[0]
+    assert "\n" in axes.get_title()  # narrow: wrapped, not cut off
+    axes = tuning.plot_lines(
         np.arange(5),
         {"model": np.arange(5.0) + 1},
         tmp_path / "lines.png",
         xlabel="x",
         ylabel="y",
         truth=np.arange(5.0),
-    )
+        marks={"forecast starts": [0, 3]},
+    ).axes[0]
+    legend = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert legend == ["forecast starts", "truth", "model"]
+    assert sorted(line.get_xdata()[0] for line in axes.lines[:2]) == [0, 3]
     table = tuning.ResultsTable(
         [
             {"trial": 1, "score": 1.0, "cell": "GRU"},
