@@ -137,8 +137,11 @@ def setup(args):
     print(f"Backend: {keras.backend.backend()}; output folder: {args.out}")
 
 
-def make_tuner(args, hypermodel, objective, project_name):
-    """The chosen keras-tuner tuner, its project inside --out.
+def make_tuner(
+    args, hypermodel, objective, project_name, executions_per_trial=1
+):
+    """The chosen keras-tuner tuner, its project inside --out; each trial
+    trains `executions_per_trial` models and scores their average.
 
     A distributed run (KERASTUNER_* variables set) never overwrites: the
     chief and the workers share the project.
@@ -150,6 +153,7 @@ def make_tuner(args, hypermodel, objective, project_name):
         project_name=project_name,
         overwrite=not (args.resume or distributed),
         seed=args.seed,
+        executions_per_trial=executions_per_trial,
     )
     if args.tuner == "hyperband":
         return keras_tuner.Hyperband(
