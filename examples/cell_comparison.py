@@ -87,13 +87,7 @@ def main():
         help="comma-separated variants to compare",
     )
     args = args.parse_args()
-    variants = args.variants.split(",")
-    for variant in variants:
-        if variant not in VARIANTS:
-            raise ValueError(
-                f"--variants must be among {list(VARIANTS)}. "
-                f"Received: {variant!r}"
-            )
+    variants = common.names_among("--variants", args.variants, VARIANTS)
     common.setup(args)
     seeds = range(1, 1 + (1 if args.quick else args.seeds))
 

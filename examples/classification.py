@@ -251,16 +251,8 @@ def main():
         help="comma-separated cells to compare",
     )
     args = args.parse_args()
-    for argument, names, known in [
-        ("--datasets", args.datasets, LOADERS),
-        ("--cells", args.cells, tuning.CELLS),
-    ]:
-        for name in names.split(","):
-            if name not in known:
-                raise ValueError(
-                    f"{argument} must be among {list(known)}. "
-                    f"Received: {name!r}"
-                )
+    common.names_among("--datasets", args.datasets, LOADERS)
+    common.names_among("--cells", args.cells, tuning.CELLS)
     common.setup(args)
     scores, rows, results = {}, [], {}
     for name in args.datasets.split(","):

@@ -114,6 +114,18 @@ def parser(doc, trials, epochs, out):
     return arguments
 
 
+def names_among(option, value, known):
+    """The comma-separated names of a command-line option, each checked to
+    be one of `known`; a `ValueError` names the option and the stranger."""
+    names = value.split(",")
+    for name in names:
+        if name not in known:
+            raise ValueError(
+                f"{option} must be among {list(known)}. Received: {name!r}"
+            )
+    return names
+
+
 def setup(args):
     """The budget; seeds, the data-parallel distribution (as
     args.distribution, for the hypermodels) and the output folder. --quick

@@ -112,12 +112,7 @@ def parse_arguments():
         help="comma-separated cells to compare",
     )
     args = args.parse_args()
-    for cell in args.cells.split(","):
-        if cell not in tuning.CELLS:
-            raise ValueError(
-                f"--cells must be among {list(tuning.CELLS)}. "
-                f"Received: {cell!r}"
-            )
+    common.names_among("--cells", args.cells, tuning.CELLS)
     if not 0 < args.learning_rate < 1:
         raise ValueError(
             "--learning-rate must be in (0, 1). "

@@ -127,12 +127,7 @@ def parse_arguments():
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    for cell in args.cells.split(","):
-        if cell not in TRAINED_CELLS:
-            raise ValueError(
-                f"--cells must be among {list(TRAINED_CELLS)}. "
-                f"Received: {cell!r}"
-            )
+    common.names_among("--cells", args.cells, TRAINED_CELLS)
     if not 0.0 <= args.ridge < float("inf"):
         raise ValueError(
             f"--ridge must be a non-negative number. Received: {args.ridge}"

@@ -131,13 +131,7 @@ def main():
         help="comma-separated cells to compare, each with both heads",
     )
     args = args.parse_args()
-    cells = args.cells.split(",")
-    for cell in cells:
-        if cell not in tuning.CELLS:
-            raise ValueError(
-                f"--cells must be among {sorted(tuning.CELLS)}. "
-                f"Received: {cell!r}"
-            )
+    cells = common.names_among("--cells", args.cells, tuning.CELLS)
     common.setup(args)
     if args.quick:
         cells = cells[:1]

@@ -340,12 +340,20 @@ def test_timing_rejects_delays_that_do_not_fit(monkeypatch, tmp_path):
 
 
 @ARGUMENT_CHECKS
-def test_tagging_rejects_unknown_cells(monkeypatch, tmp_path):
-    with pytest.raises(ValueError, match="--cells must be among") as error:
+@pytest.mark.parametrize(
+    "name, option, value",
+    [
+        ("tagging.py", "--cells", "GRU,RNN"),
+        ("classification.py", "--datasets", "JapaneseVowels,RNN"),
+        ("mackey_glass.py", "--cells", "GRU,RNN"),
+    ],
+)
+def test_unknown_names_are_refused(name, option, value, monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match=f"{option} must be among") as error:
         run_in_this_process(
             monkeypatch,
-            "tagging.py",
-            *("--cells", "GRU,RNN", "--out", str(tmp_path / "never")),
+            name,
+            *(option, value, "--out", str(tmp_path / "never")),
         )
     assert "Received: 'RNN'" in str(error.value)
     assert not (tmp_path / "never").exists()
@@ -361,6 +369,7 @@ def test_tagging_rejects_unknown_cells(monkeypatch, tmp_path):
         ("timing.py", "--trials"),
         ("tagging.py", "--epochs"),
         ("long_range.py", "--units"),
+        ("mackey_glass.py", "--origins"),
     ],
 )
 def test_sizes_below_one_are_refused_by_name(
