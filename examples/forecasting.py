@@ -16,9 +16,11 @@ out. From every point of that tail, each method forecasts the next
 The search ranks each trial by the validation MAE (the last 15% of the
 training windows) averaged over `--executions` trainings from different
 initial weights, so that one lucky initialisation does not pick the
-configuration; the chosen one is then trained again on every training
-window, validation ones included, for its trial's best number of epochs.
-Its space holds the one-budget setting below.
+configuration; the chosen one is then trained again, as many times, on
+every training window, validation ones included, for its trial's best
+number of epochs, and forecasts with the mean of those networks. Its space
+holds the one-budget setting below; it has no input dropout, which on a
+one-feature series would drop whole windows.
 
 Errors are in the series' units. Then every cell of --cells trains once more
 with one budget (32 units, one layer, learning rate 5e-3, --epochs, every
@@ -28,7 +30,8 @@ and whose readout alone learns, against the trained cells.
 
 Writes errors.md, cells.md, forecast.png (truth and each method's forecasts,
 horizon after horizon, over the tail), horizon_error.png, the trial table
-and plot, results.json and the best model (best_model.keras) to --out.
+and plot, results.json and the first retrained network (best_model.keras)
+to --out.
 
 Distributed search: run the same command as the chief and as each worker
 with KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...),
@@ -202,12 +205,17 @@ def main():
     # one direction, no dropout, learning rate 5e-3). No seed per build:
     # a trial's executions then start from different weights (the run as
     # a whole is still seeded, by --seed).
+    # Input dropout on a one-feature series would drop whole windows (one
+    # mask per sequence): a LayerNormLSTM fed such an all-zero window sees
+    # its norms' gradient (1 / sqrt(epsilon) per norm and step) overflow.
+    # Recurrent dropout regularises instead.
     hypermodel = tuning.SequenceRegressor(
         (window, 1),
         outputs=horizon,
         cell=args.cells.split(","),
         units=[8] if args.quick else [16, 32, 64],
         depth=1 if args.quick else [1, 2],
+        dropout=0.0,
         learning_rate=[5e-3, 2e-3, 1e-2],
         distribution=args.distribution,
     )
@@ -225,30 +233,37 @@ def main():
         return
     table = common.report(tuner, args, f"{args.dataset}: trials of the search")
     # The chosen configuration trained again on every training window (the
-    # validated ones too), for as many epochs as its trial's best.
+    # validated ones too), for as many epochs as its trial's best, once per
+    # execution as the trial was scored; the forecast is their mean.
     best_trial = tuner.oracle.get_best_trials(1)[0]
     best_epochs = best_trial.best_step + 1
-    best = hypermodel.build(best_trial.hyperparameters)
-    hypermodel.fit(
-        best_trial.hyperparameters,
-        best,
-        x_train,
-        y_train,
-        epochs=best_epochs,
-        verbose=0,
-    )
+    retrained = []
+    for _ in range(args.executions):
+        model = hypermodel.build(best_trial.hyperparameters)
+        hypermodel.fit(
+            best_trial.hyperparameters,
+            model,
+            x_train,
+            y_train,
+            epochs=best_epochs,
+            verbose=0,
+        )
+        retrained.append(model)
     print(
-        f"Best trial {table.rows[0]['trial']} retrained on all "
-        f"{len(x_train)} training windows for {best_epochs} epochs"
+        f"Best trial {table.rows[0]['trial']} retrained {args.executions} "
+        f"times on all {len(x_train)} training windows, {best_epochs} epochs"
     )
-    best.save(os.path.join(args.out, "best_model.keras"))
+    retrained[0].save(os.path.join(args.out, "best_model.keras"))
 
     # Every origin in the tail with a whole horizon after it.
     origins = np.arange(train_end, len(series) - horizon + 1)
     x_test, _, last = shifted_windows(
         series[train_end - window :], window, horizon
     )
-    network = best.predict(x_test / scale, verbose=0) * scale + last[:, None]
+    network = np.mean(
+        [model.predict(x_test / scale, verbose=0) for model in retrained], 0
+    )
+    network = network * scale + last[:, None]
     truth = np.stack([series[o : o + horizon] for o in origins])
     forecasts = {
         f"tuned {table.rows[0]['cell']}": network,
