@@ -552,7 +552,8 @@ def test_seq2seq_hypermodel_searches_and_masks_padding(tmp_path):
         embedding_dim=8,
         cell=["CoupledLSTM", "GRU"],
         units=8,
-        depth=[1, 2],
+        # (A stacked recurrent_stack: the per-step regressor test.)
+        depth=1,
         bidirectional=True,
         attention_units=[4, 8],
         learning_rate=0.01,
