@@ -14,6 +14,11 @@
 
 Modules: `search_space.py` (choices, ranges, conditions), `hypermodels.py`,
 `results.py`, `data.py`, `plots.py`.
+
+Importing it silences two things that are not the user's: keras-tuner's
+own deprecation warnings, and TensorFlow's warning that Keras' train,
+test or predict function "triggered tf.function retracing", which each
+trial's new model does by design.
 """
 
 import logging
