@@ -118,9 +118,9 @@ def dataset(name, seed):
 
 class ReservoirClassifier(keras_tuner.HyperModel):
     """An echo state network whose readout (`RidgeReadout`) is fitted by
-    ridge regression on the masked sequences' final states: `fit` is one
-    pass of the reservoir and one solve, not gradient descent, so it takes
-    no epochs or callbacks."""
+    ridge regression on the masked sequences' final states or their states'
+    mean: `fit` is one pass of the reservoir and one solve, not gradient
+    descent, so it takes no epochs or callbacks."""
 
     def __init__(self, input_shape, num_classes, quick, seed):
         super().__init__(name="EchoStateNetwork")
@@ -251,18 +251,18 @@ def main():
         help="comma-separated cells to compare",
     )
     args = args.parse_args()
-    common.names_among("--datasets", args.datasets, LOADERS)
-    common.names_among("--cells", args.cells, tuning.CELLS)
+    datasets = common.names_among("--datasets", args.datasets, LOADERS)
+    cells = common.names_among("--cells", args.cells, tuning.CELLS)
     common.setup(args)
-    scores, rows, results = {}, [], {}
-    for name in args.datasets.split(","):
+    scores, rows = {}, []
+    for name in datasets:
         fit, validation, test, num_classes = dataset(name, args.seed)
         shape = fit[0].shape[1:]
         tuners = common.tune_each(
             args,
             {
                 f"{name} {cell}": hypermodel(cell, shape, num_classes, args)
-                for cell in args.cells.split(",")
+                for cell in cells
             },
             "val_accuracy",
             *fit,
@@ -273,8 +273,7 @@ def main():
         if tuning.is_worker():
             continue
         scores[name] = {}
-        for title, tuner in tuners.items():
-            cell = title.split(" ", 1)[1]
+        for cell, tuner in zip(cells, tuners.values()):
             best_trial = tuner.oracle.get_best_trials(1)[0]
             if cell == "EchoStateNetwork":
                 # No checkpoint of a readout: the same reservoir (seeded)
@@ -298,7 +297,6 @@ def main():
             )
         for label, value in PUBLISHED[name].items():
             rows.append([name, f"{label}, published", "", f"{value:.3f}", ""])
-        results[name] = scores[name]
     if tuning.is_worker():
         print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} done.")
         return
@@ -310,7 +308,7 @@ def main():
         rows,
     )
     plot(os.path.join(args.out, "accuracy.png"), scores)
-    common.finish(args, {"test_accuracy": results, "published": PUBLISHED})
+    common.finish(args, {"test_accuracy": scores, "published": PUBLISHED})
 
 
 if __name__ == "__main__":

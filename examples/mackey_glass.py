@@ -136,7 +136,7 @@ def parse_arguments():
 
 
 def echo_state_network(args, dtype):
-    """The reservoir and its readout, and the time to fit the readout."""
+    """The reservoir (its sequence and final state) and its readout."""
     uniform = keras.initializers.RandomUniform
     reservoir = keras_recur.EchoStateNetwork(
         args.units,
@@ -197,8 +197,8 @@ def free_run(layer, head, series, origins, dtype):
     """Each origin's `HORIZON` predictions, the model fed its own outputs
     after `WARM_UP` true steps: (origins, HORIZON)."""
     warm_up = np.stack([series[o - WARM_UP : o] for o in origins])[..., None]
-    _, *states = layer(warm_up.astype(dtype))
-    outputs = head(states[0])
+    sequence, *states = layer(warm_up.astype(dtype))
+    outputs = head(sequence[:, -1])
     predictions = []
     for _ in range(HORIZON):
         predictions.append(keras.ops.convert_to_numpy(outputs)[:, 0])

@@ -80,6 +80,33 @@ def check_positive_float(argument, value, at_most=None):
         )
 
 
+def check_non_negative_float(argument, value, zero_means=None):
+    """A finite real number of at least 0 (`zero_means`: what 0 stands for,
+    said in the message)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= value < float("inf")
+    ):
+        meaning = f" (0: {zero_means})" if zero_means else ""
+        raise ValueError(
+            f"`{argument}` must be a finite number >= 0{meaning}. "
+            f"Received: {argument}={value!r}"
+        )
+
+
+def check_non_negative_int(argument, value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < 0
+    ):
+        raise ValueError(
+            f"`{argument}` must be a non-negative integer. "
+            f"Received: {argument}={value!r}"
+        )
+
+
 def check_bool(argument, value):
     if not isinstance(value, bool):
         raise ValueError(

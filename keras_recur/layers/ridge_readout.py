@@ -1,14 +1,14 @@
 """The readout of reservoir computing, fitted in closed form by ridge
 regression (as reservoirpy's `Ridge`)."""
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
 
 from keras_recur import backend
 from keras_recur.validation import check_bool
+from keras_recur.validation import check_non_negative_float
+from keras_recur.validation import check_non_negative_int
 from keras_recur.validation import check_positive_int
 
 
@@ -30,9 +30,9 @@ class RidgeReadout(keras.layers.Layer):
     in float32 as the least squares problem `[S; sqrt(ridge) I] W = [Y; 0]`
     (which keeps the digits the normal equations would lose), and drops
     the first `washout` steps of every sequence, while the reservoir still
-    remembers its initial state. The
-    weights are not trainable: Keras' `fit` leaves them alone, and a model
-    ending in this layer predicts, evaluates and saves as any other. Use
+    remembers its initial state. The weights are not trainable: Keras'
+    `fit` leaves them alone, and a model ending in this layer predicts,
+    evaluates and saves as any other. Use
     `keras_recur.models.fit_readout(model, x, y)` to fit the readout of a
     whole model from its inputs.
 
@@ -68,15 +68,9 @@ class RidgeReadout(keras.layers.Layer):
 
     def __init__(self, units, ridge=1e-6, use_bias=True, **kwargs):
         check_positive_int("units", units)
-        if (
-            isinstance(ridge, bool)
-            or not isinstance(ridge, numbers.Real)
-            or not 0.0 <= ridge < float("inf")
-        ):
-            raise ValueError(
-                "`ridge` must be a non-negative number. "
-                f"Received: ridge={ridge!r}"
-            )
+        check_non_negative_float(
+            "ridge", ridge, zero_means="ordinary least squares"
+        )
         check_bool("use_bias", use_bias)
         super().__init__(**kwargs)
         self.units = units
@@ -188,15 +182,7 @@ class RidgeReadout(keras.layers.Layer):
                 f"The readout was built for {self.kernel.shape[0]} features. "
                 f"Received: states.shape={tuple(states.shape)}"
             )
-        if (
-            isinstance(washout, bool)
-            or not isinstance(washout, numbers.Integral)
-            or washout < 0
-        ):
-            raise ValueError(
-                "`washout` must be a non-negative integer. "
-                f"Received: washout={washout!r}"
-            )
+        check_non_negative_int("washout", washout)
         if washout and rank == 2:
             raise ValueError(
                 "`washout` drops leading steps of sequences: it needs "

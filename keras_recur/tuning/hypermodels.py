@@ -12,6 +12,7 @@ from keras_recur.tuning.search_space import Range
 from keras_recur.tuning.search_space import check_spec
 from keras_recur.tuning.search_space import declare
 from keras_recur.validation import check_bool
+from keras_recur.validation import check_non_negative_float
 from keras_recur.validation import check_one_of
 from keras_recur.validation import check_positive_float
 from keras_recur.validation import check_positive_int
@@ -89,15 +90,7 @@ def _check_positive(argument, value):
 
 
 def _check_clipnorm(argument, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not 0.0 <= value < float("inf")
-    ):
-        raise ValueError(
-            f"`{argument}` must be a finite number >= 0 (0: no clipping). "
-            f"Received: {argument}={value!r}"
-        )
+    check_non_negative_float(argument, value, zero_means="no clipping")
     return float(value)
 
 
