@@ -348,8 +348,9 @@ def crf_weights(values, num_tags):
     return values[0], *(values[1:] if len(values) == 3 else (zeros, zeros))
 
 
-def crf_sequences(emissions, mask, values):
-    """Every tag sequence of each row's unmasked steps with its score."""
+def crf_sequences(emissions, mask, values, allowed=None):
+    """Every tag sequence of each row's unmasked steps with its score; with
+    `allowed` (a set of tag-id tuples, per length), only those."""
     emissions = np.asarray(emissions, np.float64)
     transitions, start, end = crf_weights(values, emissions.shape[-1])
     rows = []
@@ -358,6 +359,8 @@ def crf_sequences(emissions, mask, values):
         sequences = list(
             itertools.product(range(emissions.shape[-1]), repeat=len(steps))
         )
+        if allowed is not None and len(steps):
+            sequences = [s for s in sequences if s in allowed[len(steps)]]
         scores = []
         for tags in sequences:
             score = sum(row[t, k] for t, k in zip(steps, tags))
@@ -369,10 +372,71 @@ def crf_sequences(emissions, mask, values):
     return rows
 
 
-def crf_log_likelihood(emissions, tags, mask, values):
+def crf_top_k(emissions, mask, values, k, allowed=None):
+    """The `k` best sequences of each row by enumeration, as tags
+    (batch, k, time) and scores (batch, k); ties by the reversed sequence
+    (the last tag first), missing ones score -inf with tags 0."""
+    tags = np.zeros((len(mask), k, mask.shape[1]), int)
+    best = np.full((len(mask), k), -np.inf)
+    for b, (steps, sequences, scores) in enumerate(
+        crf_sequences(emissions, mask, values, allowed)
+    ):
+        order = sorted(
+            range(len(sequences)),
+            key=lambda i: (-scores[i], sequences[i][::-1]),
+        )
+        for rank, i in enumerate(order[:k]):
+            tags[b, rank, steps] = sequences[i]
+            best[b, rank] = scores[i]
+    return tags, best
+
+
+def scheme_sequences(scheme, tag_names, length):
+    """Every tag-id sequence of `length` that encodes a chunking of the
+    steps under `scheme`: each chunking (single O steps and typed chunks)
+    written out by the scheme's definition, not by transition rules."""
+    ids = {name: i for i, name in enumerate(tag_names)}
+    types = sorted({name[2:] for name in tag_names if name != "O"})
+    has_outside = "O" in tag_names
+    single, begin, inside, last = {
+        "BIO": "BBII",
+        "IOB1": "IIII",
+        "BIOUL": "UBIL",
+        "BIOES": "SBIE",
+        "BMES": "SBME",
+    }[scheme]
+
+    def encode(kind, size, previous):
+        if kind == "O":
+            return ["O"]
+        if scheme == "IOB1":  # B only where a chunk of its type just ended
+            first = "B" if previous == kind else "I"
+            return [f"{first}-{kind}"] + [f"I-{kind}"] * (size - 1)
+        if size == 1:
+            return [f"{single}-{kind}"]
+        return (
+            [f"{begin}-{kind}"]
+            + [f"{inside}-{kind}"] * (size - 2)
+            + [f"{last}-{kind}"]
+        )
+
+    def chunkings(remaining, previous):
+        if remaining == 0:
+            yield []
+            return
+        options = [("O", 1)] if has_outside else []
+        options += [(t, n) for t in types for n in range(1, remaining + 1)]
+        for kind, size in options:
+            for rest in chunkings(remaining - size, kind):
+                yield encode(kind, size, previous) + rest
+
+    return {tuple(ids[name] for name in c) for c in chunkings(length, None)}
+
+
+def crf_log_likelihood(emissions, tags, mask, values, allowed=None):
     out = []
     for (steps, sequences, scores), row_tags in zip(
-        crf_sequences(emissions, mask, values), tags
+        crf_sequences(emissions, mask, values, allowed), tags
     ):
         log_z = np.log(np.sum(np.exp(scores)))
         out.append(scores[sequences.index(tuple(row_tags[steps]))] - log_z)

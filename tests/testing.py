@@ -326,19 +326,40 @@ class GeneralAttention(keras_recur.layers.AttentionMechanism):
 # --- The CRF --------------------------------------------------------------
 
 
-def assert_crf_matches_enumeration(crf, emissions, tags, mask, atol=1e-5):
-    """The CRF's log-likelihood of `tags`, Viterbi path and score, and
-    marginals against the enumeration of every tag sequence (NumPy,
-    float64). Returns the decoded tags."""
+def jit_compiled(fn):
+    """`fn` compiled with XLA: `jax.jit` or `tf.function(jit_compile=True)`
+    (PyTorch decodes eagerly: callers skip it)."""
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(fn)
+    import tensorflow as tf
+
+    return tf.function(fn, jit_compile=True)
+
+
+def assert_crf_matches_enumeration(
+    crf, emissions, tags, mask, atol=1e-5, allowed=None, top_k=4
+):
+    """The CRF's log-likelihood of `tags`, Viterbi path and score, its
+    `top_k` best paths, and marginals against the enumeration of every tag
+    sequence (NumPy, float64), or of those in `allowed` (tag-id tuples per
+    length). Returns the decoded tags."""
     values = crf.get_weights()
     np.testing.assert_allclose(
         to_numpy(crf.log_likelihood(emissions, tags, mask)),
-        reference.crf_log_likelihood(emissions, tags, mask, values),
+        reference.crf_log_likelihood(emissions, tags, mask, values, allowed),
         atol=atol,
     )
     decoded, best = (to_numpy(x) for x in crf.decode(emissions, mask))
+    paths, scores = (to_numpy(x) for x in crf.decode(emissions, mask, top_k))
+    want_paths, want_scores = reference.crf_top_k(
+        emissions, mask, values, top_k, allowed
+    )
+    np.testing.assert_array_equal(paths, want_paths)
+    np.testing.assert_allclose(scores, want_scores, atol=atol)
     marginals = to_numpy(crf.marginals(emissions, mask))
-    rows = reference.crf_sequences(emissions, mask, values)
+    rows = reference.crf_sequences(emissions, mask, values, allowed)
     for b, (steps, sequences, scores) in enumerate(rows):
         want = np.zeros(mask.shape[1], int)
         want[steps] = sequences[int(np.argmax(scores))]

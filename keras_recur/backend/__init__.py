@@ -5,14 +5,17 @@ and flags. The module of the running Keras backend (`jax.py`,
 `tensorflow.py`, `torch.py`, whose fused LSTM lives in `torch_lstm.py`)
 supplies what it does better than `common.py` and `linear.py`:
 
-- `scan(step, states, xs, unroll=False)`: the loop that every recurrence
-  and decoder of keras_recur runs.
+- `scan(step, states, xs, unroll=False, prepare=None)`: the loop that
+  every recurrence and decoder of keras_recur runs.
 - `matmul(x, y)` and `layer_normalization(x, gamma, beta, epsilon)`: the
   cells' products and norms, in their arguments' dtype.
 - `compiled(fn)`: `fn` as one compiled kernel (XLA on TensorFlow).
 - `widest_float()`: float64 where the backend has it, else float32.
 - `no_gradient()`: a context in which no autograd graph is recorded, for
   inference (PyTorch's `no_grad`; the other backends record none eagerly).
+- `max_and_argmax(x, axis)` and `take_along_axis(x, indices, axis)`: the
+  decoders' per-step reductions and lookups (one ATen operation each on
+  PyTorch, where `keras.ops` spends several).
 - `linear_recurrence(a, b, initial, ...)` and
   `log_linear_recurrence(log_a, log_b, initial, ...)`: `h_t = a_t *
   h_{t-1} + b_t` over a whole sequence, real or complex, by a parallel or
@@ -47,7 +50,7 @@ def _current():
     return _backend_module(keras.backend.backend())
 
 
-def scan(step, states, xs, unroll=False):
+def scan(step, states, xs, unroll=False, prepare=None):
     """Runs `step(states, xs_t) -> (states, ys_t)` along the leading (time)
     axis of `xs`, a tensor or a nest of them.
 
@@ -55,10 +58,26 @@ def scan(step, states, xs, unroll=False):
     every step. Returns the final states and the tuple of `ys` stacked
     time-major. A compiled loop on TensorFlow and JAX; a Python loop on
     eager PyTorch (the least overhead there) and with `unroll`.
+
+    `prepare`, if given, maps the inputs to what `step` takes, step by step
+    (it must also compute every step at once, over the leading time axis):
+    eager PyTorch, which pays per operation, applies it to the whole
+    sequence before the loop; the compiled loops apply it in the step,
+    which holds one step of what it makes at a time.
     """
+    module = _current()
+    if prepare is not None:
+        if getattr(module, "PREPARE_WHOLE_SEQUENCE", False):
+            xs = prepare(xs)
+        else:
+            step = functools.partial(_prepared_step, step, prepare)
     if unroll:
         return common.python_loop(step, states, xs)
-    return _current().scan(step, states, xs)
+    return module.scan(step, states, xs)
+
+
+def _prepared_step(step, prepare, states, xs_t):
+    return step(states, prepare(xs_t))
 
 
 def matmul(x, y):
@@ -109,6 +128,25 @@ def widest_float():
 def no_gradient():
     """A context that records no autograd graph (for decoding)."""
     return getattr(_current(), "no_gradient", contextlib.nullcontext)()
+
+
+def max_and_argmax(x, axis):
+    """`ops.max(x, axis)` and `ops.argmax(x, axis)` (integers, of the
+    backend's index dtype): the first index of the maximum where several
+    are equal, on every backend."""
+    return getattr(_current(), "max_and_argmax", _keras_max_and_argmax)(x, axis)
+
+
+def _keras_max_and_argmax(x, axis):
+    return keras.ops.max(x, axis=axis), keras.ops.argmax(x, axis=axis)
+
+
+def take_along_axis(x, indices, axis):
+    """`ops.take_along_axis` for indices known to be in range (it skips
+    Keras' wrap of negative indices where that costs operations)."""
+    return getattr(_current(), "take_along_axis", keras.ops.take_along_axis)(
+        x, indices, axis
+    )
 
 
 def _fused_kernel(contract):

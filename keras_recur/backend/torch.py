@@ -12,11 +12,25 @@ from keras_recur.backend import linear
 from keras_recur.backend.torch_lstm import LSTMRecurrence
 
 scan = common.python_loop
+PREPARE_WHOLE_SEQUENCE = True  # see keras_recur.backend.scan
 no_gradient = torch.no_grad
 
 
 def _tensor(value):
-    return None if value is None else ops.convert_to_tensor(value)
+    if value is None or isinstance(value, torch.Tensor):
+        return value  # Keras' conversion costs tens of microseconds a call
+    return ops.convert_to_tensor(value)
+
+
+def max_and_argmax(x, axis):
+    # One reduction for both, where torch.argmax alone, over an inner axis,
+    # costs several times as much (ATen's CPU kernel); its documented rule
+    # for ties is keras.ops.argmax's, the first index.
+    return torch.max(_tensor(x), dim=axis)
+
+
+def take_along_axis(x, indices, axis):
+    return torch.take_along_dim(_tensor(x), _tensor(indices).long(), dim=axis)
 
 
 def matmul(x, y):

@@ -11,6 +11,7 @@ from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.layers.attention.bahdanau_attention import BahdanauAttention
 from keras_recur.layers.attention.luong_attention import LuongAttention
 from keras_recur.layers.crf import CRF
+from keras_recur.layers.crf import allowed_transitions
 from keras_recur.layers.ridge_readout import RidgeReadout
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
@@ -64,4 +65,5 @@ __all__ = [
     "RecurrentCell",
     "RecurrentLayer",
     "RidgeReadout",
+    "allowed_transitions",
 ]

@@ -8,13 +8,192 @@ from keras import ops
 from keras_recur import backend
 from keras_recur.validation import check_batch_time
 from keras_recur.validation import check_bool
+from keras_recur.validation import check_one_of
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import resolve
 
+# AllenNLP's score for a forbidden transition: exp(-1e4) is 0 in float32,
+# so forbidden sequences drop out of log Z exactly, while the score stays
+# finite (no inf - inf in the gradient, no NaN for an impossible row).
+FORBIDDEN = -1e4
 
-def _logsumexp(pairs, unused_step_mask):
-    """The forward algorithm's sum over the previous tag; collects none."""
-    return ops.logsumexp(pairs, axis=1), ()
+# Each scheme's tag prefixes; the schemes are AllenNLP's, plus BIOES (the
+# same rules as BIOUL, with E for L and S for U).
+SCHEMES = {
+    "BIO": "OBI",
+    "IOB1": "OBI",
+    "BIOUL": "OBILU",
+    "BIOES": "OBIES",
+    "BMES": "BMES",
+}
+
+
+def _split_tag(scheme, tag):
+    """A tag name as (prefix, type): "B-PER" is ("B", "-PER"), "O" is
+    ("O", ""); a bare prefix ("B") has the type ""."""
+    prefix, entity = (tag[:1], tag[1:]) if isinstance(tag, str) else ("", "")
+    valid = prefix != "" and prefix in SCHEMES[scheme]
+    valid = valid and (entity == "" or prefix != "O" and len(entity) > 1)
+    if not valid or entity and entity[0] != "-":
+        raise ValueError(
+            f"Under the {scheme} scheme a tag is one of "
+            f"{', '.join(SCHEMES[scheme])} alone or followed by '-<type>'"
+            f"{' (O alone)' if 'O' in SCHEMES[scheme] else ''}. "
+            f"Received: tag {tag!r}"
+        )
+    if scheme == "BIOES":  # the rules below name BIOUL's prefixes
+        prefix = {"E": "L", "S": "U"}.get(prefix, prefix)
+    return prefix, entity
+
+
+def _follows(scheme, before, after):
+    """Whether tag `after` may follow tag `before`; `before` is "START" at
+    the first tag and `after` "END" after the last (AllenNLP's rules)."""
+    if before == "START" or after == "END":
+        first_or_last = {
+            "BIO": ("OB", "OBI"),
+            "IOB1": ("OI", "OBI"),
+            "BIOUL": ("OBU", "OLU"),
+            "BMES": ("BS", "ES"),
+        }[scheme if scheme != "BIOES" else "BIOUL"]
+        if before == "START":
+            return after[0] in first_or_last[0]
+        return before[0] in first_or_last[1]
+    (b, b_type), (a, a_type) = before, after
+    same_type = b_type == a_type
+    if scheme == "BIO":
+        return a in "OB" or a == "I" and b in "BI" and same_type
+    if scheme == "IOB1":
+        return a in "OI" or a == "B" and b in "BI" and same_type
+    if scheme == "BMES":
+        return b in "ES" and a in "BS" or b in "BM" and a in "ME" and same_type
+    # BIOUL (and BIOES): a chunk ends (O, L, U) before another begins.
+    return b in "OLU" and a in "OBU" or b in "BI" and a in "IL" and same_type
+
+
+def allowed_transitions(scheme, tags):
+    """The tag transitions a tagging scheme allows, for `CRF`'s
+    `allowed_transitions`: AllenNLP's `allowed_transitions`.
+
+    With `n = len(tags)`, the pairs `(i, j)` say that tag `j` may follow tag
+    `i`; `(n, j)` that a sequence may start with tag `j` and `(i, n + 1)`
+    that it may end with tag `i`. Under BIO an `I-x` follows only `B-x` or
+    `I-x`; under IOB1 a `B-x` follows only `B-x` or `I-x`; under BIOUL
+    (BIOES) a chunk is `U-x` (`S-x`) or `B-x I-x... L-x` (`E-x`), and under
+    BMES, which has no `O`, `S-x` or `B-x M-x... E-x`.
+
+    Args:
+        scheme: `"BIO"` (IOB2), `"IOB1"`, `"BIOUL"`, `"BIOES"` or `"BMES"`.
+        tags: The name of each tag id, in order: `"O"`, or a prefix of the
+            scheme followed by `-<type>` (`"B-PER"`) or alone (`"B"`).
+
+    Returns:
+        A list of `(from, to)` pairs of ints.
+
+    Example:
+
+    >>> pairs = keras_recur.layers.allowed_transitions(
+    ...     "BIO", ["O", "B-X", "I-X"]
+    ... )
+    >>> (0, 2) in pairs, (1, 2) in pairs, (3, 2) in pairs  # O, B-X, start
+    (False, True, False)
+
+    Reference:
+
+    - AllenNLP's `allennlp.modules.conditional_random_field`.
+      <https://github.com/allenai/allennlp>
+    """
+    check_one_of("scheme", scheme, tuple(SCHEMES))
+    if isinstance(tags, dict):
+        tags = [tags[i] for i in sorted(tags)]
+    if isinstance(tags, str) or not tags:
+        raise ValueError(
+            f"`tags` must be a non-empty list of tag names. Received: "
+            f"tags={tags!r}"
+        )
+    parsed = [_split_tag(scheme, tag) for tag in tags]
+    start, end = len(parsed), len(parsed) + 1
+    pairs = [
+        (i, j)
+        for i, before in enumerate(parsed)
+        for j, after in enumerate(parsed)
+        if _follows(scheme, before, after)
+    ]
+    pairs += [
+        (start, j)
+        for j, after in enumerate(parsed)
+        if _follows(scheme, "START", after)
+    ]
+    pairs += [
+        (i, end)
+        for i, before in enumerate(parsed)
+        if _follows(scheme, before, "END")
+    ]
+    return sorted(pairs)
+
+
+def _transition_masks(num_tags, pairs):
+    """`pairs` (see `allowed_transitions`), checked, as sorted tuples of
+    ints, and as boolean NumPy masks of the transitions (num_tags, num_tags),
+    the first tags and the last tags."""
+    start, end = num_tags, num_tags + 1
+    allowed = np.zeros((num_tags + 2, num_tags + 2), bool)
+    try:
+        pairs = [tuple(pair) for pair in pairs]
+    except TypeError:
+        pairs = None
+    for pair in pairs or [None]:
+        valid = pair is not None and len(pair) == 2
+        valid = valid and all(
+            isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+            for i in pair
+        )
+        valid = (
+            valid
+            and 0 <= pair[0] <= start
+            and pair[1]
+            in (
+                *range(num_tags),
+                end,
+            )
+        )
+        if not valid or pair == (start, end):
+            raise ValueError(
+                "`allowed_transitions` must be a non-empty list of (from, to) "
+                f"pairs of tag ids in [0, num_tags={num_tags}), with "
+                f"{start} for the start and {end} for the end (see "
+                "keras_recur.layers.allowed_transitions). Received: "
+                f"{pair!r} in allowed_transitions"
+            )
+        allowed[pair] = True
+    masks = (
+        allowed[:num_tags, :num_tags],
+        allowed[start, :num_tags],
+        allowed[:num_tags, end],
+    )
+    return sorted(set((int(i), int(j)) for i, j in pairs)), masks
+
+
+def _top(scores, k):
+    """The `k` largest of `scores` (batch, n, m) along axis 1, best first,
+    ties to the lower index (argmax's rule on every backend, where top_k's
+    ties are unspecified on PyTorch): values and integer indices, each
+    (batch, m * k), flattened as (column, rank)."""
+    values, indices = [], []
+    for rank in range(k):
+        value, index = backend.max_and_argmax(scores, axis=1)
+        values.append(value)
+        indices.append(index)
+        if rank < k - 1:
+            taken = ops.one_hot(index, scores.shape[1], axis=1)
+            scores = ops.where(taken > 0, float("-inf"), scores)
+    if k == 1:
+        return values[0], indices[0]
+    flat = (-1, scores.shape[2] * k)
+    return (
+        ops.reshape(ops.stack(values, axis=-1), flat),
+        ops.reshape(ops.stack(indices, axis=-1), flat),
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -31,7 +210,11 @@ class CRF(keras.layers.Layer):
     ```
 
     `T` is the learned `transitions` matrix (from tag, to tag); `start` and
-    `end` are learned with `use_boundary_transitions` (else zero). Masked
+    `end` are learned with `use_boundary_transitions` (else zero). With
+    `allowed_transitions` (say from `keras_recur.layers.allowed_transitions`
+    for BIO tags) every other transition, first tag and last tag scores
+    `-1e4` (AllenNLP's constant) instead: Viterbi never picks one, and `Z`
+    sums over the allowed sequences only (exactly, in float32). Masked
     steps are skipped: the chain runs over the unmasked steps in order, so
     right padding, left padding and holes are all exact. `log Z` is the
     forward algorithm in log space (stable for long sequences and many
@@ -57,6 +240,11 @@ class CRF(keras.layers.Layer):
             of the emission scores).
         use_boundary_transitions: Whether to learn scores for the first and
             the last tag of a sequence. Default: `True`.
+        allowed_transitions: `None` (every transition allowed), or the
+            `(from, to)` tag pairs allowed, with `num_tags` for the start
+            and `num_tags + 1` for the end, as
+            `keras_recur.layers.allowed_transitions` returns them.
+            Default: `None`.
         transitions_initializer: Initializer of the three weights.
             Default: `"glorot_uniform"`.
         transitions_regularizer: Regularizer of the three weights.
@@ -85,6 +273,9 @@ class CRF(keras.layers.Layer):
     >>> tags, scores = crf.decode(emissions, mask)  # the tags and s(tags)
     >>> tuple(crf.log_likelihood(emissions, tags, mask).shape)
     (2,)
+    >>> paths, path_scores = crf.decode(emissions, mask, top_k=2)  # 2 best
+    >>> tuple(paths.shape), tuple(path_scores.shape)
+    ((2, 2, 4), (2, 2))
 
     Reference:
 
@@ -100,6 +291,7 @@ class CRF(keras.layers.Layer):
         self,
         num_tags,
         use_boundary_transitions=True,
+        allowed_transitions=None,
         transitions_initializer="glorot_uniform",
         transitions_regularizer=None,
         transitions_constraint=None,
@@ -110,6 +302,11 @@ class CRF(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_tags = int(num_tags)
         self.use_boundary_transitions = use_boundary_transitions
+        self.allowed_transitions = None
+        if allowed_transitions is not None:
+            self.allowed_transitions, self._allowed_masks = _transition_masks(
+                self.num_tags, allowed_transitions
+            )
         self.transitions_initializer = resolve(
             "transitions_initializer", transitions_initializer
         )
@@ -168,52 +365,74 @@ class CRF(keras.layers.Layer):
     def _weights(self):
         """`transitions`, `start`, `end` in float32 (a mixed precision call
         would read them in float16); `start` and `end` zeros without
-        boundary transitions."""
+        boundary transitions; `FORBIDDEN` where not allowed."""
         zeros = ops.zeros((self.num_tags,), "float32")
         weights = [self.transitions, zeros, zeros]
         if self.use_boundary_transitions:
             weights[1:] = [self.start_transitions, self.end_transitions]
-        return [ops.cast(w, "float32") for w in weights]
+        weights = [ops.cast(w, "float32") for w in weights]
+        if self.allowed_transitions is not None:
+            weights = [
+                ops.where(allowed, w, FORBIDDEN)
+                for allowed, w in zip(self._allowed_masks, weights)
+            ]
+        return weights
 
-    def _chain(self, emissions, mask, combine, collect_alphas=False):
-        """The forward recursion with `combine` = logsumexp (forward
-        algorithm) or max (Viterbi) over the previous tag.
+    def _moves(self, emissions, mask):
+        """The score of each step's move from tag i to tag j, emission
+        included: `moves(inputs)[t, b, i, j]`.
 
-        Returns the final `alpha` (batch, num_tags), whether each row had an
-        unmasked step, and what `combine` collects at every step (then
-        every step's `alpha`, with `collect_alphas`).
+        A step that chains from a previous unmasked step moves by
+        `transitions[i, j] + e_t[j]`. A row's first unmasked step starts
+        from `start` (the recursion's initial value) and a masked step
+        keeps the scores it has: both stay on tag i, where every other move
+        scores -inf, so that the recursions need no branch per step: one
+        add and one reduction.
+
+        Returns `moves`, its time-major `inputs` (for `backend.scan`'s
+        `prepare`, which computes every step's moves at once or one step at
+        a time, as the backend runs faster), and whether each row has an
+        unmasked step.
         """
-        transitions, start, _ = self._weights()
-        batch = ops.shape(emissions)[1]
-        alpha = ops.zeros((batch, self.num_tags), "float32") + start
-        # Per step, whether an unmasked step came before (then the step
-        # chains from a previous tag): computed once, outside the loop.
+        transitions, _, _ = self._weights()
         counts = ops.cumsum(ops.cast(mask, "int32"), axis=0)
-        mask = ops.expand_dims(mask, 2)
-        chained = ops.expand_dims(counts > 1, 2) & mask
-        started = ops.expand_dims(counts > ops.cast(mask[..., 0], "int32"), 2)
+        chained = ops.expand_dims((counts > 1) & mask, (2, 3))
+        emitted = ops.where(ops.expand_dims(mask, 2), emissions, 0.0)
+        stay = ops.where(ops.eye(self.num_tags) > 0, 0.0, float("-inf"))
 
-        def step(states, inputs):
+        def moves(inputs):
+            step_chained, step_emitted = inputs
+            return ops.where(step_chained, transitions, stay) + step_emitted
+
+        return moves, (chained, ops.expand_dims(emitted, 2)), counts[-1] > 0
+
+    def _start(self, inputs):
+        """`alpha` before the first step: `start` in every row."""
+        _, start, _ = self._weights()
+        batch = ops.shape(inputs[1])[1]
+        return ops.zeros((batch, self.num_tags), "float32") + start
+
+    def _forward(self, moves, inputs, collect_alphas=False):
+        """The forward algorithm: `alpha_t[b, j]`, the log of the summed
+        exp-scores of every path up to step t that ends on tag j.
+
+        Returns the last `alpha` and, with `collect_alphas`, every step's
+        `alpha` (time-major).
+        """
+
+        def step(states, step_moves):
             (alpha,) = states
-            emission, step_mask, step_started, step_chained = inputs
-            # pairs[b, i, j]: the path so far ends in tag i, then tag j.
-            pairs = ops.expand_dims(alpha, 2) + transitions
-            through, collected = combine(pairs, step_chained)
-            # A row's first unmasked step has no previous tag; `alpha` there
-            # still holds `start`.
-            new_alpha = ops.where(step_started, through, alpha) + emission
-            alpha = ops.where(step_mask, new_alpha, alpha)
-            if collect_alphas:
-                collected = (*collected, alpha)
-            return [alpha], collected
+            alpha = ops.logsumexp(ops.expand_dims(alpha, 2) + step_moves, 1)
+            return [alpha], (alpha,) if collect_alphas else ()
 
         (alpha,), collected = backend.scan(
-            step, [alpha], (emissions, mask, started, chained)
+            step, [self._start(inputs)], inputs, prepare=moves
         )
-        return alpha, counts[-1] > 0, collected
+        return alpha, collected
 
     def _log_partition(self, emissions, mask):
-        alpha, started, _ = self._chain(emissions, mask, _logsumexp)
+        moves, inputs, started = self._moves(emissions, mask)
+        alpha, _ = self._forward(moves, inputs)
         _, _, end = self._weights()
         log_z = ops.logsumexp(alpha + end, axis=1)
         return ops.where(started, log_z, 0.0)
@@ -280,73 +499,96 @@ class CRF(keras.layers.Layer):
         score = self._sequence_score(emissions, tags, mask)
         return score - self._log_partition(emissions, mask)
 
-    def decode(self, emissions, mask=None):
+    def decode(self, emissions, mask=None, top_k=None):
         """Viterbi: the best tags, int32 `(batch, time)` (0 where masked),
-        and their score `s(tags)` (batch,) float32."""
+        and their score `s(tags)` (batch,) float32.
+
+        With `top_k`, the `top_k` best tag sequences of each row, best
+        first: tags `(batch, top_k, time)` and scores `(batch, top_k)`
+        (AllenNLP's `viterbi_tags(top_k=)`). Equal scores are ordered by
+        their last tag, then the one before it, and so on, lowest first
+        (Viterbi's own rule). Where a row has fewer than `top_k` sequences
+        (`num_tags ** steps`, or fewer allowed), the rest score `-inf`
+        and their tags are 0.
+        """
+        if top_k is not None:
+            check_positive_int("top_k", top_k)
         emissions, mask = self._inputs(emissions, mask)
-        every_tag = ops.arange(self.num_tags, dtype="int32")
+        k = 1 if top_k is None else int(top_k)
+        tags, tags_by_rank = self.num_tags, self.num_tags * k
+        moves, inputs, started = self._moves(emissions, mask)
 
-        def best_previous(pairs, step_mask):
-            # Where the step is masked or first, the backpointer is the
-            # identity, so the backtrace walks through it unchanged.
-            pointers = ops.where(
-                step_mask,
-                ops.cast(ops.argmax(pairs, axis=1), "int32"),
-                every_tag,
-            )
-            return ops.max(pairs, axis=1), (pointers,)
+        # The k best paths into each tag, flattened as (tag, rank): index
+        # tag * k + rank. Before the first step only rank 0 exists.
+        alpha = self._start(inputs)
+        if k > 1:
+            impossible = ops.full((1, 1, k - 1), float("-inf"))
+            alpha = ops.expand_dims(alpha, 2)
+            alpha = ops.concatenate([alpha, impossible + alpha * 0], axis=2)
+            alpha = ops.reshape(alpha, (-1, tags_by_rank))
 
-        alpha, started, (pointers,) = self._chain(
-            emissions, mask, best_previous
+        def step(states, step_moves):
+            (alpha,) = states
+            # paths[b, i * k + r, j]: the r-th best path into tag i, then j.
+            # A step that stays (see `_moves`) keeps each path's pointer.
+            if k == 1:
+                paths = ops.expand_dims(alpha, 2) + step_moves
+            else:
+                paths = ops.reshape(
+                    ops.reshape(alpha, (-1, tags, k, 1))
+                    + ops.expand_dims(step_moves, 2),
+                    (-1, tags_by_rank, tags),
+                )
+            scores, pointers = _top(paths, k)
+            return [scores], (pointers,)
+
+        (alpha,), (pointers,) = backend.scan(
+            step, [alpha], inputs, prepare=moves
         )
         _, _, end = self._weights()
-        final = alpha + end
-        score = ops.where(started, ops.max(final, axis=1), 0.0)
-        last = ops.cast(ops.argmax(final, axis=1), "int32")
+        scores, last = _top(ops.expand_dims(alpha + ops.repeat(end, k), 2), k)
+        empty = ops.where(ops.arange(k) == 0, 0.0, float("-inf"))
+        scores = ops.where(ops.expand_dims(started, 1), scores, empty)
 
         def backtrack(states, step_pointers):
-            (tag,) = states
-            previous = ops.take_along_axis(
-                step_pointers, ops.expand_dims(tag, 1), axis=1
-            )[:, 0]
-            return [previous], (tag,)
+            (path,) = states
+            previous = backend.take_along_axis(step_pointers, path, axis=1)
+            return [previous], (path,)
 
-        _, (tags,) = backend.scan(backtrack, [last], ops.flip(pointers, 0))
-        tags = ops.transpose(ops.flip(tags, 0))
-        return ops.where(ops.transpose(mask), tags, 0), score
+        _, (paths,) = backend.scan(backtrack, [last], ops.flip(pointers, 0))
+        tags = ops.cast(paths // k, "int32")
+        # (time, batch, k) to (batch, k, time).
+        tags = ops.transpose(ops.flip(tags, 0), (1, 2, 0))
+        keep = ops.expand_dims(ops.transpose(mask), 1) & ops.expand_dims(
+            scores > float("-inf"), 2
+        )
+        tags = ops.where(keep, tags, 0)
+        if top_k is None:
+            return tags[:, 0], scores[:, 0]
+        return tags, scores
 
     def marginals(self, emissions, mask=None):
         """`p(y_t = j | emissions)` by forward-backward, float32
         `(batch, time, num_tags)`; 0 at masked steps."""
         emissions, mask = self._inputs(emissions, mask)
-        # alpha_t (with e_t) at every step; a masked step repeats the
-        # previous one, and its marginal is zeroed below.
-        _, _, (alphas,) = self._chain(
-            emissions, mask, _logsumexp, collect_alphas=True
-        )
-        transitions, _, end = self._weights()
-        batch = ops.shape(emissions)[1]
+        # alpha_t[j]: every path up to step t ending on tag j (e_t included);
+        # beta_t[j]: every path after step t from tag j (end included). Both
+        # follow `_moves`, so a masked step repeats its neighbour's.
+        moves, inputs, _ = self._moves(emissions, mask)
+        _, (alphas,) = self._forward(moves, inputs, collect_alphas=True)
+        _, _, end = self._weights()
 
-        def backward(states, inputs):
-            # following[b, j] = e_{t'}[j] + beta_{t'}[j] at the next unmasked
-            # step t' (after t), once there is one.
-            following, has_following = states
-            emission, step_mask = inputs
-            step_mask = ops.expand_dims(step_mask, 1)
-            through = ops.logsumexp(
-                transitions + ops.expand_dims(following, 1), axis=2
-            )
-            beta = ops.where(has_following, through, end)
-            following = ops.where(step_mask, emission + beta, following)
-            return [following, has_following | step_mask], (beta,)
+        def backward(states, step_moves):
+            # Emits beta_t, then steps back over t's move to beta_{t-1}.
+            (beta,) = states
+            before = ops.logsumexp(step_moves + ops.expand_dims(beta, 1), 2)
+            return [before], (beta,)
 
         _, (betas,) = backend.scan(
             backward,
-            [
-                ops.zeros((batch, self.num_tags), "float32"),
-                ops.zeros((batch, 1), "bool"),
-            ],
-            (ops.flip(emissions, 0), ops.flip(mask, 0)),
+            [ops.zeros_like(alphas[0]) + end],
+            tuple(ops.flip(x, 0) for x in inputs),
+            prepare=moves,
         )
         # Normalised per step (softmax subtracts the max exactly; log Z
         # rounds to the float32 spacing of scores as large as these sums).
@@ -369,6 +611,11 @@ class CRF(keras.layers.Layer):
             **super().get_config(),
             "num_tags": self.num_tags,
             "use_boundary_transitions": self.use_boundary_transitions,
+            "allowed_transitions": (
+                None
+                if self.allowed_transitions is None
+                else [list(pair) for pair in self.allowed_transitions]
+            ),
             **{
                 name: keras.saving.serialize_keras_object(getattr(self, name))
                 for name in (

@@ -2,6 +2,7 @@
 sequence (NumPy, float64), pytorch-crf, and central finite differences;
 then its Keras use (masks, Tagger's fit with jit, saving) and bad input."""
 
+import itertools
 import json
 import re
 
@@ -14,6 +15,7 @@ from tests import reference
 from tests.testing import BACKEND
 from tests.testing import assert_crf_matches_enumeration
 from tests.testing import gradients
+from tests.testing import jit_compiled
 from tests.testing import numeric_gradient
 from tests.testing import to_numpy
 
@@ -49,6 +51,136 @@ def test_matches_enumeration_of_every_tag_sequence(boundary):
     decoded = assert_crf_matches_enumeration(crf, emissions, tags, MASK)
     # Calling the layer decodes, with the mask Keras would pass.
     np.testing.assert_array_equal(to_numpy(crf(emissions, mask=MASK)), decoded)
+
+
+SCHEME_TAGS = {
+    "BIO": ["O", "B-A", "I-A", "B-B", "I-B"],
+    "IOB1": ["O", "I-A", "B-A", "I-B", "B-B"],
+    "BIOUL": ["O", "B-A", "I-A", "L-A", "U-A", "B-B", "I-B", "L-B", "U-B"],
+    "BIOES": ["S-A", "B-A", "I-A", "E-A", "O"],
+    "BMES": ["B-A", "M-A", "E-A", "S-A", "B-B", "M-B", "E-B", "S-B"],
+}
+
+
+def sequences_allowed_by(pairs, num_tags, length):
+    """The tag-id sequences of `length` whose every transition, first and
+    last tag is among `pairs` (start = num_tags, end = num_tags + 1)."""
+    pairs = set(pairs)
+    return {
+        s
+        for s in itertools.product(range(num_tags), repeat=length)
+        if (num_tags, s[0]) in pairs
+        and (s[-1], num_tags + 1) in pairs
+        and all(pair in pairs for pair in zip(s, s[1:]))
+    }
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="NumPy only: runs once")
+@pytest.mark.parametrize("scheme", sorted(SCHEME_TAGS))
+def test_allowed_transitions_are_exactly_the_schemes_chunkings(scheme):
+    tags = SCHEME_TAGS[scheme]
+    pairs = keras_recur.layers.allowed_transitions(scheme, tags)
+    for length in range(1, 5):
+        assert sequences_allowed_by(pairs, len(tags), length) == (
+            reference.scheme_sequences(scheme, tags, length)
+        ), length
+    # AllenNLP's form: a {id: name} dict; word segmentation's bare tags.
+    assert (
+        keras_recur.layers.allowed_transitions(scheme, dict(enumerate(tags)))
+        == pairs
+    )
+    bare = keras_recur.layers.allowed_transitions("BMES", list("BMES"))
+    assert sequences_allowed_by(bare, 4, 3) == {
+        (3, 3, 3),
+        (0, 2, 3),
+        (3, 0, 2),
+        (0, 1, 2),  # S S S, BE S, S BE, BME
+    }
+
+
+def test_allowed_transitions_constrain_the_crf_exactly():
+    rng = np.random.default_rng(7)
+    tag_names = SCHEME_TAGS["BIO"]
+    num_tags = len(tag_names)
+    pairs = keras_recur.layers.allowed_transitions("BIO", tag_names)
+    allowed = {
+        n: reference.scheme_sequences("BIO", tag_names, n) for n in range(1, 6)
+    }
+    # Scores that favour breaking BIO (I after O, first tag I).
+    for boundary in (True, False):
+        crf = keras_recur.layers.CRF(
+            num_tags,
+            use_boundary_transitions=boundary,
+            allowed_transitions=pairs,
+        )
+        crf.build((None, None, num_tags))
+        crf.set_weights(
+            [rng.normal(size=w.shape).astype("float32") for w in crf.weights]
+        )
+        emissions = rng.normal(size=(*MASK.shape, num_tags)).astype("float32")
+        emissions[..., [2, 4]] += 2.0
+        tags = np.zeros(MASK.shape, int)
+        for b, row in enumerate(MASK):
+            if row.any():
+                choices = sorted(allowed[row.sum()])
+                tags[b, row] = choices[rng.integers(len(choices))]
+        decoded = assert_crf_matches_enumeration(
+            crf, emissions, tags, MASK, allowed=allowed
+        )
+        unconstrained = keras_recur.layers.CRF(
+            num_tags, use_boundary_transitions=boundary
+        )
+        unconstrained.build((None, None, num_tags))
+        unconstrained.set_weights(crf.get_weights())
+        free, _ = unconstrained.decode(emissions, MASK)
+        # The constraints changed the answer for some row, never the mask.
+        assert np.any(to_numpy(free) != decoded)
+        assert np.all(decoded[~MASK] == 0)
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="XLA: TensorFlow and JAX")
+def test_constrained_top_k_compiles_under_jit():
+    rng = np.random.default_rng(8)
+    crf = keras_recur.layers.CRF(
+        5,
+        allowed_transitions=keras_recur.layers.allowed_transitions(
+            "BIO", SCHEME_TAGS["BIO"]
+        ),
+    )
+    crf.build((None, None, 5))  # outside the compiled function
+    emissions = rng.normal(size=(*MASK.shape, 5)).astype("float32")
+
+    def decode(emissions, mask):
+        tags, scores = crf.decode(emissions, mask, top_k=3)
+        return tags, scores, crf.log_likelihood(emissions, tags[:, 0], mask)
+
+    for got, want in zip(
+        jit_compiled(decode)(emissions, MASK), decode(emissions, MASK)
+    ):
+        np.testing.assert_allclose(to_numpy(got), to_numpy(want), atol=1e-5)
+
+
+def test_top_k_ties_shortfalls_and_the_empty_row():
+    crf = keras_recur.layers.CRF(3, transitions_initializer="zeros")
+    emissions = np.zeros((3, 2, 3), "float32")
+    mask = np.array([[1, 1], [1, 0], [0, 0]], bool)
+    tags, scores = (to_numpy(x) for x in crf.decode(emissions, mask, 4))
+    # Every sequence ties at 0: ordered by the last tag, then the one
+    # before it, lowest first; one step has 3 sequences, no step one.
+    np.testing.assert_array_equal(tags[0], [[0, 0], [1, 0], [2, 0], [0, 1]])
+    np.testing.assert_array_equal(tags[1], [[0, 0], [1, 0], [2, 0], [0, 0]])
+    np.testing.assert_array_equal(tags[2], np.zeros((4, 2)))
+    inf = np.inf
+    np.testing.assert_array_equal(
+        scores, [[0, 0, 0, 0], [0, 0, 0, -inf], [0, -inf, -inf, -inf]]
+    )
+    # top_k=1 is decode, shape aside.
+    best, best_scores = crf.decode(emissions, mask)
+    one, one_scores = crf.decode(emissions, mask, top_k=1)
+    np.testing.assert_array_equal(to_numpy(one)[:, 0], to_numpy(best))
+    np.testing.assert_array_equal(
+        to_numpy(one_scores)[:, 0], to_numpy(best_scores)
+    )
 
 
 def test_an_all_padded_row_is_the_empty_sequence_never_nan():
@@ -154,6 +286,9 @@ def test_config_round_trip_and_symbolic_call():
     crf = keras_recur.layers.CRF(
         5,
         use_boundary_transitions=False,
+        allowed_transitions=keras_recur.layers.allowed_transitions(
+            "BIO", SCHEME_TAGS["BIO"]
+        ),
         transitions_initializer="zeros",
         transitions_regularizer="l2",
     )
@@ -162,6 +297,7 @@ def test_config_round_trip_and_symbolic_call():
     clone = keras_recur.layers.CRF.from_config(config)
     assert clone.get_config() == config
     assert clone.use_boundary_transitions is False
+    assert clone.allowed_transitions == crf.allowed_transitions
     symbolic = crf(keras.Input((None, 5)))
     assert tuple(symbolic.shape) == (None, None)
     assert keras.backend.standardize_dtype(symbolic.dtype) == "int32"
@@ -258,6 +394,35 @@ def test_bad_input_is_named():
     cases = [
         (lambda: keras_recur.layers.CRF(0), "num_tags=0"),
         (lambda: keras_recur.layers.CRF(3, use_boundary_transitions=1), "=1"),
+        (lambda: crf.decode(emissions, top_k=0), "top_k=0"),
+        (
+            lambda: keras_recur.layers.CRF(3, allowed_transitions=[(0, 3)]),
+            "(0, 3) in allowed_transitions",  # into the start
+        ),
+        (
+            lambda: keras_recur.layers.CRF(3, allowed_transitions=[(4, 0)]),
+            "(4, 0) in allowed_transitions",  # out of the end
+        ),
+        (
+            lambda: keras_recur.layers.CRF(3, allowed_transitions=[]),
+            "None in allowed_transitions",
+        ),
+        (
+            lambda: keras_recur.layers.allowed_transitions("BILOU", ["O"]),
+            "scheme='BILOU'",
+        ),
+        (
+            lambda: keras_recur.layers.allowed_transitions("BIO", ["O", "X-A"]),
+            "tag 'X-A'",
+        ),
+        (
+            lambda: keras_recur.layers.allowed_transitions("BMES", ["O"]),
+            "tag 'O'",
+        ),
+        (
+            lambda: keras_recur.layers.allowed_transitions("BIO", "O"),
+            "tags='O'",
+        ),
         (lambda: crf.decode(np.zeros((2, 4, 5))), "(2, 4, 5)"),
         (lambda: crf.decode(np.zeros((2, 3))), "(2, 3)"),
         (lambda: crf.decode(emissions, np.ones((2, 5), bool)), "(2, 5)"),

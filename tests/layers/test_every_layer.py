@@ -127,9 +127,12 @@ TESTED_IN_ITS_OWN_FILE = {"CRF": "tests/layers/test_crf.py"}
 
 
 def test_every_public_layer_has_a_case():
-    assert set(CASES) | set(TESTED_IN_ITS_OWN_FILE) == (
-        set(keras_recur.layers.__all__) - BASES
-    )
+    layers = {
+        name
+        for name in keras_recur.layers.__all__
+        if isinstance(getattr(keras_recur.layers, name), type)
+    }
+    assert set(CASES) | set(TESTED_IN_ITS_OWN_FILE) == layers - BASES
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -131,9 +131,10 @@ def crf_cases(draw):
 
 
 @ONE_ELEMENT_SOFTMAX
-# Fewer cases: each new shape compiles anew on JAX (2.4 s a case there), and
-# test_crf.py enumerates every tag sequence of its fixed shapes as well.
-@settings(BUDGET, max_examples=12)
+# Fewer cases: each new shape compiles anew on JAX (7 s a case there in CI),
+# and test_crf.py enumerates every tag sequence of its fixed shapes as well,
+# its top_k paths too.
+@settings(BUDGET, max_examples=8)
 @given(crf_cases())
 def test_crf_matches_enumeration(case):
     rng = np.random.default_rng(case["seed"])
@@ -147,7 +148,7 @@ def test_crf_matches_enumeration(case):
     )
     emissions = rng.normal(size=case["shape"]).astype("float32")
     tags = rng.integers(0, num_tags, mask.shape)
-    assert_crf_matches_enumeration(crf, emissions, tags, mask)
+    assert_crf_matches_enumeration(crf, emissions, tags, mask, top_k=2)
 
 
 @st.composite

@@ -11,6 +11,7 @@ import pytest
 import keras_recur
 from tests.testing import BACKEND
 from tests.testing import GeneralAttention
+from tests.testing import jit_compiled
 from tests.testing import randomize
 from tests.testing import to_numpy
 
@@ -209,15 +210,7 @@ def test_decoding_compiles_under_jit():
         beam = model.beam_search(source, START, END, 5, beam_width=3)
         return greedy.tokens, greedy.scores, beam.tokens, beam.scores
 
-    if BACKEND == "jax":
-        import jax
-
-        compiled = jax.jit(decode)
-    else:
-        import tensorflow as tf
-
-        compiled = tf.function(decode, jit_compile=True)
-    for got, want in zip(compiled(SOURCE), decode(SOURCE)):
+    for got, want in zip(jit_compiled(decode)(SOURCE), decode(SOURCE)):
         np.testing.assert_allclose(to_numpy(got), to_numpy(want), atol=1e-5)
 
 
