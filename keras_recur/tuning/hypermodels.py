@@ -636,6 +636,9 @@ class SequenceTagger(RecurrentHyperModel):
     (batch, steps), 0 for padding, to a tag per token. An embedding, the
     recurrent stack of `RecurrentHyperModel` over every step, a `Dense`
     scoring the tags, then a CRF or a per-step softmax (`head`, searchable).
+    A CRF may be held to BIO's transitions (`bio_constraints`, searchable in
+    CRF trials: `keras_recur.layers.allowed_transitions("BIO", tag_names)`),
+    so that it never decodes an `I-X` after anything but `B-X` or `I-X`.
 
     Each trial is scored by token accuracy over unmasked tokens
     (`token_accuracy`) and labelled-span F1 (`span_f1`,
@@ -650,6 +653,8 @@ class SequenceTagger(RecurrentHyperModel):
         tag_names: The BIO name of each tag id (`"O"`, `"B-PER"`, ...).
         embedding_dim: Size of the token embedding.
         head: `"crf"` and/or `"softmax"`. Default: both.
+        bio_constraints: `True` and/or `False`: whether the CRF allows only
+            BIO's transitions. Default: both.
         **kwargs: The search space and other arguments of
             `RecurrentHyperModel`.
 
@@ -664,6 +669,8 @@ class SequenceTagger(RecurrentHyperModel):
     >>> tagger = hypermodel.build(hp)
     >>> type(tagger).__name__, hp.values["head"], hp.values["embedding_dim"]
     ('Tagger', 'crf', 16)
+    >>> hp.values["bio_constraints"], tagger.crf.allowed_transitions[:3]
+    (True, [(0, 0), (0, 1), (0, 4)])
     """
 
     loss = None
@@ -674,6 +681,7 @@ class SequenceTagger(RecurrentHyperModel):
         tag_names,
         embedding_dim=(16, 32, 64),
         head=("crf", "softmax"),
+        bio_constraints=(True, False),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -682,6 +690,7 @@ class SequenceTagger(RecurrentHyperModel):
         self.tag_names = check_tag_names(tag_names)
         self.searchable("embedding_dim", embedding_dim, _check_units)
         self.searchable("head", head, _one_of("crf", "softmax"))
+        self.searchable("bio_constraints", bio_constraints, _check_flag)
 
     @property
     def metrics(self):
@@ -702,7 +711,15 @@ class SequenceTagger(RecurrentHyperModel):
         scores = keras.layers.Dense(num_tags)(encoded)
         crf = None
         if self.value(hp, "head") == "crf":
-            crf = keras_recur.layers.CRF(num_tags)
+            constrained = self.conditional_values(
+                hp, "head", ["crf"], ["bio_constraints"]
+            )["bio_constraints"]
+            allowed = None
+            if constrained:
+                allowed = keras_recur.layers.allowed_transitions(
+                    "BIO", self.tag_names
+                )
+            crf = keras_recur.layers.CRF(num_tags, allowed_transitions=allowed)
         return keras_recur.models.Tagger(keras.Model(tokens, scores), crf=crf)
 
     def input_shapes(self):

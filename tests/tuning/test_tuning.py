@@ -432,11 +432,35 @@ def test_distribution_must_have_a_scope():
             lambda: tuning.SequenceTagger(9, ["O"], embedding_dim=0),
             "embedding_dim=0",
         ),
+        (
+            lambda: tuning.SequenceTagger(9, ["O"], bio_constraints=1),
+            "bio_constraints=1",
+        ),
     ],
 )
 def test_bad_model_arguments_are_named(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_tagger_searches_bio_constraints_in_crf_trials_only():
+    tag_names = ["O", "B-A", "I-A"]
+    hypermodel = tuning.SequenceTagger(
+        9, tag_names, cell="GRU", units=4, depth=1, embedding_dim=4
+    )
+    assert tuner_conditions(hypermodel)["bio_constraints"] == ["crf"]
+    built = {}
+    for head, constrained in [("crf", True), ("crf", False), ("softmax", None)]:
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("head", head)
+        if constrained is not None:
+            with hp.conditional_scope("head", ["crf"]):
+                hp.Fixed("bio_constraints", constrained)
+        built[head, constrained] = hypermodel.build(hp)
+    want = keras_recur.layers.allowed_transitions("BIO", tag_names)
+    assert built["crf", True].crf.allowed_transitions == want
+    assert built["crf", False].crf.allowed_transitions is None
+    assert built["softmax", None].crf is None
 
 
 def regression_data(count=48, steps=6):
