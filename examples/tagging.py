@@ -1,5 +1,6 @@
-"""Tag entities in BIO with a recurrent tagger: a CRF head against a
-per-token softmax, over the cells, each variant tuned with keras-tuner.
+"""Tag entities in BIO with a recurrent tagger: a CRF head (learning the
+transitions, or held to BIO's) against a per-token softmax, over the cells,
+each variant tuned with keras-tuner.
 
 Data: GENERATED, not a real corpus (no labelled sequence corpus ships
 inside an installable package that we found, and nothing is downloaded at
@@ -9,10 +10,12 @@ are ambiguous: shared by the three types, so a word's tag depends on the
 span it is in. Spans may touch, even two of one type, where only the B
 tag marks the boundary: the words cannot show it, which keeps every
 model's span F1 below 1. The tag sequence obeys constraints (I-X only after B-X
-or I-X) that a CRF's transitions learn and a per-token softmax does not
-see. Padding is on the right, as `Embedding(mask_zero=True)` masks it.
+or I-X) that a CRF's transitions learn, a per-token softmax does not see,
+and a CRF given `keras_recur.layers.allowed_transitions("BIO", ...)` cannot
+break. Padding is on the right, as `Embedding(mask_zero=True)` masks it.
 
-Each variant (cell x head) gets its own search with the same budget and
+Each variant (cell x head: crf, crf+BIO, softmax; with --quick one cell,
+crf+BIO and softmax) gets its own search with the same budget and
 tuner seed on validation span F1; its best model is scored on the test set
 (span F1, token accuracy, and the share of sentences whose decoded tags
 break BIO). Writes variants.md, f1.png (test span F1 per variant),
@@ -76,12 +79,23 @@ def breaks_bio(tags, mask):
     return np.any(inside & ~allowed & mask, axis=1)
 
 
+# Variant heads: the SequenceTagger's head, and whether its CRF is held to
+# BIO's transitions.
+HEADS = {
+    "crf": ("crf", False),
+    "crf+BIO": ("crf", True),
+    "softmax": ("softmax", False),
+}
+
+
 def hypermodel(cell, head, quick, seed, distribution):
+    head, bio_constraints = HEADS[head]
     return tuning.SequenceTagger(
         VOCABULARY,
         TAG_NAMES,
         embedding_dim=16 if quick else [16, 32],
         head=head,
+        bio_constraints=bio_constraints,
         cell=cell,
         units=[16] if quick else [16, 32],
         depth=1,
@@ -128,13 +142,14 @@ def main():
     args.add_argument(
         "--cells",
         default=",".join(CELLS),
-        help="comma-separated cells to compare, each with both heads",
+        help="comma-separated cells to compare, each with every head",
     )
     args = args.parse_args()
     cells = common.names_among("--cells", args.cells, tuning.CELLS)
     common.setup(args)
+    heads = list(HEADS)
     if args.quick:
-        cells = cells[:1]
+        cells, heads = cells[:1], ["crf+BIO", "softmax"]
     rng = np.random.default_rng(args.seed)
     sizes = (300, 100, 200) if args.quick else (2000, 400, 1000)
     train, validation, test = (sentences(n, rng) for n in sizes)
@@ -143,9 +158,7 @@ def main():
         f"{sizes[2]} test; {VOCABULARY} word ids, {len(TAG_NAMES)} tags"
     )
     variants = {
-        f"{cell}+{head}": (cell, head)
-        for cell in cells
-        for head in ("crf", "softmax")
+        f"{cell}+{head}": (cell, head) for cell in cells for head in heads
     }
     tuners = common.tune_each(
         args,
@@ -162,7 +175,7 @@ def main():
     )
     if tuning.is_worker():
         return
-    rows, scores, decoded, best = [], {}, {}, None
+    rows, scores, decoded, best, breaking = [], {}, {}, None, {}
     shown = None  # the test sentence plotted: the first a head tags out of BIO
     test_mask = test[0] > 0
     for name, tuner in tuners.items():
@@ -170,7 +183,7 @@ def main():
         metrics = model.evaluate(*test, verbose=0, return_dict=True)
         tags = model.predict(test[0], verbose=0)["tags"]
         broken = breaks_bio(tags, test_mask)
-        violations = float(np.mean(broken))
+        violations = breaking[name] = float(np.mean(broken))
         scores[name] = [metrics["span_f1"]]
         decoded[name] = tags
         if shown is None and broken.any():
@@ -200,7 +213,8 @@ def main():
         scores,
         os.path.join(args.out, "f1.png"),
         ylabel="test span F1",
-        title="BIO tagging: each cell with a CRF or a softmax head, tuned",
+        title="BIO tagging: each cell with a CRF (free or held to BIO) or a "
+        "softmax head, tuned",
     )
     shown = shown or 0
     plot_decoded(
@@ -216,6 +230,7 @@ def main():
         {
             "best": best[0],
             "test_span_f1": {k: v[0] for k, v in scores.items()},
+            "sentences_breaking_bio": breaking,
         },
     )
 
