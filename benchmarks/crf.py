@@ -7,6 +7,8 @@ transitions, and Viterbi decoding: compiled with XLA on TensorFlow and JAX
 pytorch-crf runs, the same two with pytorch-crf's `CRF` (its mean NLL and
 backward; its `decode`, which returns Python lists), and the ratios.
 Emissions are random, with right padding (the padding pytorch-crf takes).
+Each time is the median over --repeats rounds that run every function in
+turn.
 
 Writes crf.md (the table) and crf.json to --out.
 """
@@ -23,16 +25,20 @@ import numpy as np
 import keras_recur
 
 
-def best_of(function, repeats):
-    """Median seconds of `function()` over `repeats` runs, after a warm-up
-    (compilation) run."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def medians(functions, repeats):
+    """Median seconds of each of `functions` (name -> function) over
+    `repeats` rounds, after a warm-up (compilation) run of each. Every
+    round runs each function once, in turn, so that a change in the
+    machine's load (2 shared cores) reaches every function alike."""
+    for function in functions.values():
         function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def compiled(function, variables):
@@ -81,7 +87,7 @@ def compiled(function, variables):
     return run
 
 
-def keras_recur_times(emissions, tags, mask, repeats):
+def keras_recur_functions(emissions, tags, mask):
     crf = keras_recur.layers.CRF(emissions.shape[-1])
     crf.build(emissions.shape)
     emissions, tags, mask = (
@@ -95,12 +101,12 @@ def keras_recur_times(emissions, tags, mask, repeats):
         return crf.decode(emissions, mask)
 
     return {
-        "train": best_of(compiled(loss, crf.trainable_variables), repeats),
-        "infer": best_of(compiled(decode, None), repeats),
+        "train": compiled(loss, crf.trainable_variables),
+        "infer": compiled(decode, None),
     }
 
 
-def pytorch_crf_times(emissions, tags, mask, repeats):
+def pytorch_crf_functions(emissions, tags, mask):
     import torch
     import torchcrf
 
@@ -120,10 +126,7 @@ def pytorch_crf_times(emissions, tags, mask, repeats):
         with torch.no_grad():
             crf.decode(emissions, mask)
 
-    return {
-        "train": best_of(train, repeats),
-        "infer": best_of(infer, repeats),
-    }
+    return {"train": train, "infer": infer}
 
 
 def main():
@@ -154,23 +157,29 @@ def main():
     lengths = rng.integers(args.steps // 2 + 1, args.steps + 1, args.batch)
     mask = np.arange(args.steps) < lengths[:, None]
     backend = keras.backend.backend()
+    crfs = {"keras_recur.CRF": keras_recur_functions(emissions, tags, mask)}
+    if backend == "torch":
+        crfs["pytorch-crf"] = pytorch_crf_functions(emissions, tags, mask)
+    functions = {
+        (crf, task): function
+        for crf, tasks in crfs.items()
+        for task, function in tasks.items()
+    }
+    times = medians(functions, args.repeats)
     results = {
         "backend": backend,
         "shape": [args.batch, args.steps, args.tags],
-        "keras_recur.CRF": keras_recur_times(
-            emissions, tags, mask, args.repeats
-        ),
+        **{
+            crf: {task: times[crf, task] for task in tasks}
+            for crf, tasks in crfs.items()
+        },
     }
-    rows = [("keras_recur.CRF", results["keras_recur.CRF"])]
-    if backend == "torch":
-        results["pytorch-crf"] = pytorch_crf_times(
-            emissions, tags, mask, args.repeats
-        )
-        rows.append(("pytorch-crf", results["pytorch-crf"]))
+    rows = [(crf, results[crf]) for crf in crfs]
     reference = results.get("pytorch-crf")
     lines = [
         f"CRF alone on **{backend}**, batch {args.batch}, {args.steps} "
-        f"steps, {args.tags} tags (median of {args.repeats}):",
+        f"steps, {args.tags} tags (median of {args.repeats} "
+        "interleaved rounds):",
         "",
         "| CRF | NLL + gradient (ms) | Viterbi (ms) | NLL / pytorch-crf "
         "| Viterbi / pytorch-crf |",
