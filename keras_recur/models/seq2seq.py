@@ -10,22 +10,31 @@ from keras import ops
 
 from keras_recur import backend
 from keras_recur.layers.attention.attention_decoder import AttentionDecoder
+from keras_recur.validation import check_non_negative_float
+from keras_recur.validation import check_non_negative_int
+from keras_recur.validation import check_positive_float
 from keras_recur.validation import check_positive_int
+from keras_recur.validation import check_seed
 from keras_recur.validation import layer_argument
 
 Decoded = collections.namedtuple(
-    "Decoded", ["tokens", "scores", "lengths", "attention"]
+    "Decoded", ["tokens", "scores", "lengths", "attention", "normalized_scores"]
 )
-Decoded.__doc__ = """What the decoding methods return, for each sequence.
+Decoded.__doc__ = """What the decoding methods return, for each sequence
+(and with `beam_search(num_return_sequences=n)`, for each of its `n` best
+hypotheses, on an axis after the batch's: `(batch, n, ...)`).
 
 tokens: (batch, max_length) int32 token ids; after the end token, the end
     token again.
 scores: (batch,) total log-probability of the tokens up to and including
-    the end token (without length penalty).
+    the end token, under the model (without penalties).
 lengths: (batch,) number of tokens up to and including the end token
     (max_length when it never came).
 attention: (batch, max_length, Tx) attention weights of each output step
     (zeros after the end token).
+normalized_scores: (batch,) what `beam_search` ranks by: `scores` divided
+    by GNMT's length penalty, plus its coverage penalty; `scores` itself
+    for `greedy_decode` and `sample`.
 """
 
 _LAYERS = (
@@ -37,6 +46,87 @@ _LAYERS = (
 )
 # A score that never wins, finite so that arithmetic on it stays finite.
 _NEVER = -1e9
+
+
+def _forbid(log_probs, t, history, end_token, min_length, ngram_size):
+    """`log_probs` (rows, vocabulary) at step `t`, with `_NEVER` for the end
+    token before step `min_length` and for every token that would repeat an
+    n-gram (`ngram_size`) of the row's tokens before step `t` (`history`,
+    (rows, max_length))."""
+    if min_length:
+        is_end = ops.arange(ops.shape(log_probs)[-1]) == end_token
+        log_probs = ops.where(is_end & (t < min_length), _NEVER, log_probs)
+    if ngram_size:
+        repeats = _repeated_ngrams(
+            history, t, ngram_size, ops.shape(log_probs)[-1]
+        )
+        log_probs = ops.where(repeats, _NEVER, log_probs)
+    return log_probs
+
+
+def _repeated_ngrams(history, t, n, vocabulary):
+    """(rows, vocabulary) booleans: whether a token at step `t` would
+    complete an n-gram that `history[:, :t]` already holds (fairseq's
+    `no_repeat_ngram_size`)."""
+    rows, steps = ops.shape(history)[0], history.shape[1]
+    starts = steps - n + 1  # the n-grams that fit in max_length
+    if starts < 1:
+        return ops.zeros((rows, vocabulary), "bool")
+    # The n-gram at i ended before step t...
+    match = ops.expand_dims(ops.arange(starts) + n - 1 < t, 0)
+    for k in range(n - 1):
+        # ...and begins with the n - 1 tokens before step t.
+        before = ops.take(history, ops.maximum(t - n + 1 + k, 0), axis=1)
+        window = history[:, k : k + starts]
+        match = match & (window == ops.expand_dims(before, 1))
+    # Count, per row, the n-grams that end in each token: a segment sum
+    # over (row, token), which holds (rows, vocabulary) and no more.
+    match = ops.broadcast_to(match, (rows, starts))  # for n = 1
+    row = ops.repeat(ops.arange(rows, dtype="int32"), starts)
+    token = ops.reshape(history[:, n - 1 :], (-1,))
+    counts = ops.segment_sum(
+        ops.reshape(ops.cast(match, "float32"), (-1,)),
+        row * vocabulary + token,
+        num_segments=rows * vocabulary,
+    )
+    return ops.reshape(counts, (rows, vocabulary)) > 0
+
+
+def _coverage(attention_sum, source_mask):
+    """GNMT's coverage term `sum_i log(min(sum_j p_ij, 1))` over the
+    source positions i (the unmasked ones) of attention summed over the
+    output steps j: (..., Tx) to (...)."""
+    terms = ops.log(ops.minimum(attention_sum, 1.0))
+    if source_mask is not None:
+        terms = ops.where(source_mask, terms, 0.0)
+    return ops.sum(terms, axis=-1)
+
+
+def _truncated_probabilities(log_probs, temperature, top_k, top_p):
+    """The sampling distribution: softmax(log_probs / temperature), cut to
+    the `top_k` most likely tokens (and those tied with the last), then to
+    the fewest most likely tokens whose probability sums to `top_p` at
+    least (and those tied with the last), renormalised."""
+    logits = log_probs / temperature
+    if top_k is not None:
+        kth = ops.top_k(logits, top_k)[0][:, -1:]
+        logits = ops.where(logits < kth, float("-inf"), logits)
+    probabilities = ops.softmax(logits, axis=-1)
+    if top_p < 1.0:
+        ranked = ops.top_k(probabilities, ops.shape(probabilities)[-1])[0]
+        before = ops.cumsum(ranked, axis=-1) - ranked
+        smallest_kept = ops.min(
+            ops.where(before < top_p, ranked, float("inf")),
+            axis=-1,
+            keepdims=True,
+        )
+        probabilities = ops.where(
+            probabilities >= smallest_kept, probabilities, 0.0
+        )
+        probabilities = probabilities / ops.sum(
+            probabilities, axis=-1, keepdims=True
+        )
+    return probabilities
 
 
 def _inference(decode):
@@ -61,9 +151,9 @@ class Seq2Seq(keras.Model):
     Dense layer gives the next token's logits. Trained with `fit` on
     teacher-forced pairs `(source, target_in) -> target_out`, where
     `target_in` is the target shifted right behind a start token. Decoding
-    (`greedy_decode`, `beam_search`) runs the same decoder step on its own
-    predictions, for a static number of steps, so it compiles under jit on
-    TensorFlow and JAX.
+    (`greedy_decode`, `sample`, `beam_search`) runs the same decoder step
+    on its own predictions, for a static number of steps, so it compiles
+    under jit on TensorFlow and JAX.
 
     Padding is token 0 when the embeddings have `mask_zero=True`: padded
     source positions get no attention, padded target steps are skipped.
@@ -105,6 +195,14 @@ class Seq2Seq(keras.Model):
     ... )
     >>> tuple(decoded.tokens.shape), tuple(decoded.attention.shape)
     ((2, 6), (2, 6, 4))
+    >>> three_best = model.beam_search(
+    ...     source, 1, 2, max_length=6, beam_width=3, num_return_sequences=3
+    ... )
+    >>> tuple(three_best.tokens.shape), tuple(three_best.scores.shape)
+    ((2, 3, 6), (2, 3))
+    >>> sampled = model.sample(source, 1, 2, max_length=6, top_p=0.9, seed=0)
+    >>> tuple(sampled.tokens.shape)
+    (2, 6)
 
     Reference:
 
@@ -115,8 +213,11 @@ class Seq2Seq(keras.Model):
       learning to align and translate.
       <https://arxiv.org/abs/1409.0473>
     - Wu et al. (2016). Google's neural machine translation system (the beam's
-      length penalty).
+      length and coverage penalties).
       <https://arxiv.org/abs/1609.08144>
+    - Holtzman et al. (2020). The curious case of neural text degeneration
+      (top-p sampling).
+      <https://arxiv.org/abs/1904.09751>
     """
 
     def __init__(
@@ -215,7 +316,15 @@ class Seq2Seq(keras.Model):
         return ops.log_softmax(logits, axis=-1), states, weights
 
     @_inference
-    def greedy_decode(self, source, start_token, end_token, max_length):
+    def greedy_decode(
+        self,
+        source,
+        start_token,
+        end_token,
+        max_length,
+        min_length=0,
+        no_repeat_ngram_size=0,
+    ):
         """Decodes by taking the most likely token at every step.
 
         Args:
@@ -223,45 +332,189 @@ class Seq2Seq(keras.Model):
             start_token: Token id fed at the first step.
             end_token: Token id that ends a sequence.
             max_length: Python int, the number of steps (static).
+            min_length: The end token is forbidden before this many tokens
+                (fairseq's `min_len`). Default: 0.
+            no_repeat_ngram_size: With `n > 0`, no n-gram of tokens occurs
+                twice in a sequence: a token that would complete one
+                already there is forbidden (fairseq's option). Default: 0.
 
         Returns:
-            A `Decoded(tokens, scores, lengths, attention)`.
+            A `Decoded(tokens, scores, lengths, attention,
+            normalized_scores)`.
         """
-        self._check_decoding(start_token, end_token, max_length)
+        self._check_decoding(
+            start_token, end_token, max_length, min_length, no_repeat_ngram_size
+        )
+
+        def most_likely(log_probs, unused_noise):
+            return ops.argmax(log_probs, axis=-1)
+
+        return self._decode_each_row(
+            source,
+            start_token,
+            end_token,
+            max_length,
+            min_length,
+            no_repeat_ngram_size,
+            most_likely,
+        )
+
+    @_inference
+    def sample(
+        self,
+        source,
+        start_token,
+        end_token,
+        max_length,
+        temperature=1.0,
+        top_k=None,
+        top_p=1.0,
+        min_length=0,
+        no_repeat_ngram_size=0,
+        seed=None,
+    ):
+        """Decodes by sampling every token from the model's distribution,
+        sharpened or flattened by `temperature` and cut by `top_k` and
+        `top_p` (nucleus sampling, Holtzman et al. 2020), in that order.
+
+        The uniform numbers of the whole decoding are drawn before the loop
+        from `seed` (through `keras.random`), and each step's token is the
+        inverse of the truncated distribution's CDF at its number: a seed
+        gives the same tokens at every call on a backend, under jit too.
+
+        Args:
+            source: Int tensor (batch, Tx) of source tokens.
+            start_token: Token id fed at the first step.
+            end_token: Token id that ends a sequence.
+            max_length: Python int, the number of steps (static).
+            temperature: Positive number dividing the log-probabilities
+                before the softmax. Default: 1.
+            top_k: `None`, or a positive int: only the `top_k` most likely
+                tokens (and any tied with the last) are drawn. Default:
+                `None`. With 1 this is greedy decoding.
+            top_p: A number in (0, 1]: only the fewest most likely tokens
+                whose probabilities sum to `top_p` at least are drawn.
+                Default: 1 (all).
+            min_length: See `greedy_decode`. Default: 0.
+            no_repeat_ngram_size: See `greedy_decode`. Default: 0.
+            seed: `None`, an int (the same tokens at every call) or a
+                `keras.random.SeedGenerator` (new tokens at every call, in a
+                reproducible order). Default: `None`, Keras' global seed
+                generator (under jit on JAX, pass an int).
+
+        Returns:
+            A `Decoded(tokens, scores, lengths, attention,
+            normalized_scores)`; `scores` are the model's log-probabilities
+            of the drawn tokens (before temperature and truncation).
+        """
+        self._check_decoding(
+            start_token, end_token, max_length, min_length, no_repeat_ngram_size
+        )
+        check_positive_float("temperature", temperature)
+        if top_k is not None:
+            check_positive_int("top_k", top_k)
+            vocabulary = self.target_embedding.input_dim
+            if top_k > vocabulary:
+                raise ValueError(
+                    f"`top_k` must be at most the vocabulary size "
+                    f"({vocabulary}). Received: top_k={top_k}"
+                )
+        check_positive_float("top_p", top_p, at_most=1.0)
+        if seed is not None and not isinstance(
+            seed, keras.random.SeedGenerator
+        ):
+            check_seed(seed)
+        batch = ops.shape(source)[0]
+        uniform = keras.random.uniform((max_length, batch), seed=seed)
+
+        def drawn(log_probs, step_uniform):
+            probabilities = _truncated_probabilities(
+                log_probs, temperature, top_k, top_p
+            )
+            cdf = ops.cumsum(probabilities, axis=-1)
+            # The first token whose CDF exceeds u (times the total, which
+            # rounding leaves a little off 1): never one of probability 0.
+            threshold = ops.expand_dims(step_uniform, 1) * cdf[:, -1:]
+            return ops.sum(ops.cast(cdf <= threshold, "int32"), axis=-1)
+
+        return self._decode_each_row(
+            source,
+            start_token,
+            end_token,
+            max_length,
+            min_length,
+            no_repeat_ngram_size,
+            drawn,
+            uniform,
+        )
+
+    def _decode_each_row(
+        self,
+        source,
+        start_token,
+        end_token,
+        max_length,
+        min_length,
+        no_repeat_ngram_size,
+        choose,
+        noise=None,
+    ):
+        """The loop of `greedy_decode` and `sample`: at every step each row
+        takes `choose(log_probs, noise_t)` (int tokens), of log-probabilities
+        where `min_length` and `no_repeat_ngram_size` forbid tokens."""
         memory, memory_mask = self.encode(source)
         keys, states = self.decoder.prepare_memory(memory)
         batch = ops.shape(memory)[0]
-        tokens = ops.full((batch,), start_token, "int32")
-        finished = ops.zeros((batch,), "bool")
-        scores = ops.zeros((batch,), "float32")
-        lengths = ops.zeros((batch,), "int32")
+        positions = ops.arange(max_length)
 
-        def step(carry, _):
-            *states, tokens, finished, scores, lengths = carry
+        def step(carry, inputs):
+            t, step_noise = inputs if noise is not None else (inputs, None)
+            *states, tokens, finished, scores, lengths, history = carry
             log_probs, new_states, weights = self._next_log_probs(
                 tokens, states, memory, keys, memory_mask
             )
-            best = ops.cast(ops.argmax(log_probs, axis=-1), "int32")
-            tokens = ops.where(finished, end_token, best)
-            scores = scores + ops.where(
-                finished, 0.0, ops.max(log_probs, axis=-1)
+            allowed = _forbid(
+                log_probs,
+                t,
+                history,
+                end_token,
+                min_length,
+                no_repeat_ngram_size,
             )
+            chosen = ops.cast(choose(allowed, step_noise), "int32")
+            tokens = ops.where(finished, end_token, chosen)
+            chosen_log_prob = ops.take_along_axis(
+                log_probs, ops.expand_dims(chosen, 1), axis=1
+            )[:, 0]
+            scores = scores + ops.where(finished, 0.0, chosen_log_prob)
             lengths = lengths + ops.cast(ops.logical_not(finished), "int32")
             weights = ops.where(ops.expand_dims(finished, -1), 0.0, weights)
             finished = ops.logical_or(finished, tokens == end_token)
-            carry = [*new_states, tokens, finished, scores, lengths]
-            return carry, (tokens, ops.cast(weights, "float32"))
+            history = ops.where(
+                positions == t, ops.expand_dims(tokens, 1), history
+            )
+            carry = [*new_states, tokens, finished, scores, lengths, history]
+            return carry, (ops.cast(weights, "float32"),)
 
-        carry, (tokens, weights) = backend.scan(
+        carry, (weights,) = backend.scan(
             step,
-            [*states, tokens, finished, scores, lengths],
-            ops.arange(max_length),
+            [
+                *states,
+                ops.full((batch,), start_token, "int32"),
+                ops.zeros((batch,), "bool"),
+                ops.zeros((batch,), "float32"),
+                ops.zeros((batch,), "int32"),
+                ops.zeros((batch, max_length), "int32"),
+            ],
+            positions if noise is None else (positions, noise),
         )
+        *_, scores, lengths, history = carry
         return Decoded(
-            tokens=ops.transpose(tokens),
-            scores=carry[-2],
-            lengths=carry[-1],
+            tokens=history,
+            scores=scores,
+            lengths=lengths,
             attention=ops.transpose(weights, (1, 0, 2)),
+            normalized_scores=scores,
         )
 
     @_inference
@@ -273,14 +526,25 @@ class Seq2Seq(keras.Model):
         max_length,
         beam_width=4,
         length_penalty=0.0,
+        coverage_penalty=0.0,
+        num_return_sequences=None,
+        min_length=0,
+        no_repeat_ngram_size=0,
     ):
         """Decodes with a beam search, keeping `beam_width` hypotheses.
 
-        Hypotheses are ranked by log-probability divided by GNMT's length
-        penalty `((5 + length) / 6) ** length_penalty` (Wu et al. 2016;
-        0 ranks by log-probability alone). A hypothesis that produced the
-        end token stops growing: it keeps its score and length. With
-        `beam_width=1` this is greedy decoding.
+        Hypotheses are ranked by GNMT's score (Wu et al. 2016),
+
+        ```
+        log p(y | x) / ((5 + |y|) / 6) ** length_penalty
+            + coverage_penalty * sum_i log(min(sum_j a_ij, 1))
+        ```
+
+        where `a_ij` is the attention of output step j on source position i
+        (the unmasked ones); 0 for both penalties ranks by log-probability
+        alone. A hypothesis that produced the end token stops growing: it
+        keeps its score, length and coverage. With `beam_width=1` this is
+        greedy decoding.
 
         Args:
             source: Int tensor (batch, Tx) of source tokens.
@@ -289,25 +553,40 @@ class Seq2Seq(keras.Model):
             max_length: Python int, the number of steps (static).
             beam_width: Number of hypotheses kept. Default: 4.
             length_penalty: The exponent `alpha` >= 0. Default: 0.
+            coverage_penalty: The weight `beta` >= 0. Default: 0.
+            num_return_sequences: `None` (the best hypothesis of each
+                sequence), or how many of the best to return, at most
+                `beam_width` (OpenNMT's `n_best`, fairseq's `nbest`): then
+                each field of the result has an axis of that length after
+                the batch's, best first. Default: `None`.
+            min_length: See `greedy_decode`. Default: 0.
+            no_repeat_ngram_size: See `greedy_decode`. Default: 0.
 
         Returns:
-            A `Decoded(tokens, scores, lengths, attention)` of the best
-            hypothesis of each sequence.
+            A `Decoded(tokens, scores, lengths, attention,
+            normalized_scores)`: `normalized_scores` is the ranking score
+            above, `scores` the log-probability alone.
         """
-        self._check_decoding(start_token, end_token, max_length)
+        self._check_decoding(
+            start_token, end_token, max_length, min_length, no_repeat_ngram_size
+        )
         check_positive_int("beam_width", beam_width)
-        if (
-            isinstance(length_penalty, bool)
-            or not isinstance(length_penalty, numbers.Real)
-            or not 0 <= length_penalty < float("inf")
-        ):
-            raise ValueError(
-                "`length_penalty` must be a finite number >= 0. "
-                f"Received: length_penalty={length_penalty!r}"
-            )
+        check_non_negative_float("length_penalty", length_penalty)
+        check_non_negative_float("coverage_penalty", coverage_penalty)
+        if num_return_sequences is not None:
+            check_positive_int("num_return_sequences", num_return_sequences)
+            if num_return_sequences > beam_width:
+                raise ValueError(
+                    "`num_return_sequences` must be at most `beam_width` "
+                    f"({beam_width}). Received: "
+                    f"num_return_sequences={num_return_sequences}"
+                )
         width = beam_width
         memory, memory_mask = self.encode(source)
         batch, source_steps = ops.shape(memory)[0], ops.shape(memory)[1]
+        source_mask = (
+            None if memory_mask is None else ops.expand_dims(memory_mask, 1)
+        )
         # Every hypothesis is a row of a (batch * width) batch.
         memory = ops.repeat(memory, width, axis=0)
         if memory_mask is not None:
@@ -317,6 +596,11 @@ class Seq2Seq(keras.Model):
         vocabulary = self.target_embedding.input_dim
         is_end = ops.arange(vocabulary) == end_token
         positions = ops.arange(max_length)
+
+        def length_penalty_of(lengths):
+            return ops.power(
+                (5.0 + ops.cast(lengths, "float32")) / 6.0, length_penalty
+            )
 
         carry = [
             *states,
@@ -340,17 +624,32 @@ class Seq2Seq(keras.Model):
             log_probs, new_states, weights = self._next_log_probs(
                 tokens, states, memory, keys, memory_mask
             )
+            log_probs = _forbid(
+                log_probs,
+                t,
+                ops.reshape(history, (batch * width, max_length)),
+                end_token,
+                min_length,
+                no_repeat_ngram_size,
+            )
             log_probs = ops.reshape(log_probs, (batch, width, vocabulary))
             # A finished hypothesis continues only with the end token, free.
             log_probs = ops.where(
                 finished[..., None], ops.where(is_end, 0.0, _NEVER), log_probs
             )
+            weights = ops.reshape(
+                ops.cast(weights, "float32"), (batch, width, -1)
+            )
+            weights = ops.where(finished[..., None], 0.0, weights)
             totals = scores[..., None] + log_probs
             grown = lengths + ops.cast(ops.logical_not(finished), "int32")
-            penalty = ops.power(
-                (5.0 + ops.cast(grown, "float32")) / 6.0, length_penalty
-            )
-            ranking = totals / penalty[..., None]
+            ranking = totals / length_penalty_of(grown)[..., None]
+            if coverage_penalty:
+                # The attention of this step does not depend on its token.
+                covered = ops.sum(attention, axis=2) + weights
+                ranking = ranking + coverage_penalty * ops.expand_dims(
+                    _coverage(covered, source_mask), -1
+                )
             # The best `width` of all (hypothesis, token) continuations.
             flat = (batch, width * vocabulary)
             totals = ops.reshape(totals, flat)
@@ -363,11 +662,7 @@ class Seq2Seq(keras.Model):
             finished = ops.logical_or(was_finished, tokens == end_token)
             rows = ops.reshape(first_row[:, None] + origin, (-1,))
             states = [ops.take(state, rows, axis=0) for state in new_states]
-            weights = ops.reshape(
-                ops.take(ops.cast(weights, "float32"), rows, axis=0),
-                (batch, width, -1),
-            )
-            weights = ops.where(was_finished[..., None], 0.0, weights)
+            weights = ops.take_along_axis(weights, origin[..., None], axis=1)
             now = positions == t
             history = ops.where(
                 now,
@@ -392,15 +687,24 @@ class Seq2Seq(keras.Model):
 
         carry, _ = backend.scan(step, carry, positions)
         scores, _, lengths, history, attention = carry[-5:]
-        # top_k sorts: the first hypothesis ranks best.
+        normalized = scores / length_penalty_of(lengths)
+        if coverage_penalty:
+            normalized = normalized + coverage_penalty * _coverage(
+                ops.sum(attention, axis=2), source_mask
+            )
+        # top_k sorts: the hypotheses are in the order of their ranking.
+        best = slice(None, num_return_sequences) if num_return_sequences else 0
         return Decoded(
-            tokens=history[:, 0],
-            scores=scores[:, 0],
-            lengths=lengths[:, 0],
-            attention=attention[:, 0],
+            tokens=history[:, best],
+            scores=scores[:, best],
+            lengths=lengths[:, best],
+            attention=attention[:, best],
+            normalized_scores=normalized[:, best],
         )
 
-    def _check_decoding(self, start_token, end_token, max_length):
+    def _check_decoding(
+        self, start_token, end_token, max_length, min_length, ngram_size
+    ):
         vocabulary = self.target_embedding.input_dim
         for name, value in (
             ("start_token", start_token),
@@ -416,6 +720,14 @@ class Seq2Seq(keras.Model):
                     f"Received: {name}={value!r}"
                 )
         check_positive_int("max_length", max_length)
+        check_non_negative_int("min_length", min_length)
+        if min_length >= max_length:
+            raise ValueError(
+                "`min_length` must be less than `max_length` "
+                f"({max_length}), or the end token could never come. "
+                f"Received: min_length={min_length}"
+            )
+        check_non_negative_int("no_repeat_ngram_size", ngram_size)
 
     def get_config(self):
         return {

@@ -1,5 +1,7 @@
-"""Seq2Seq decoding: greedy and beam search against an exhaustive search
-scored through the teacher-forced model, jit, saving and bad arguments."""
+"""Seq2Seq decoding: greedy, beam search (n-best, GNMT's penalties, length
+and repetition control) against an exhaustive search scored through the
+teacher-forced model; sampling against the truncated softmax (chi-square);
+jit, saving and bad arguments."""
 
 import itertools
 import os
@@ -39,23 +41,63 @@ def numpy_decoded(decoded):
     return {name: to_numpy(value) for name, value in decoded._asdict().items()}
 
 
-def teacher_forced_log_probs(model, source, hypotheses, steps):
+def teacher_forced(model, sources, hypotheses, steps):
     """log p(token_t | tokens before it) of each hypothesis (padded to
-    `steps` with the end token), from the model's training-time call: a path
-    that shares no code with the decoders. Returns (hypotheses, steps)."""
+    `steps` with the end token) given its source (a row of `sources`),
+    (hypotheses, steps), and each step's attention, (hypotheses, steps, Tx):
+    from the model's training-time layers (its decoder rebuilt to return the
+    attention), a path that shares no code with the decoders."""
     padded = np.array([list(h) + [END] * (steps - len(h)) for h in hypotheses])
     target_in = np.concatenate(
         [np.full((len(padded), 1), START), padded[:, :-1]], 1
     ).astype("int32")
-    sources = np.repeat(source[None], len(padded), axis=0)
-    logits = to_numpy(model((sources, target_in))).astype(np.float64)
+    with keras.saving.custom_object_scope(
+        {"GeneralAttention": GeneralAttention}
+    ):
+        decoder = keras_recur.AttentionDecoder.from_config(
+            {**model.decoder.get_config(), "return_attention": True}
+        )
+    memory, memory_mask = model.encode(sources)
+    embedded = model.target_embedding(target_in)
+    mask = model.target_embedding.compute_mask(target_in)
+    decoder(embedded, memory, mask=mask, memory_mask=memory_mask)
+    decoder.set_weights(model.decoder.get_weights())
+    outputs, attention = decoder(
+        embedded, memory, mask=mask, memory_mask=memory_mask
+    )
+    logits = to_numpy(model.output_layer(outputs)).astype(np.float64)
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    return np.take_along_axis(log_probs, padded[..., None], -1)[..., 0]
+    chosen = np.take_along_axis(log_probs, padded[..., None], -1)[..., 0]
+    return chosen, to_numpy(attention).astype(np.float64)
 
 
-def exhaustive_best(model, source, max_length, alpha):
-    """Every hypothesis (cut after its end token), scored and ranked as the
-    beam search ranks: log-probability / ((5 + length) / 6) ** alpha."""
+def teacher_forced_log_probs(model, source, hypotheses, steps):
+    sources = np.repeat(source[None], len(hypotheses), axis=0)
+    return teacher_forced(model, sources, hypotheses, steps)[0]
+
+
+def breaks_constraints(hypothesis, min_length, ngram_size):
+    """Whether a hypothesis has the end token before `min_length` tokens,
+    or an n-gram twice."""
+    if END in hypothesis[:min_length]:
+        return True
+    if ngram_size:
+        ngrams = [
+            hypothesis[i : i + ngram_size]
+            for i in range(len(hypothesis) - ngram_size + 1)
+        ]
+        return len(set(ngrams)) < len(ngrams)
+    return False
+
+
+def exhaustive_rankings(
+    model, max_length, alpha, beta=0.0, min_length=0, ngram_size=0
+):
+    """For each row of SOURCE, every hypothesis (cut after its end token)
+    that the constraints allow, as (normalized score, hypothesis,
+    log-probability), best first: GNMT's score, log p / ((5 + length) / 6)
+    ** alpha + beta * sum over the unmasked source positions of
+    log(min(summed attention, 1)). One batch scores them all."""
     hypotheses = sorted(
         {
             tokens[: tokens.index(END) + 1] if END in tokens else tokens
@@ -64,15 +106,30 @@ def exhaustive_best(model, source, max_length, alpha):
             )
         }
     )
-    log_probs = teacher_forced_log_probs(model, source, hypotheses, max_length)
-    best = None
-    for hypothesis, row in zip(hypotheses, log_probs):
-        length = len(hypothesis)
-        score = row[:length].sum()
-        rank = score / ((5.0 + length) / 6.0) ** alpha
-        if best is None or rank > best[0]:
-            best = (rank, hypothesis, score)
-    return best
+    hypotheses = [
+        h
+        for h in hypotheses
+        if not breaks_constraints(h, min_length, ngram_size)
+    ]
+    log_probs, attention = teacher_forced(
+        model,
+        np.repeat(SOURCE, len(hypotheses), axis=0),
+        hypotheses * len(SOURCE),
+        max_length,
+    )
+    rankings = []
+    for row, source in enumerate(SOURCE):
+        ranked = []
+        for index, hypothesis in enumerate(hypotheses):
+            at = row * len(hypotheses) + index
+            length = len(hypothesis)
+            score = log_probs[at, :length].sum()
+            covered = attention[at, :length].sum(0)[source != 0]
+            rank = score / ((5.0 + length) / 6.0) ** alpha
+            rank += beta * np.log(np.minimum(covered, 1.0)).sum()
+            ranked.append((rank, hypothesis, score))
+        rankings.append(sorted(ranked, key=lambda ranked_one: -ranked_one[0]))
+    return rankings
 
 
 MECHANISMS = {
@@ -103,8 +160,10 @@ def test_wide_beam_finds_the_exhaustive_best(alpha, attention):
         )
     )
     penalty_changes_a_winner = False
-    for row, source in enumerate(SOURCE):
-        _, hypothesis, score = exhaustive_best(model, source, max_length, alpha)
+    rankings = exhaustive_rankings(model, max_length, alpha)
+    unpenalized = exhaustive_rankings(model, max_length, 0.0)
+    for row in range(len(SOURCE)):
+        _, hypothesis, score = rankings[row][0]
         length = len(hypothesis)
         assert decoded["lengths"][row] == length
         np.testing.assert_array_equal(
@@ -112,12 +171,59 @@ def test_wide_beam_finds_the_exhaustive_best(alpha, attention):
             list(hypothesis) + [END] * (max_length - length),
         )
         np.testing.assert_allclose(decoded["scores"][row], score, atol=1e-4)
-        unpenalized = exhaustive_best(model, source, max_length, 0.0)[1]
-        penalty_changes_a_winner |= unpenalized != hypothesis
+        penalty_changes_a_winner |= unpenalized[row][0][1] != hypothesis
     if attention == "bahdanau":
         # With these weights, alpha=4 prefers a longer hypothesis in some
         # row, so the check above covers the length penalty.
         assert penalty_changes_a_winner == (alpha > 0)
+
+
+@pytest.mark.parametrize(
+    "alpha, beta, min_length, ngram_size, max_length",
+    [
+        (0.0, 0.0, 0, 0, 3),
+        (1.5, 0.4, 0, 0, 3),
+        (0.6, 0.0, 2, 1, 3),
+        (0.0, 1.0, 1, 2, 4),
+    ],
+)
+def test_wide_beam_returns_the_exhaustive_n_best(
+    alpha, beta, min_length, ngram_size, max_length
+):
+    model = make_model(seed=8)
+    best = 5
+    decoded = numpy_decoded(
+        model.beam_search(
+            SOURCE,
+            START,
+            END,
+            max_length,
+            # Wider than the number of hypotheses: the beam prunes none.
+            beam_width=VOCABULARY**max_length,
+            length_penalty=alpha,
+            coverage_penalty=beta,
+            num_return_sequences=best,
+            min_length=min_length,
+            no_repeat_ngram_size=ngram_size,
+        )
+    )
+    assert decoded["tokens"].shape == (len(SOURCE), best, max_length)
+    rankings = exhaustive_rankings(
+        model, max_length, alpha, beta, min_length, ngram_size
+    )
+    for row, ranking in enumerate(rankings):
+        for rank, (normalized, hypothesis, score) in enumerate(ranking[:best]):
+            length = len(hypothesis)
+            assert decoded["lengths"][row, rank] == length
+            np.testing.assert_array_equal(
+                decoded["tokens"][row, rank][:length], hypothesis
+            )
+            np.testing.assert_allclose(
+                decoded["scores"][row, rank], score, atol=1e-4
+            )
+            np.testing.assert_allclose(
+                decoded["normalized_scores"][row, rank], normalized, atol=1e-4
+            )
 
 
 @pytest.mark.parametrize(
@@ -137,16 +243,26 @@ def test_decoding_steps_the_cells_linear_in_their_state(cell):
             length_penalty=0.0,
         )
     )
-    for row, source in enumerate(SOURCE):
-        _, hypothesis, score = exhaustive_best(model, source, max_length, 0.0)
+    for row, ranking in enumerate(exhaustive_rankings(model, max_length, 0.0)):
+        _, hypothesis, score = ranking[0]
         assert decoded["lengths"][row] == len(hypothesis)
         np.testing.assert_allclose(decoded["scores"][row], score, atol=1e-4)
 
 
-def test_greedy_follows_the_most_likely_token():
+@pytest.mark.parametrize("min_length, ngram_size", [(0, 0), (3, 2)])
+def test_greedy_follows_the_most_likely_allowed_token(min_length, ngram_size):
     model = make_model(seed=1)
     max_length = 5
-    decoded = numpy_decoded(model.greedy_decode(SOURCE, START, END, max_length))
+    decoded = numpy_decoded(
+        model.greedy_decode(
+            SOURCE,
+            START,
+            END,
+            max_length,
+            min_length=min_length,
+            no_repeat_ngram_size=ngram_size,
+        )
+    )
     for row, source in enumerate(SOURCE):
         length = decoded["lengths"][row]
         hypothesis = list(decoded["tokens"][row][:length])
@@ -154,10 +270,19 @@ def test_greedy_follows_the_most_likely_token():
             hypothesis[-1] == END or length == max_length
         )
         assert all(t == END for t in decoded["tokens"][row][length:])
-        # Each token is the argmax of the teacher-forced distribution.
+        # Each token is the argmax of the teacher-forced distribution over
+        # the tokens that keep the hypothesis within the constraints.
         target_in = np.array([[START, *hypothesis][:max_length]], "int32")
         logits = to_numpy(model((source[None], target_in)))[0][:length]
-        np.testing.assert_array_equal(logits.argmax(-1), hypothesis)
+        for t, step_logits in enumerate(logits):
+            allowed = [
+                token
+                for token in range(VOCABULARY)
+                if not breaks_constraints(
+                    (*hypothesis[:t], token), min_length, ngram_size
+                )
+            ]
+            assert hypothesis[t] == max(allowed, key=lambda v: step_logits[v])
         want = teacher_forced_log_probs(
             model, source, [hypothesis], max_length
         )[0, :length]
@@ -169,6 +294,109 @@ def test_greedy_follows_the_most_likely_token():
         assert np.all(attention[length:] == 0)
         np.testing.assert_allclose(attention[:length].sum(-1), 1.0, rtol=1e-5)
         assert np.all(attention[:length][:, SOURCE[row] == 0] == 0)
+
+
+# The chi-square distribution's 0.999 quantiles (standard tables), by degrees
+# of freedom: a correct sampler exceeds them once in a thousand seeds.
+CHI_SQUARE_999 = {1: 10.828, 2: 13.816, 3: 16.266}
+
+
+def sampling_reference(log_probs, temperature, top_k, top_p):
+    """The truncated, renormalised softmax in NumPy: temperature, then the
+    top_k most likely, then the fewest most likely summing to top_p."""
+    probabilities = np.exp(log_probs / temperature)
+    probabilities /= probabilities.sum()
+    order = np.argsort(-probabilities)
+    keep = np.zeros(len(probabilities), bool)
+    keep[order[: top_k or len(probabilities)]] = True
+    probabilities = (
+        np.where(keep, probabilities, 0.0) / probabilities[keep].sum()
+    )
+    before = np.cumsum(probabilities[order]) - probabilities[order]
+    keep = np.zeros(len(probabilities), bool)
+    keep[order[before < top_p]] = True
+    probabilities = np.where(keep, probabilities, 0.0)
+    return probabilities / probabilities.sum()
+
+
+@pytest.mark.parametrize(
+    "temperature, top_k, top_p",
+    [(0.7, None, 1.0), (1.5, 2, 1.0), (1.0, None, 0.6), (2.0, 3, 0.9)],
+)
+def test_sampling_draws_the_truncated_distribution(temperature, top_k, top_p):
+    model = make_model(seed=9)
+    draws = 3000
+    sources = np.repeat(SOURCE[:1], draws, axis=0)
+    decoded = numpy_decoded(
+        model.sample(
+            sources,
+            START,
+            END,
+            2,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=11,
+        )
+    )
+    logits = to_numpy(model((SOURCE[:1], np.array([[START]], "int32"))))
+    log_probs = logits[0, 0].astype(np.float64)
+    log_probs -= np.log(np.exp(log_probs).sum())
+    want = sampling_reference(log_probs, temperature, top_k, top_p)
+    counts = np.bincount(decoded["tokens"][:, 0], minlength=VOCABULARY)
+    assert np.all(counts[want == 0] == 0)
+    kept = want > 0
+    expected = draws * want[kept]
+    chi_square = ((counts[kept] - expected) ** 2 / expected).sum()
+    if kept.sum() > 1:
+        assert chi_square < CHI_SQUARE_999[kept.sum() - 1]
+    # The scores are the model's own log-probabilities of the drawn tokens.
+    np.testing.assert_allclose(
+        decoded["scores"][decoded["lengths"] == 1],
+        log_probs[END],
+        atol=1e-5,
+    )
+
+
+def test_sampling_is_seeded_and_top_1_is_greedy():
+    model = make_model(seed=10)
+
+    def sample(**arguments):
+        return numpy_decoded(model.sample(SOURCE, START, END, 6, **arguments))
+
+    first, again = sample(seed=3), sample(seed=3)
+    for name in ("tokens", "scores", "attention"):
+        np.testing.assert_array_equal(first[name], again[name])
+    generator = keras.random.SeedGenerator(5)
+    draws = [sample(seed=generator, temperature=5.0)["tokens"] for _ in "ab"]
+    replay = keras.random.SeedGenerator(5)
+    replayed = [sample(seed=replay, temperature=5.0)["tokens"] for _ in "ab"]
+    np.testing.assert_array_equal(draws, replayed)
+    assert not np.array_equal(draws[0], draws[1])
+    greedy = numpy_decoded(model.greedy_decode(SOURCE, START, END, 6))
+    top_1 = sample(top_k=1, temperature=3.0, seed=4)
+    for name in ("tokens", "lengths"):
+        np.testing.assert_array_equal(top_1[name], greedy[name])
+    np.testing.assert_allclose(top_1["scores"], greedy["scores"], atol=1e-5)
+
+
+def test_sampling_keeps_to_the_constraints():
+    model = make_model(seed=12)
+    decoded = numpy_decoded(
+        model.sample(
+            np.repeat(SOURCE, 40, axis=0),
+            START,
+            END,
+            5,
+            temperature=4.0,
+            min_length=2,
+            no_repeat_ngram_size=1,
+            seed=6,
+        )
+    )
+    for tokens, length in zip(decoded["tokens"], decoded["lengths"]):
+        assert not breaks_constraints(tuple(tokens[:length]), 2, 1)
+    assert len({tuple(t) for t in decoded["tokens"]}) > 10
 
 
 @pytest.mark.parametrize("seed", [2, 3])
@@ -207,8 +435,29 @@ def test_decoding_compiles_under_jit():
 
     def decode(source):
         greedy = model.greedy_decode(source, START, END, 5)
-        beam = model.beam_search(source, START, END, 5, beam_width=3)
-        return greedy.tokens, greedy.scores, beam.tokens, beam.scores
+        beam = model.beam_search(
+            source,
+            START,
+            END,
+            5,
+            beam_width=3,
+            length_penalty=0.5,
+            coverage_penalty=0.3,
+            num_return_sequences=2,
+            min_length=1,
+            no_repeat_ngram_size=2,
+        )
+        sampled = model.sample(
+            source, START, END, 5, top_k=3, top_p=0.8, min_length=2, seed=1
+        )
+        return (
+            greedy.tokens,
+            greedy.scores,
+            beam.tokens,
+            beam.normalized_scores,
+            sampled.tokens,
+            sampled.scores,
+        )
 
     for got, want in zip(jit_compiled(decode)(SOURCE), decode(SOURCE)):
         np.testing.assert_allclose(to_numpy(got), to_numpy(want), atol=1e-5)
@@ -269,14 +518,41 @@ def test_seq2seq_learns_to_copy():
         (dict(length_penalty=-0.5), "length_penalty=-0.5"),
         (dict(length_penalty=float("nan")), "length_penalty=nan"),
         (dict(length_penalty=float("inf")), "length_penalty=inf"),
+        (dict(coverage_penalty=-1), "coverage_penalty=-1"),
+        (dict(num_return_sequences=0), "num_return_sequences=0"),
+        (dict(num_return_sequences=3), "num_return_sequences=3"),
+        (dict(min_length=-1), "min_length=-1"),
+        (dict(min_length=3), "min_length=3"),
+        (dict(no_repeat_ngram_size=1.5), "no_repeat_ngram_size=1.5"),
     ],
 )
-def test_decoding_rejects_bad_arguments(arguments, message):
+def test_beam_search_rejects_bad_arguments(arguments, message):
     model = make_model()
     call = dict(start_token=START, end_token=END, max_length=3, beam_width=2)
     call.update(arguments)
     with pytest.raises(ValueError, match=message):
         model.beam_search(SOURCE, **call)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(temperature=0), "temperature=0"),
+        (dict(top_k=0), "top_k=0"),
+        (dict(top_k=VOCABULARY + 1), "top_k=5"),
+        (dict(top_p=0.0), "top_p=0.0"),
+        (dict(top_p=1.5), "top_p=1.5"),
+        (dict(seed="1"), "seed='1'"),
+        (dict(min_length=4), "min_length=4"),
+        (dict(no_repeat_ngram_size=-2), "no_repeat_ngram_size=-2"),
+    ],
+)
+def test_sampling_rejects_bad_arguments(arguments, message):
+    model = make_model()
+    call = dict(start_token=START, end_token=END, max_length=3)
+    call.update(arguments)
+    with pytest.raises(ValueError, match=message):
+        model.sample(SOURCE, **call)
 
 
 def test_seq2seq_rejects_a_decoder_returning_more():
@@ -305,7 +581,7 @@ def test_seq2seq_rejects_a_decoder_returning_more():
         )
 
 
-@pytest.mark.parametrize("method", ["greedy_decode", "beam_search"])
+@pytest.mark.parametrize("method", ["greedy_decode", "beam_search", "sample"])
 def test_decoding_records_no_gradient(method):
     # Decoding is inference: no autograd graph, tensors NumPy reads as they
     # are, on every backend.
