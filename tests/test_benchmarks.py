@@ -59,3 +59,11 @@ def test_crf_benchmark_smoke_run_writes_its_table(tmp_path):
     assert f"**{BACKEND}**" in report and "| keras_recur.CRF |" in report
     # pytorch-crf, the reference, runs beside it on PyTorch.
     assert ("| pytorch-crf | " in report) == (BACKEND == "torch")
+
+
+def test_decoding_benchmark_smoke_run_writes_its_table(tmp_path):
+    smoke_run("decoding.py", tmp_path)
+    report = (tmp_path / "decoding.md").read_text()
+    for decoder in ("greedy", "sample", "beam search (width 4)", "4 best"):
+        assert decoder in report
+    assert "| greedy | " in report and "| 1.00x |" in report

@@ -380,7 +380,8 @@ class Seq2Seq(keras.Model):
         The uniform numbers of the whole decoding are drawn before the loop
         from `seed` (through `keras.random`), and each step's token is the
         inverse of the truncated distribution's CDF at its number: a seed
-        gives the same tokens at every call on a backend, under jit too.
+        gives the same tokens at every call on a backend, under jit too
+        (where TensorFlow's XLA draws other numbers than its eager kernels).
 
         Args:
             source: Int tensor (batch, Tx) of source tokens.
