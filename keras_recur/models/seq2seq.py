@@ -113,7 +113,10 @@ def _truncated_probabilities(log_probs, temperature, top_k, top_p):
         logits = ops.where(logits < kth, float("-inf"), logits)
     probabilities = ops.softmax(logits, axis=-1)
     if top_p < 1.0:
-        ranked = ops.top_k(probabilities, ops.shape(probabilities)[-1])[0]
+        # Best first; after a top-k cut only the top_k are above zero.
+        ranked = ops.top_k(
+            probabilities, top_k or ops.shape(probabilities)[-1]
+        )[0]
         before = ops.cumsum(ranked, axis=-1) - ranked
         smallest_kept = ops.min(
             ops.where(before < top_p, ranked, float("inf")),
