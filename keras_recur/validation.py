@@ -144,12 +144,18 @@ def check_tag_names(tag_names):
     return names
 
 
-def check_seed(seed):
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+def check_seed(seed, generator=False):
+    """An int or None (and with `generator`, a keras.random.SeedGenerator)."""
+    if seed is None or (
+        generator and isinstance(seed, keras.random.SeedGenerator)
     ):
+        return
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        kinds = "an integer"
+        if generator:
+            kinds += ", a keras.random.SeedGenerator"
         raise ValueError(
-            f"`seed` must be an integer or None. Received: seed={seed!r}"
+            f"`seed` must be {kinds} or None. Received: seed={seed!r}"
         )
 
 

@@ -143,19 +143,15 @@ def _transition_masks(num_tags, pairs):
     except TypeError:
         pairs = None
     for pair in pairs or [None]:
-        valid = pair is not None and len(pair) == 2
-        valid = valid and all(
-            isinstance(i, (int, np.integer)) and not isinstance(i, bool)
-            for i in pair
-        )
         valid = (
-            valid
-            and 0 <= pair[0] <= start
-            and pair[1]
-            in (
-                *range(num_tags),
-                end,
+            pair is not None
+            and len(pair) == 2
+            and all(
+                isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+                for i in pair
             )
+            and 0 <= pair[0] <= start
+            and (0 <= pair[1] < num_tags or pair[1] == end)
         )
         if not valid or pair == (start, end):
             raise ValueError(
@@ -524,7 +520,7 @@ class CRF(keras.layers.Layer):
         if k > 1:
             impossible = ops.full((1, 1, k - 1), float("-inf"))
             alpha = ops.expand_dims(alpha, 2)
-            alpha = ops.concatenate([alpha, impossible + alpha * 0], axis=2)
+            alpha = ops.concatenate([alpha, alpha + impossible], axis=2)
             alpha = ops.reshape(alpha, (-1, tags_by_rank))
 
         def step(states, step_moves):

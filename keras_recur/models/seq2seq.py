@@ -103,10 +103,11 @@ def _coverage(attention_sum, source_mask):
 
 
 def _truncated_probabilities(log_probs, temperature, top_k, top_p):
-    """The sampling distribution: softmax(log_probs / temperature), cut to
-    the `top_k` most likely tokens (and those tied with the last), then to
-    the fewest most likely tokens whose probability sums to `top_p` at
-    least (and those tied with the last), renormalised."""
+    """The sampling distribution up to its total (the draw divides by it):
+    softmax(log_probs / temperature), cut to the `top_k` most likely tokens
+    (and those tied with the last), then to the fewest most likely tokens
+    whose probability sums to `top_p` at least (and those tied with the
+    last)."""
     logits = log_probs / temperature
     if top_k is not None:
         kth = ops.top_k(logits, top_k)[0][:, -1:]
@@ -125,9 +126,6 @@ def _truncated_probabilities(log_probs, temperature, top_k, top_p):
         )
         probabilities = ops.where(
             probabilities >= smallest_kept, probabilities, 0.0
-        )
-        probabilities = probabilities / ops.sum(
-            probabilities, axis=-1, keepdims=True
         )
     return probabilities
 
@@ -424,10 +422,7 @@ class Seq2Seq(keras.Model):
                     f"({vocabulary}). Received: top_k={top_k}"
                 )
         check_positive_float("top_p", top_p, at_most=1.0)
-        if seed is not None and not isinstance(
-            seed, keras.random.SeedGenerator
-        ):
-            check_seed(seed)
+        check_seed(seed, generator=True)
         batch = ops.shape(source)[0]
         uniform = keras.random.uniform((max_length, batch), seed=seed)
 
@@ -436,8 +431,9 @@ class Seq2Seq(keras.Model):
                 log_probs, temperature, top_k, top_p
             )
             cdf = ops.cumsum(probabilities, axis=-1)
-            # The first token whose CDF exceeds u (times the total, which
-            # rounding leaves a little off 1): never one of probability 0.
+            # The first token whose CDF exceeds u times the total (below 1
+            # after a top-p cut, off 1 by rounding): never one of
+            # probability 0.
             threshold = ops.expand_dims(step_uniform, 1) * cdf[:, -1:]
             return ops.sum(ops.cast(cdf <= threshold, "int32"), axis=-1)
 
