@@ -3,8 +3,28 @@ configurations in tests/variants.py. The backend is fixed by KERAS_BACKEND
 before import; tox runs this whole suite once per backend, each in its own
 process."""
 
+import os
+
 import keras
 import pytest
+
+# The backend-free tests (`tests.testing.backend_free`) run where
+# KERAS_RECUR_BACKEND_FREE=1 (tox's torch environment) and are deselected
+# where it is 0; unset, they run on PyTorch, the fastest to start.
+_RUN_BACKEND_FREE = os.environ.get(
+    "KERAS_RECUR_BACKEND_FREE", str(int(keras.backend.backend() == "torch"))
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if _RUN_BACKEND_FREE == "1":
+        return
+    free = [item for item in items if "backend_free" in item.keywords]
+    if free:
+        config.hook.pytest_deselected(items=free)
+        items[:] = [
+            item for item in items if "backend_free" not in item.keywords
+        ]
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,12 @@ BACKEND = keras.backend.backend()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# What does not depend on the backend (argument checks, NumPy references,
+# documentation, keras-tuner's bookkeeping) runs in one environment: see
+# tests/conftest.py.
+backend_free = pytest.mark.backend_free
+
+
 def once_on(backend, why):
     """Runs a test in one backend's session only: for what does not depend
     on the backend, so that the suite does not repeat it three times."""

@@ -1,15 +1,35 @@
-"""TensorFlow: a bounded `tf.while_loop` for `scan`, and the sequential
-linear recurrence as XLA-compiled loops with their gradient written out."""
+"""TensorFlow: a bounded `tf.while_loop` for `scan`, XLA for `compiled`,
+and the sequential linear recurrence as XLA-compiled loops with their
+gradient written out (`linear.py`'s loop and backward pass)."""
+
+import weakref
 
 import tensorflow as tf
 
+from keras_recur.backend import common
 from keras_recur.backend import linear
+from keras_recur.backend.pairs import is_pair
+from keras_recur.backend.pairs import map_parts
+from keras_recur.backend.pairs import parts
+
+matmul = common.matmul
+layer_normalization = common.layer_normalization
+widest_float = common.widest_float
+no_gradient = common.no_gradient
+max_and_argmax = common.max_and_argmax
+take_along_axis = common.take_along_axis
+custom_gradient = common.custom_gradient
+cpu_scan = common.cpu_scan
+gru = common.gru
+lstm = common.lstm
 
 
-def scan(step, states, xs):
+def scan(step, states, xs, prepare=None):
     # keras.ops.scan's TensorFlow loop has no iteration bound, which XLA
     # needs to differentiate a loop that reads variables, and it stacks the
     # whole carry; this one is bounded and stacks only what step collects.
+    if prepare is not None:
+        step = common.prepared_step(step, prepare)
     flat_xs = tf.nest.flatten(xs)
     steps = flat_xs[0].shape[0] or tf.shape(flat_xs[0])[0]
     inputs = [tf.TensorArray(x.dtype, size=steps).unstack(x) for x in flat_xs]
@@ -39,61 +59,60 @@ def scan(step, states, xs):
     return list(states), tuple(c.stack() for c in collected)
 
 
-def compiled(fn):
-    return tf.function(fn, jit_compile=True, reduce_retracing=True)
+# Each object's compiled methods, kept while the object lives.
+_KERNELS = weakref.WeakKeyDictionary()
 
 
-def _step(x, t):
-    """Step `t` (axis 1) of a tensor or a pair."""
-    return linear.map_parts(lambda p: p[:, t], x)
-
-
-def _loop(coefficient, b, initial, reverse=False, collect=True, steps=None):
-    """`h_t = coefficient(t) * h_{t-1} + b[:, t]` along axis 1 (from the
-    last step with `reverse`, `h_{t+1}` then being the one before), of real
-    tensors or complex pairs: every `h_t`, batch-major, or with
-    `collect=False` only the last computed. With `b=None` (and `steps`
-    given) there is no input and the first step's `h` is `initial` itself:
-    the reverse recurrence of a gradient that reaches the last step alone,
-    with no sequence of zeros to read. Steps read `b` in place: no
-    time-major copy. Pairs run as real arithmetic: XLA's complex64 loop
-    took 1.3x as long to keep every step on the CPU."""
-    if steps is None:
-        steps = tf.shape(linear.parts(b)[0])[1]
-    hs = linear.map_parts(
-        lambda p: tf.TensorArray(p.dtype, size=steps, element_shape=p.shape),
-        initial,
-    )
-
-    def write(hs, h, t):
-        if not collect:
-            return hs
-        return linear.map_parts(lambda s, p: s.write(t, p), hs, h)
-
-    def body(i, h, hs):
-        t = steps - 1 - i if reverse else i
-        h = linear.multiply(coefficient(t), h)
-        if b is not None:
-            h = linear.add(h, _step(b, t))
-        # (Traced for relaxed shapes, `b` may have none: h keeps its own.)
-        h = linear.map_parts(
-            lambda p, p0: tf.ensure_shape(p, p0.shape), h, initial
+def compiled(method):
+    """`method` (bound) as one XLA kernel, traced for relaxed shapes (new
+    lengths do not retrace), made once per object: the kernel reaches its
+    object through a weak reference, so that the cache keeps none alive."""
+    owner, function = method.__self__, method.__func__
+    kernels = _KERNELS.setdefault(owner, {})
+    if function not in kernels:
+        owner_ref = weakref.ref(owner)
+        kernels[function] = tf.function(
+            lambda *args: function(owner_ref(), *args),
+            jit_compile=True,
+            reduce_retracing=True,
         )
-        return i + 1, h, write(hs, h, t)
+    return kernels[function]
 
-    start = 0
-    if b is None:
-        start = 1
-        hs = write(hs, initial, steps - 1 if reverse else 0)
-    _, last, hs = tf.while_loop(
-        lambda i, *_: i < steps,
-        body,
-        (start, initial, hs),
-        maximum_iterations=steps - start,
+
+def _fori_loop(lower, upper, body, carry):
+    # Traced for relaxed shapes, a step's input may have no shape: each
+    # tensor of the carry keeps its own.
+    def shaped(new, old):
+        if isinstance(old, tf.Tensor):
+            return tf.ensure_shape(new, old.shape)
+        return new
+
+    def loop_body(i, carry):
+        new = body(i, carry)
+        return i + 1, tf.nest.map_structure(shaped, new, carry)
+
+    _, carry = tf.while_loop(
+        lambda i, _: i < upper,
+        loop_body,
+        (lower, carry),
+        maximum_iterations=upper - lower,
     )
-    if not collect:
-        return last
-    return linear.map_parts(lambda s: tf.transpose(s.stack(), (1, 0, 2)), hs)
+    return carry
+
+
+# Steps read `b` in place (no time-major copy) and collect into
+# TensorArrays. Pairs run as real arithmetic: XLA's complex64 loop took
+# 1.3x as long to keep every step on the CPU.
+LOOP = linear.LoopOps(
+    fori_loop=_fori_loop,
+    steps=lambda x: tf.shape(x)[1],
+    read=lambda x, t: x[:, t],
+    buffer=lambda like, steps: tf.TensorArray(
+        like.dtype, size=steps, element_shape=like.shape
+    ),
+    write=lambda buffer, t, x: buffer.write(t, x),
+    stacked=lambda buffer: tf.transpose(buffer.stack(), (1, 0, 2)),
+)
 
 
 # The recurrence and its reverse run compiled by XLA, nested in whatever
@@ -104,35 +123,30 @@ def _loop(coefficient, b, initial, reverse=False, collect=True, steps=None):
 # even the rank: whether `a` is constant, (units,), is passed.
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _forward(a, b, initial, constant, collect):
-    return _loop(
-        lambda t: a if constant else _step(a, t), b, initial, collect=collect
-    )
+    return linear.stepped_forward(LOOP, a, b, initial, constant, collect)
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _backward(a, initial, h, upstream, constant, every_step):
-    return linear.scan_gradients(
-        _loop, _step, a, initial, h, upstream, constant, every_step
+    return linear.recurrence_gradients(
+        LOOP, a, initial, h, upstream, constant, every_step
     )
 
 
-def linear_scan(a, b, initial, return_sequences=True):
-    """The sequential linear recurrence with its gradient written out
-    (`linear.scan_gradients`: the reverse recurrence, then the closing
-    terms). TensorFlow's own gradient of a while loop stores and replays
-    every step, several times slower. `a` may be (units,), the same at
-    every step. Without `return_sequences` only the last `h_t` is kept,
-    and the backward pass computes the others again."""
+def sequential_linear_recurrence(a, b, initial, return_sequences=True):
+    """The step loop with its gradient written out: TensorFlow's own
+    gradient of a while loop stores and replays every step, several times
+    slower. Without `return_sequences` only the last `h_t` is kept, and
+    the backward pass computes the others again."""
     a, b, initial = (
-        linear.map_parts(tf.convert_to_tensor, x) for x in (a, b, initial)
+        map_parts(tf.convert_to_tensor, x) for x in (a, b, initial)
     )
-    width = len(linear.parts(b))
-    constant = linear.parts(a)[0].shape.rank == 1
+    width = len(parts(b))
+    constant = parts(a)[0].shape.rank == 1
+    pair = is_pair(b)
 
-    pair = linear.is_pair(b)
-
-    def form(parts):  # A tensor, or a pair, as `b` is.
-        return tuple(parts) if pair else parts[0]
+    def form(flat):  # A tensor, or a pair, as `b` is.
+        return tuple(flat) if pair else flat[0]
 
     @tf.custom_gradient
     def recurrence(*flat):
@@ -149,18 +163,13 @@ def linear_scan(a, b, initial, return_sequences=True):
             if not return_sequences:
                 every_h = _forward(a, b, initial, constant, True)
             grads = _backward(
-                a,
-                initial,
-                every_h,
-                form(upstream),
-                constant,
-                return_sequences,
+                a, initial, every_h, form(upstream), constant, return_sequences
             )
-            return [p for x in grads for p in linear.parts(x)]
+            return [p for x in grads for p in parts(x)]
 
         return h, grad
 
-    return recurrence(*(p for x in (a, b, initial) for p in linear.parts(x)))
+    return recurrence(*(p for x in (a, b, initial) for p in parts(x)))
 
 
 def logcumsumexp(x, axis):

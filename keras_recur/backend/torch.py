@@ -1,5 +1,7 @@
 """PyTorch: a Python loop for `scan` (eager torch pays per operation, not
-per loop), ATen's fused GRU, and the LSTM family's autograd function."""
+per loop), ATen's fused GRU, the LSTM family's autograd function, and the
+sequential linear recurrence as an autograd function (`linear.py`'s
+backward pass)."""
 
 import itertools
 
@@ -11,9 +13,28 @@ from keras_recur.backend import common
 from keras_recur.backend import linear
 from keras_recur.backend.torch_lstm import LSTMRecurrence
 
-scan = common.python_loop
-PREPARE_WHOLE_SEQUENCE = True  # see keras_recur.backend.scan
+compiled = common.compiled
+widest_float = common.widest_float
 no_gradient = torch.no_grad
+
+
+def scan(step, states, xs, prepare=None):
+    """A Python loop; `prepare` runs on the whole sequence before it
+    (eager PyTorch pays per operation, so one large one beats many small)."""
+    return common.python_loop(step, states, xs, prepare)
+
+
+def custom_gradient(fn):
+    """`keras.ops.custom_gradient` of `fn(*tensors) -> (output,
+    grad(upstream))`: Keras' PyTorch version calls the gradient function
+    with the inputs and `upstream=`, the other backends with the upstream
+    gradient alone."""
+
+    def forward(*args):
+        output, grad = fn(*args)
+        return output, lambda *inputs, upstream: grad(upstream)
+
+    return ops.custom_gradient(forward)
 
 
 def _tensor(value):
@@ -175,10 +196,35 @@ def lstm(
     return h_all.transpose(0, 1), [h_all[-1], c_last]
 
 
-class _LinearScan(torch.autograd.Function):
+def _write(buffer, t, x):
+    buffer[:, t] = x
+    return buffer
+
+
+def _fori_loop(lower, upper, body, carry):
+    for i in range(lower, upper):
+        carry = body(i, carry)
+    return carry
+
+
+# Run in the backward pass, where no graph is recorded: steps are views,
+# and writes go in place.
+LOOP = linear.LoopOps(
+    fori_loop=_fori_loop,
+    steps=lambda x: x.shape[1],
+    read=lambda x, t: x[:, t],
+    buffer=lambda like, steps: like.new_empty(
+        (like.shape[0], steps, *like.shape[1:])
+    ),
+    write=_write,
+    stacked=lambda buffer: buffer,
+)
+
+
+class _LinearRecurrence(torch.autograd.Function):
     """`h_t = a_t * h_{t-1} + b_t` along axis 1, real or complex, with the
     reverse recurrence `g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}` as its
-    backward pass (then `linear.closing_gradients`). It stores `a` and the
+    backward pass (`linear.recurrence_gradients`). It stores `a` and the
     outputs only, where autograd through a loop keeps every step's graph.
     `a` is (batch, time, units), or (units,) for coefficients constant in
     time (the LRU's)."""
@@ -192,21 +238,19 @@ class _LinearScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_outputs):
         a, outputs, initial = ctx.saved_tensors
-        steps = grad_outputs.shape[1]
         # torch's conj() is a lazy view that every product would resolve
-        # again: conjugate once, in memory.
+        # again: the upstream gradient is resolved once, in memory (Keras'
+        # `conj`, which the backward pass calls, resolves its own).
         grad_outputs = grad_outputs.resolve_conj().contiguous()
-        a_conj = list(_steps(torch.conj_physical(a), steps))
-        carry, grads = torch.zeros_like(initial), []
-        for t, g_t in reversed(list(enumerate(grad_outputs.unbind(1)))):
-            carry = g_t + carry
-            grads.append(carry)
-            carry = carry * a_conj[t]
-        grad_b = torch.stack(grads[::-1]).transpose(0, 1)
-        grad_a, grad_initial = linear.closing_gradients(
-            a, initial, outputs, grad_b, constant=a.dim() == 1
+        return linear.recurrence_gradients(
+            LOOP,
+            a,
+            initial,
+            outputs,
+            grad_outputs,
+            constant=a.dim() == 1,
+            every_step=True,
         )
-        return grad_a, grad_b, grad_initial
 
 
 def _recur(a, b, initial, collect=True):
@@ -239,8 +283,8 @@ def _complex(x):
     return _tensor(x)
 
 
-def linear_scan(a, b, initial, return_sequences=True):
-    """The sequential linear recurrence as one autograd function (a Python
+def sequential_linear_recurrence(a, b, initial, return_sequences=True):
+    """The step loop as one autograd function (a Python
     loop over `unbind`-ed steps: indexing `x[:, t]` under autograd is
     quadratic in T). Complex pairs run as torch's complex dtype. The last
     `h_t` alone, where no gradient is recorded, keeps none of the others."""
@@ -250,7 +294,7 @@ def linear_scan(a, b, initial, return_sequences=True):
         x.requires_grad for x in (a, b, initial)
     )
     if return_sequences or recorded:
-        outputs = _LinearScan.apply(a, b, initial)
+        outputs = _LinearRecurrence.apply(a, b, initial)
         if not return_sequences:
             outputs = outputs[:, -1]
     else:

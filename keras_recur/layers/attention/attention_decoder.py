@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_recur import backend
 from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
+from keras_recur.layers.rnn import recurrence
 from keras_recur.layers.rnn.dropout import sequence_dropout_masks
 from keras_recur.validation import check_batch_time
 from keras_recur.validation import check_bool
@@ -328,11 +329,9 @@ class AttentionDecoder(keras.layers.Layer):
             )
             if "mask" in xs_t:
                 kept = xs_t["mask"]
-                new_states = [
-                    ops.where(kept, new, old)
-                    for new, old in zip(new_states, states)
-                ]
-                output = ops.where(kept, output, previous_output)
+                *new_states, output = recurrence.keep_where_masked(
+                    kept, [*new_states, output], [*states, previous_output]
+                )
                 weights = ops.where(kept, weights, 0.0)
             return [*new_states, output], (output, weights)
 

@@ -8,6 +8,9 @@ from keras import ops
 from keras import regularizers
 
 from keras_recur import backend
+from keras_recur.backend.pairs import map_parts
+from keras_recur.backend.pairs import parts
+from keras_recur.layers.rnn import recurrence
 from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
 from keras_recur.layers.rnn.recurrent_cell import feature_dim
 from keras_recur.validation import check_bool
@@ -53,6 +56,11 @@ class LinearRecurrentCell(RecurrentCell):
     # Whether the state is complex (pairs of real tensors), which
     # `keras_recur.backend.auto_scan` weighs.
     complex_state = False
+    # Whether `sequence_coefficients` gives logs, for the log-space scan.
+    log_space = False
+    # `readout(hidden, inputs) -> y`, for a cell whose output is not its
+    # state (the LRU's), or None: the output is the state.
+    readout = None
 
     def __init__(self, units, dropout=0.0, seed=None, scan="auto", **kwargs):
         check_rate("dropout", dropout)
@@ -60,6 +68,62 @@ class LinearRecurrentCell(RecurrentCell):
         super().__init__(units, seed=seed, **kwargs)
         self.dropout = float(dropout)
         self.scan = scan
+
+    def sequence_coefficients(self, inputs):
+        """`(a_t, b_t)` of every step of `inputs` (batch, time, features)
+        (their logs with `log_space`); `a` may be (units,), the same at
+        every step, and either may be a pair `(real, imag)`."""
+        raise NotImplementedError
+
+    def recurrence_state(self, states):
+        """Of the cell's states, the `h` of `h_t = a_t * h_{t-1} + b_t`:
+        the first state, here."""
+        return states[0]
+
+    def fused_linear_recurrence(
+        self, inputs, initial_states, mask, training, return_sequences=True
+    ):
+        """The whole sequence as one linear recurrence, a subclass's
+        `fused_recurrence` (`fused_recurrence =
+        LinearRecurrentCell.fused_linear_recurrence`, so that the engine
+        checks the step it pairs with: see
+        `keras_recur.layers.rnn.recurrence`), then, where the
+        output is not the state, the engine's `read_out` (the mask rule of
+        the outputs). The states are the output, where there is a readout,
+        then the recurrence's states."""
+        coefficients = self.sequence_coefficients
+        if not training:
+            # Inference: on TensorFlow one XLA kernel instead of an
+            # operation per line over whole sequences (MinLSTM at 1,000
+            # steps: 54 -> 40 ms); XLA's gradient of the products is the
+            # slower, so training keeps TensorFlow's.
+            coefficients = backend.compiled(self.sequence_coefficients)
+        a, b = coefficients(inputs)
+        run = backend.linear_recurrence
+        if self.log_space:
+            run = backend.log_linear_recurrence
+        hidden = run(
+            a,
+            b,
+            self.recurrence_state(initial_states),
+            mask=mask,
+            scan=self.scan_for(inputs),
+            return_sequences=return_sequences,
+        )
+        last = hidden
+        if return_sequences:
+            last = map_parts(lambda p: p[:, -1], hidden)
+        if self.readout is None:
+            return (hidden if return_sequences else None), [last]
+        outputs, last_output = recurrence.read_out(
+            self.readout,
+            hidden,
+            inputs,
+            mask,
+            initial_states[0],
+            return_sequences,
+        )
+        return outputs, [last_output, *parts(last)]
 
     def scan_for(self, inputs):
         """The scan that runs `inputs`: `scan`, with `"auto"` resolved."""
@@ -141,6 +205,7 @@ class MinimalGatesCell(LinearRecurrentCell):
     # Its fused recurrence runs the scan of the subclass's own
     # `project_inputs` and `coefficients`: only a new step or recurrent
     # input would leave it computing another model.
+    fused_recurrence = LinearRecurrentCell.fused_linear_recurrence
     fused_recurrence_assumes = ("recurrent_input", "recurrent_step")
 
     def __init__(
@@ -196,9 +261,6 @@ class MinimalGatesCell(LinearRecurrentCell):
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
             )
-        self._compiled_sequence_coefficients = backend.compiled(
-            self.sequence_coefficients
-        )
         self.built = True
 
     def project_inputs(self, inputs):
@@ -235,37 +297,12 @@ class MinimalGatesCell(LinearRecurrentCell):
 
     def sequence_coefficients(self, inputs):
         """`(a_t, b_t)` of every step of `inputs` (their logs in log
-        space): the projection, then `coefficients`."""
+        space): the projection, then `coefficients` (or
+        `log_coefficients`)."""
         projected = self.project_inputs(inputs)
         if self.log_space:
             return self.log_coefficients(projected)
         return self.coefficients(projected)
-
-    def fused_recurrence(
-        self, inputs, initial_states, mask, training, return_sequences=True
-    ):
-        coefficients = self.sequence_coefficients
-        if not training:
-            # Inference: on TensorFlow one XLA kernel instead of an
-            # operation per line over whole sequences (MinLSTM at 1,000
-            # steps: 54 -> 40 ms); XLA's gradient of the products is the
-            # slower, so training keeps TensorFlow's.
-            coefficients = self._compiled_sequence_coefficients
-        a, b = coefficients(inputs)  # log a, log b in log space
-        options = {
-            "mask": mask,
-            "scan": self.scan_for(inputs),
-            "return_sequences": return_sequences,
-        }
-        if self.log_space:
-            h = backend.log_linear_recurrence(
-                a, b, initial_states[0], **options
-            )
-        else:
-            h = backend.linear_recurrence(a, b, initial_states[0], **options)
-        if not return_sequences:
-            return None, [h]
-        return h, [h[:, -1]]
 
     def get_config(self):
         return {

@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from keras_recur import backend
-from keras_recur.backend import linear
+from keras_recur.backend import pairs
 from keras_recur.layers.rnn.linear_recurrent_cell import LinearRecurrentCell
 from keras_recur.layers.rnn.recurrent_cell import feature_dim
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
@@ -107,6 +107,7 @@ class LRUCell(LinearRecurrentCell):
     # [y, x_re, x_im]
     state_count = 3
     complex_state = True
+    fused_recurrence = LinearRecurrentCell.fused_linear_recurrence
 
     def __init__(
         self,
@@ -202,63 +203,32 @@ class LRUCell(LinearRecurrentCell):
         """`u D`."""
         return backend.matmul(inputs, self.D)
 
-    def readout(self, x_re, x_im, skip):
-        """`y = Re(x C) + u D`."""
-        return (
-            backend.matmul(x_re, self.C_re)
-            - backend.matmul(x_im, self.C_im)
-            + skip
-        )
+    def readout(self, x, inputs):
+        """`y = Re(x C) + u D`, of the state pair `x` and the inputs `u`,
+        for any number of leading axes."""
+        return self.state_output(x) + self.feedthrough(inputs)
+
+    def state_output(self, x):
+        """`Re(x C)`."""
+        x_re, x_im = x
+        return backend.matmul(x_re, self.C_re) - backend.matmul(x_im, self.C_im)
 
     def recurrent_step(self, projected, states, training=False):
         bu_re, bu_im, skip = projected
-        new_re, new_im = linear.add(
-            linear.multiply(self.eigenvalues(), (states[1], states[2])),
+        new_re, new_im = pairs.add(
+            pairs.multiply(self.eigenvalues(), (states[1], states[2])),
             (bu_re, bu_im),
         )
-        y = self.readout(new_re, new_im, skip)
+        y = self.state_output((new_re, new_im)) + skip
         return y, [y, new_re, new_im]
 
-    def fused_recurrence(
-        self, inputs, initial_states, mask, training, return_sequences=True
-    ):
-        x_re, x_im = backend.linear_recurrence(
-            self.eigenvalues(),
-            self.state_inputs(inputs),
-            (initial_states[1], initial_states[2]),
-            mask=mask,
-            scan=self.scan_for(inputs),
-            return_sequences=return_sequences,
-        )
-        if not return_sequences:
-            y = self._last_output(x_re, x_im, inputs, mask, initial_states[0])
-            return None, [y, x_re, x_im]
-        y = self.readout(x_re, x_im, self.feedthrough(inputs))
-        if mask is not None:
-            # A masked step's output is the carried one: y_t where the step
-            # is real, else y_{t-1} (`h = 0 * h + y` unmasked, carried
-            # masked: one more linear scan).
-            y = backend.linear_recurrence(
-                ops.zeros_like(y), y, initial_states[0], mask=mask
-            )
-        return y, [y[:, -1], x_re[:, -1], x_im[:, -1]]
+    def sequence_coefficients(self, inputs):
+        """`(Lambda, gamma * (u B))`: constant eigenvalues, and the state
+        inputs of every step; pairs."""
+        return self.eigenvalues(), self.state_inputs(inputs)
 
-    def _last_output(self, x_re, x_im, inputs, mask, initial_output):
-        """The output of the last step, from the last state and the input
-        of the last real step (the skip of that one step alone): masked
-        steps carry it from the last real one, or from the initial output
-        where none is real."""
-        if mask is None:
-            return self.readout(x_re, x_im, self.feedthrough(inputs[:, -1]))
-        steps = ops.shape(mask)[1]
-        real = ops.cast(ops.flip(mask, axis=1), "int32")
-        last_real = steps - 1 - ops.argmax(real, axis=1)
-        last_input = ops.take_along_axis(
-            inputs, ops.reshape(last_real, (-1, 1, 1)), axis=1
-        )[:, 0]
-        any_real = ops.expand_dims(ops.any(mask, axis=1), -1)
-        y = self.readout(x_re, x_im, self.feedthrough(last_input))
-        return ops.where(any_real, y, initial_output)
+    def recurrence_state(self, states):
+        return (states[1], states[2])
 
     def get_config(self):
         return {

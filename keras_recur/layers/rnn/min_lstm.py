@@ -4,13 +4,14 @@ output gate or cell state, so linear in its state."""
 import keras
 from keras import ops
 
+from keras_recur import backend
 from keras_recur.layers.rnn.linear_recurrent_cell import MinimalGatesCell
 from keras_recur.layers.rnn.linear_recurrent_cell import log_g
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
 from keras_recur.layers.rnn.recurrent_layer import reads_cell_arguments
 
 
-@keras.ops.custom_gradient
+@backend.custom_gradient
 def normalized_forget_gate(k_f, k_i):
     """`f' = f / (f + i)` of `f = sigmoid(k_f)`, `i = sigmoid(k_i)`, with its
     gradient written out: `df'/dk_f = f'(1 - f')(1 - f)` and `df'/dk_i =
@@ -20,11 +21,7 @@ def normalized_forget_gate(k_f, k_i):
     f, i = ops.sigmoid(k_f), ops.sigmoid(k_i)
     forget = f / (f + i)
 
-    def grad(*args, upstream=None):
-        # Keras' PyTorch custom_gradient passes the inputs, then
-        # `upstream=`; the other backends pass the gradient alone.
-        if upstream is None:
-            (upstream,) = args
+    def grad(upstream):
         f, i = ops.sigmoid(k_f), ops.sigmoid(k_i)
         forget = f / (f + i)
         common = upstream * forget * (1.0 - forget)

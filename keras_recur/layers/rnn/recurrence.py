@@ -23,6 +23,23 @@ directly inside `keras_recur.backend.scan` (`lax.scan` on JAX, a bounded
 `tf.while_loop` on TensorFlow, a Python loop on PyTorch and with
 `unroll=True`), where Keras' generic loop calls the cell through
 `Layer.__call__` at every step.
+
+The mask rule, on every path: a masked step carries the states and
+repeats the previous output (Keras' RNN rule). The general loop and the
+attention decoder keep the states with `keep_where_masked`; the fused
+kernels keep them inside the kernel; a linear recurrence makes a masked
+step the identity. Where the output is the first state, that is the whole
+rule. A cell whose output is read out of its states (the LRU's `y =
+Re(x C) + u D`) applies `read_out`, which repeats the output of the last
+real step over the masked ones.
+
+For a cell that runs its whole sequence as one scan (the cells linear in
+their state), `use_cudnn` keeps its meaning, "the whole-sequence
+computation where it serves the call": `"auto"` and `True` run the scan
+(its `scan=` argument says which), `False` the step loop, which computes
+the same numbers one step at a time. `unroll` unrolls that step loop only
+(it needs `use_cudnn=False` to matter): a scan has no per-step loop to
+unroll.
 """
 
 import keras
@@ -143,10 +160,7 @@ def _general(
         projected_t = x_t if project_first else cell.project_inputs(x_t)
         _, new_states = cell.recurrent_step(projected_t, states, training)
         if mask_t is not None:
-            new_states = [
-                ops.where(mask_t, new, old)
-                for new, old in zip(new_states, states)
-            ]
+            new_states = keep_where_masked(mask_t, new_states, states)
         return new_states, ((new_states[0],) if return_sequences else ())
 
     if mask is None:
@@ -164,3 +178,64 @@ def _general(
     if return_sequences:
         outputs = ops.transpose(collected[0], (1, 0, 2))
     return outputs, states
+
+
+def keep_where_masked(mask_t, new, old):
+    """The mask rule at one step: each of `new` where `mask_t` (batch, 1)
+    is True, else the one of `old`, carried."""
+    return [ops.where(mask_t, n, o) for n, o in zip(new, old)]
+
+
+def read_out(readout, hidden, inputs, mask, initial_output, return_sequences):
+    """The outputs of a recurrence whose output is not its state: `y_t =
+    readout(hidden_t, inputs_t)`, with the mask rule: a masked step repeats
+    the output of the last real step before it, or `initial_output` where
+    none is.
+
+    `hidden` holds the recurrence's states of every step, or with
+    `return_sequences=False` its last (a masked step carried them);
+    `inputs` is (batch, time, features). Returns `(outputs, last_output)`,
+    outputs None without `return_sequences`: then the readout runs once,
+    on the input of the last real step.
+    """
+    if mask is None:
+        if return_sequences:
+            outputs = readout(hidden, inputs)
+            return outputs, outputs[:, -1]
+        return None, readout(hidden, inputs[:, -1])
+    last_real, any_real = _last_real_steps(mask)
+    if return_sequences:
+        outputs = readout(hidden, inputs)
+        repeated = backend.take_along_axis(
+            outputs,
+            ops.broadcast_to(
+                ops.expand_dims(last_real, -1), ops.shape(outputs)
+            ),
+            axis=1,
+        )
+        outputs = ops.where(
+            ops.expand_dims(any_real, -1),
+            repeated,
+            ops.expand_dims(initial_output, 1),
+        )
+        return outputs, outputs[:, -1]
+    last_inputs = backend.take_along_axis(
+        inputs, ops.reshape(last_real[:, -1], (-1, 1, 1)), axis=1
+    )[:, 0]
+    output = readout(hidden, last_inputs)
+    return None, ops.where(any_real[:, -1:], output, initial_output)
+
+
+def _last_real_steps(mask):
+    """For each step of `mask` (batch, time), the index of the last real
+    (True) step at or before it (0 where there is none), and whether there
+    is one."""
+    steps = ops.shape(mask)[1]
+    positions = ops.arange(steps, dtype="int32")
+    counts = ops.cumsum(ops.cast(mask, "int32"), axis=1)
+    # The real steps in order, then the masked ones.
+    order = ops.argsort(ops.where(mask, positions, positions + steps), axis=1)
+    index = backend.take_along_axis(
+        ops.cast(order, "int32"), ops.maximum(counts - 1, 0), axis=1
+    )
+    return index, counts > 0
