@@ -41,33 +41,61 @@ import time
 import numpy as np
 
 BACKENDS = ("tensorflow", "jax", "torch")
-# name -> (family, gate blocks); family picks the Keras baseline.
-LAYERS = {
-    "keras.LSTM": ("lstm", 4),
-    "PeepholeLSTM": ("lstm", 4),
-    "CoupledLSTM": ("lstm", 3),
-    "CoupledLSTM+peepholes": ("lstm", 3),
-    "LayerNormLSTM": ("lstm", 4),
-    "keras.SimpleRNN": ("rnn", 1),
-    "EchoStateNetwork": ("rnn", 1),
-    "keras.GRU": ("gru", 3),
-    "GRU": ("gru", 3),
-    "torch.nn.LSTM": ("lstm", 4),
-    "torch.nn.GRU": ("gru", 3),
-    "torch.nn.LSTM in Keras": ("lstm", 4),
-    "torch.nn.GRU in Keras": ("gru", 3),
-    "decoder+Bahdanau": ("decoder", 3),
-    "decoder+Luong": ("decoder", 3),
-    # The cells linear in their state, with each scan; no recurrent matmul,
-    # so no floor row (None).
-    "MinGRU sequential": ("gru", None),
-    "MinGRU parallel": ("gru", None),
-    "MinGRU log-space parallel": ("gru", None),
-    "MinLSTM sequential": ("lstm", None),
-    "MinLSTM parallel": ("lstm", None),
-    "LRU sequential": ("gru", None),
-    "LRU parallel": ("gru", None),
-}
+
+
+def _catalogue():
+    """keras_recur's catalogue of cells (keras_recur.catalogue), imported
+    with whichever backend is installed (the workers set their own), from
+    the checkout where keras_recur is not installed."""
+    if "KERAS_BACKEND" not in os.environ:
+        os.environ["KERAS_BACKEND"] = next(
+            (b for b in BACKENDS if importlib.util.find_spec(b)), "torch"
+        )
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from keras_recur import catalogue
+
+    return catalogue
+
+
+def _layers():
+    """name -> (family, gate blocks): Keras' baselines, torch.nn's, the
+    attention decoders, and every cell of the catalogue (a cell linear in
+    its state once per scan, and in log space where it has one; no
+    recurrent matmul, so no floor row: None). The family picks the Keras
+    baseline."""
+    layers = {
+        "keras.LSTM": ("lstm", 4),
+        "keras.SimpleRNN": ("rnn", 1),
+        "keras.GRU": ("gru", 3),
+        "torch.nn.LSTM": ("lstm", 4),
+        "torch.nn.GRU": ("gru", 3),
+        "torch.nn.LSTM in Keras": ("lstm", 4),
+        "torch.nn.GRU in Keras": ("gru", 3),
+        "decoder+Bahdanau": ("decoder", 3),
+        "decoder+Luong": ("decoder", 3),
+    }
+    for name, record in _catalogue().CELLS.items():
+        if record.keras_own:
+            continue
+        family = record.keras_family
+        if not record.linear:
+            # The floor's gate blocks: the cell's own (the coupled LSTM has
+            # three), else its family's (the reservoir's one).
+            gates = getattr(record.cell(1), "gate_count", GATE_BLOCKS[family])
+            layers[name] = (family, gates)
+            if "use_peepholes" in record.hyperparameters:
+                layers[f"{name}+peepholes"] = (family, gates)
+            continue
+        for scan in ("sequential", "parallel"):
+            layers[f"{name} {scan}"] = (family, None)
+        if "log_space" in record.hyperparameters:
+            layers[f"{name} log-space parallel"] = (family, None)
+    return layers
+
+
+# The gate blocks of each family's Keras layer.
+GATE_BLOCKS = {"lstm": 4, "gru": 3, "rnn": 1}
+LAYERS = _layers()
 LINEAR = [name for name, (_, gates) in LAYERS.items() if gates is None]
 # --suite: the layers and lengths of each published table.
 SUITES = {
@@ -91,7 +119,7 @@ TORCH_REFERENCES = {
 def keras_layer(name, units, features):
     import keras
 
-    import keras_recur
+    from keras_recur import catalogue
 
     if name.endswith(" in Keras"):
         return keras.layers.TorchModuleWrapper(
@@ -99,25 +127,22 @@ def keras_layer(name, units, features):
         )
     if name.startswith("decoder+"):
         return attention_decoder(name, units, features)
+    keras_layers = {
+        "keras.LSTM": keras.layers.LSTM,
+        "keras.GRU": keras.layers.GRU,
+        "keras.SimpleRNN": keras.layers.SimpleRNN,
+    }
+    if name in keras_layers:
+        return keras_layers[name](units)
+    cell_name, *options = name.replace("+", " ").split()
+    layer_class = catalogue.CELLS[cell_name].layer
     if name in LINEAR:
-        layer_name, *variant, scan = name.split()
-        if layer_name == "LRU":
-            return keras_recur.LRU(units, scan=scan)
-        layer_class = getattr(keras_recur, layer_name)
-        return layer_class(units, scan=scan, log_space=bool(variant))
-    return {
-        "keras.LSTM": lambda: keras.layers.LSTM(units),
-        "PeepholeLSTM": lambda: keras_recur.PeepholeLSTM(units),
-        "CoupledLSTM": lambda: keras_recur.CoupledLSTM(units),
-        "CoupledLSTM+peepholes": lambda: keras_recur.CoupledLSTM(
-            units, use_peepholes=True
-        ),
-        "keras.GRU": lambda: keras.layers.GRU(units),
-        "GRU": lambda: keras_recur.GRU(units),
-        "LayerNormLSTM": lambda: keras_recur.LayerNormLSTM(units),
-        "keras.SimpleRNN": lambda: keras.layers.SimpleRNN(units),
-        "EchoStateNetwork": lambda: keras_recur.EchoStateNetwork(units),
-    }[name]()
+        if "log-space" in options:
+            return layer_class(units, scan=options[-1], log_space=True)
+        return layer_class(units, scan=options[-1])
+    if options == ["peepholes"]:
+        return layer_class(units, use_peepholes=True)
+    return layer_class(units)
 
 
 def attention_decoder(name, units, features):

@@ -58,7 +58,7 @@ def hypermodel(cell, peepholes, shape, quick, seed, distribution):
         shape,
         num_classes=10,
         cell=cell,
-        use_peepholes=peepholes,
+        cell_space={"CoupledLSTM": {"use_peepholes": peepholes}},
         units=[16] if quick else [32, 64],
         depth=1,
         bidirectional=False,

@@ -37,13 +37,13 @@ from keras_recur import tuning
 # A long memory needs the LRU's eigenvalues near the unit circle (the
 # paper's r_min for long-range tasks) and a slow reservoir; the other
 # cells' own settings are their defaults.
-CELL_SETTINGS = dict(
-    r_min=0.9,
-    log_space=False,
-    spectral_radius=0.9,
-    leaky=0.5,
-    use_peepholes=False,
-)
+CELL_SPACE = {
+    "LRU": {"r_min": 0.9},
+    "MinGRU": {"log_space": False},
+    "MinLSTM": {"log_space": False},
+    "EchoStateNetwork": {"spectral_radius": 0.9, "leaky": 0.5},
+    "CoupledLSTM": {"use_peepholes": False},
+}
 
 
 def adding_problem(count, steps, rng):
@@ -171,8 +171,10 @@ def hypermodel(args, cell, shape):
         recurrent_dropout=0.0,
         learning_rate=args.learning_rate,
         clipnorm=[0.0, 1.0],
-        state_dim=args.units,
-        **CELL_SETTINGS,
+        cell_space={
+            **CELL_SPACE,
+            "LRU": {**CELL_SPACE["LRU"], "state_dim": args.units},
+        },
         seed=args.seed,
         distribution=args.distribution,
     )

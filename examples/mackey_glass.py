@@ -37,6 +37,7 @@ import numpy as np
 
 import keras_recur
 from keras_recur import backend
+from keras_recur import catalogue
 from keras_recur import tuning
 
 TRAIN_STEPS = 3000
@@ -44,7 +45,7 @@ WASHOUT = 1000
 HORIZON = 84
 WARM_UP = 500
 # The cells gradient descent trains: all but the fixed reservoir.
-TRAINED_CELLS = [c for c in tuning.CELLS if c != "EchoStateNetwork"]
+TRAINED_CELLS = catalogue.cells(trained=True)
 
 
 def mackey_glass(

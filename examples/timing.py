@@ -164,7 +164,7 @@ def main():
             (args.steps, 1),
             return_sequences=task.per_step,
             cell=cell,
-            use_peepholes=peepholes,
+            cell_space={"CoupledLSTM": {"use_peepholes": peepholes}},
             units=[8] if args.quick else [8, 16],
             depth=1,
             bidirectional=False,

@@ -9,7 +9,10 @@ needs no `custom_objects`. The layers are importable from here and from
 - `metrics.py`: `SpanF1`.
 - `tuning/`: keras-tuner hypermodels, results and plots (the `tuner`
   extra).
-- `backend/`: backend code on tensors (the loop, the fused kernels).
+- `catalogue.py`: one record per public cell (what the tuner, the
+  benchmarks, the examples and the tests know of it).
+- `backend/`: backend code on tensors (the loop, the linear recurrences,
+  the fused kernels).
 - `validation.py`: the argument checks.
 """
 

@@ -16,11 +16,11 @@ import pytest
 import keras_recur
 import keras_recur.tuning
 from tests.testing import ROOT
-from tests.testing import once_on
+from tests.testing import backend_free
 
 # The pages' code and text are the same on every backend; the layers they
 # show are tested on each (and the docs site is built on PyTorch).
-pytestmark = once_on("torch", "the documentation's code and text")
+pytestmark = backend_free
 
 PAGES = sorted(
     [

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import keras_recur
-from tests.testing import once_on
+from tests.testing import backend_free
 
 # Docstrings, registration and the examples in them are the same code on
 # every backend; the layers they show are tested on each.
-pytestmark = once_on("torch", "docstrings and their examples")
+pytestmark = backend_free
 
 FUNCTIONS = [keras_recur.models.fit_readout, keras_recur.allowed_transitions]
 PUBLIC = [getattr(keras_recur, name) for name in keras_recur.layers.__all__]

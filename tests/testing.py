@@ -21,18 +21,19 @@ BACKEND = keras.backend.backend()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Whether the wrapper-level tests run every variant here (PyTorch, whose
+# fused kernels differ by cell) or one per code path (TensorFlow, JAX, and
+# the environments of other Keras versions, which set
+# KERAS_RECUR_EVERY_VARIANT=0: a Keras version changes the wrapper, not a
+# cell's equations). See docs/contributing.md, "Tests".
+EVERY_VARIANT = BACKEND == "torch" and (
+    os.environ.get("KERAS_RECUR_EVERY_VARIANT", "1") == "1"
+)
+
 # What does not depend on the backend (argument checks, NumPy references,
-# documentation, keras-tuner's bookkeeping) runs in one environment: see
-# tests/conftest.py.
+# documentation, keras-tuner's oracle and processes, an example's second
+# task) runs in one environment, not three: see tests/conftest.py.
 backend_free = pytest.mark.backend_free
-
-
-def once_on(backend, why):
-    """Runs a test in one backend's session only: for what does not depend
-    on the backend, so that the suite does not repeat it three times."""
-    return pytest.mark.skipif(
-        BACKEND != backend, reason=f"runs once, on {backend}: {why}"
-    )
 
 
 # Every argument the recurrent layers share with keras.layers.LSTM/GRU, away
@@ -185,7 +186,12 @@ def _close(got, want, atol):
 
 
 def run_layer_test(
-    make_layer, inputs, tmp_path, as_list=False, mixed_precision_atol=1e-2
+    make_layer,
+    inputs,
+    tmp_path,
+    as_list=False,
+    mixed_precision_atol=1e-2,
+    compiled=True,
 ):
     """Checks, for the layer that `make_layer()` builds, called on the
     NumPy arrays `inputs` (one positional argument each, or with `as_list`
@@ -195,6 +201,10 @@ def run_layer_test(
       and the config is JSON;
     - a symbolic call gives the shapes and dtypes of the eager call, and a
       functional model around it computes the eager numbers;
+
+    and, with `compiled` (the checks that compile a training step or a
+    prediction on TensorFlow and JAX):
+
     - one training step of that model changes every trainable weight;
     - under mixed_float16 the outputs are float16, the weights float32, and
       the numbers those of float32 within `mixed_precision_atol`;
@@ -224,6 +234,8 @@ def run_layer_test(
     model = keras.Model(symbolic_inputs, symbolic)
     model.set_weights(layer.get_weights())
     _close(model(inputs), eager, atol=1e-5)
+    if not compiled:
+        return
 
     # One step of training moves every trainable weight.
     outputs = _tensors(symbolic)

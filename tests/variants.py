@@ -1,6 +1,8 @@
 """One `Variant` record per layer configuration under test: what the
 equation, gradient, engine, usage, saving, validation and API-parity tests
-all draw from. A new cell adds one record here."""
+all draw from. A new cell adds one record here (what the library knows of
+the cell itself, trained or not, with a recurrent kernel or not, is its
+record in keras_recur.catalogue)."""
 
 from typing import NamedTuple
 
@@ -8,7 +10,9 @@ import keras
 import numpy as np
 
 import keras_recur
+from keras_recur import catalogue
 from tests import reference
+from tests.testing import EVERY_VARIANT
 from tests.testing import randomize
 
 PEEPHOLE_ARGUMENTS = frozenset(
@@ -30,18 +34,37 @@ class Variant(NamedTuple):
     own_arguments: frozenset = frozenset()
     # Whether PyTorch's fused kernel computes it (with no mask for the GRU).
     fused: bool = False
-    # Whether it has trainable weights and dropout (the echo state network's
-    # reservoir has neither; tests/layers/rnn/test_esn.py covers it).
-    trained: bool = True
-    # Whether it has a recurrent kernel and recurrent dropout (the cells
-    # linear in their state have neither).
-    recurrent_kernel: bool = True
     # Whether the Keras-usage tests run it. "coupled_peepholes" and
     # "gru_reset_before" differ from "coupled" and "gru" only in their
     # step's equations, which the equation, gradient, dropout and engine
     # tests check for every variant; how Keras uses a layer is the shared
     # wrapper's, tested on one variant of each cell.
     usage: bool = True
+    # Whether it stands for its code path in the wrapper-level tests (Keras
+    # usage, the engine against Keras' loop, mixed precision, the compiled
+    # layer tests) on TensorFlow and JAX, where the LSTM family shares one
+    # general loop and the minimal cells one scan; PyTorch, whose fused
+    # kernels differ by cell, runs every variant. One per path: the LSTM
+    # family's loop, the GRU's, the reservoir's, a real linear recurrence
+    # and a complex one with a readout.
+    representative: bool = False
+
+    @property
+    def record(self):
+        """The cell's record in keras_recur.catalogue."""
+        return catalogue.CELLS[self.layer.__name__]
+
+    @property
+    def trained(self):
+        # Trainable weights and dropout (the echo state network's reservoir
+        # has neither; tests/layers/rnn/test_esn.py covers it).
+        return self.record.trained
+
+    @property
+    def recurrent_kernel(self):
+        # A recurrent kernel and recurrent dropout (the cells linear in
+        # their state have neither).
+        return self.record.recurrent_kernel
 
 
 def _lstm(kind, names):
@@ -103,6 +126,7 @@ VARIANTS = {
         keras.layers.LSTM,
         PEEPHOLE_ARGUMENTS,
         fused=True,
+        representative=True,
     ),
     "coupled": Variant(
         keras_recur.CoupledLSTM,
@@ -122,7 +146,12 @@ VARIANTS = {
         usage=False,
     ),
     "gru": Variant(
-        keras_recur.GRU, {}, _gru(True), keras.layers.GRU, fused=True
+        keras_recur.GRU,
+        {},
+        _gru(True),
+        keras.layers.GRU,
+        fused=True,
+        representative=True,
     ),
     "gru_reset_before": Variant(
         keras_recur.GRU,
@@ -145,47 +174,49 @@ VARIANTS = {
         keras_recur.EchoStateNetwork,
         {"connectivity": 1.0},
         _esn,
-        trained=False,
+        representative=True,
     ),
     "min_gru": Variant(
         keras_recur.MinGRU,
         {},
         _minimal(reference.min_gru_step),
-        recurrent_kernel=False,
+        representative=True,
     ),
     "min_gru_log": Variant(
         keras_recur.MinGRU,
         {"log_space": True},
         _minimal(reference.min_gru_step, log_space=True),
-        recurrent_kernel=False,
         usage=False,
     ),
     "min_lstm": Variant(
         keras_recur.MinLSTM,
         {},
         _minimal(reference.min_lstm_step),
-        recurrent_kernel=False,
     ),
     "min_lstm_log": Variant(
         keras_recur.MinLSTM,
         {"log_space": True},
         _minimal(reference.min_lstm_step, log_space=True),
-        recurrent_kernel=False,
         usage=False,
     ),
     "lru": Variant(
         keras_recur.LRU,
         {"r_min": 0.5},
         _lru,
-        recurrent_kernel=False,
+        representative=True,
     ),
 }
 TRAINED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.trained)
 USAGE_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.usage)
 FUSED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.fused)
 # The cells linear in their state, which run a whole sequence as one scan.
-LINEAR_VARIANTS = sorted(
-    n for n, v in VARIANTS.items() if not v.recurrent_kernel
+LINEAR_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.record.linear)
+# What the wrapper-level tests run: every usage variant on PyTorch, the
+# representatives of the code paths on TensorFlow and JAX.
+WRAPPER_VARIANTS = sorted(
+    n
+    for n, v in VARIANTS.items()
+    if v.usage and (EVERY_VARIANT or v.representative)
 )
 # The variants that stand in for a Keras layer.
 KERAS_VARIANTS = sorted(

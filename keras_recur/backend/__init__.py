@@ -38,7 +38,9 @@ reason, as Keras' own `backend.lstm` does:
   `fused_recurrence` (`keras_recur.layers.rnn.recurrence`).
 
 `linear_recurrence`, `log_linear_recurrence`, `auto_scan` and
-`SCAN_CHOICES` are `linear.py`'s, built on the above.
+`SCAN_CHOICES` are `linear.py`'s, built on the above; `pairs.py` holds
+complex numbers as pairs of real tensors; `torch_lstm.py` the fused LSTM
+of `torch.py`.
 """
 
 import functools

@@ -15,6 +15,10 @@ from keras_recur.backend.torch_lstm import LSTMRecurrence
 
 compiled = common.compiled
 widest_float = common.widest_float
+# The step loop, complex recurrences included: with its backward pass on
+# linear.py's loop the LRU trains at 1,000 steps in 0.9-2x MinGRU's time,
+# the parallel scan in 3.2-3.7x (docs/benchmarks.md).
+cpu_scan = common.cpu_scan
 no_gradient = torch.no_grad
 
 
@@ -312,13 +316,3 @@ def logcumsumexp(x, axis):
 
 def on_accelerator(x):
     return _tensor(x).device.type != "cpu"
-
-
-def cpu_scan(complex_numbers):
-    """The faster scan on a CPU, measured (docs/benchmarks.md): the step
-    loop, except to train a complex recurrence, whose backward loop of
-    complex products is slower here than the parallel scan's few large
-    operations (the LRU at 1,000 steps: 1.29 s against 1.74 s)."""
-    if complex_numbers and torch.is_grad_enabled():
-        return "parallel"
-    return "sequential"

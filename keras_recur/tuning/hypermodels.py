@@ -3,55 +3,40 @@
 import contextlib
 import numbers
 import time
+import warnings
 
 import keras
 import keras_tuner
 
 import keras_recur
+from keras_recur import catalogue
 from keras_recur.tuning.search_space import Range
 from keras_recur.tuning.search_space import check_spec
 from keras_recur.tuning.search_space import declare
 from keras_recur.validation import check_bool
 from keras_recur.validation import check_non_negative_float
 from keras_recur.validation import check_one_of
-from keras_recur.validation import check_positive_float
 from keras_recur.validation import check_positive_int
-from keras_recur.validation import check_rate
 from keras_recur.validation import check_seed
 from keras_recur.validation import check_tag_names
 
-# cell name -> (sequence layer, cell); "LSTM" is Keras' own, the baseline.
+# cell name -> (sequence layer, cell), from the catalogue of cells
+# (keras_recur.catalogue); "LSTM" is Keras' own, the baseline.
 CELLS = {
-    "PeepholeLSTM": (keras_recur.PeepholeLSTM, keras_recur.PeepholeLSTMCell),
-    "CoupledLSTM": (keras_recur.CoupledLSTM, keras_recur.CoupledLSTMCell),
-    "GRU": (keras_recur.GRU, keras_recur.GRUCell),
-    "LayerNormLSTM": (keras_recur.LayerNormLSTM, keras_recur.LayerNormLSTMCell),
-    "EchoStateNetwork": (keras_recur.EchoStateNetwork, keras_recur.ESNCell),
-    "MinGRU": (keras_recur.MinGRU, keras_recur.MinGRUCell),
-    "MinLSTM": (keras_recur.MinLSTM, keras_recur.MinLSTMCell),
-    "LRU": (keras_recur.LRU, keras_recur.LRUCell),
-    "LSTM": (keras.layers.LSTM, keras.layers.LSTMCell),
+    name: (record.layer, record.cell)
+    for name, record in catalogue.CELLS.items()
 }
 LEARNING_RATES = Range(1e-4, 1e-2, sampling="log")
-# The hyperparameters that exist only in the trials of some cells (keras-
-# tuner conditions them on `cell`): name -> those cells.
-CELL_SPECIFIC = {
-    "use_peepholes": ("CoupledLSTM",),
-    # A fixed reservoir has its own settings, and no dropout.
-    "spectral_radius": ("EchoStateNetwork",),
-    "leaky": ("EchoStateNetwork",),
-    "connectivity": ("EchoStateNetwork",),
-    # The cells linear in their state have theirs.
-    "log_space": ("MinGRU", "MinLSTM"),
-    "state_dim": ("LRU",),
-    "r_min": ("LRU",),
-}
-# The cells whose weights train, and so take dropout.
-TRAINED_CELLS = tuple(c for c in CELLS if c != "EchoStateNetwork")
-# The cells with a recurrent kernel, and so recurrent dropout.
-LINEAR_CELLS = ("MinGRU", "MinLSTM", "LRU")
-RECURRENT_DROPOUT_CELLS = tuple(
-    c for c in TRAINED_CELLS if c not in LINEAR_CELLS
+# The arguments that took one cell family's search space before
+# `cell_space`, in their positions: each now maps onto `cell_space`.
+DEPRECATED_CELL_ARGUMENTS = (
+    "use_peepholes",
+    "spectral_radius",
+    "leaky",
+    "connectivity",
+    "log_space",
+    "state_dim",
+    "r_min",
 )
 
 
@@ -62,31 +47,6 @@ def _check_cell(argument, value):
             f"Received: {argument}={value!r}"
         )
     return value
-
-
-def _check_units(argument, value):
-    check_positive_int(argument, value)
-    return int(value)
-
-
-def _check_flag(argument, value):
-    check_bool(argument, value)
-    return value
-
-
-def _check_rate(argument, value):
-    check_rate(argument, value)
-    return float(value)
-
-
-def _check_fraction(argument, value):
-    check_positive_float(argument, value, at_most=1.0)
-    return float(value)
-
-
-def _check_positive(argument, value):
-    check_positive_float(argument, value)
-    return float(value)
 
 
 def _check_clipnorm(argument, value):
@@ -125,36 +85,40 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
 
     Each searchable argument is a fixed value, a list of choices, or a
     `keras_recur.tuning.Range` (see `keras_recur.tuning.search_space`). The
-    hyperparameters have the arguments' names. Those of one kind of cell
-    exist only in its trials (keras-tuner conditions them on `cell`):
-    `use_peepholes` in `CoupledLSTM` trials, `spectral_radius`, `leaky` and
-    `connectivity` in `EchoStateNetwork` trials, `log_space` in `MinGRU` and
-    `MinLSTM` trials, `state_dim` and `r_min` in `LRU` trials, `dropout` in
-    the trials of every cell but `EchoStateNetwork` (a fixed reservoir has
-    nothing to regularise), and `recurrent_dropout` in those of the cells
-    with a recurrent kernel (not the three linear in their state).
+    hyperparameters have the arguments' names. A cell's own hyperparameters
+    (its record in `keras_recur.catalogue`) exist only in its trials
+    (keras-tuner conditions them on `cell`): `use_peepholes` in
+    `CoupledLSTM` trials, `spectral_radius`, `leaky` and `connectivity` in
+    `EchoStateNetwork` trials, `log_space` in `MinGRU` and `MinLSTM`
+    trials, `state_dim` and `r_min` in `LRU` trials; `cell_space` narrows or
+    widens them. `dropout` exists in the trials of every cell whose weights
+    train (not `EchoStateNetwork`, a fixed reservoir), and
+    `recurrent_dropout` in those of the cells with a recurrent kernel (not
+    `MinGRU`, `MinLSTM` and `LRU`, linear in their state).
 
     Args:
         cell: Cell names among `"PeepholeLSTM"`, `"CoupledLSTM"`, `"GRU"`,
             `"LayerNormLSTM"`, `"EchoStateNetwork"`, `"MinGRU"`,
             `"MinLSTM"`, `"LRU"` and `"LSTM"` (`keras.layers.LSTM`, the
-            baseline).
-        use_peepholes: For `CoupledLSTM` trials.
-        spectral_radius: For `EchoStateNetwork` trials: the reservoir's
-            spectral radius.
-        leaky: For `EchoStateNetwork` trials: its leaking rate.
-        connectivity: For `EchoStateNetwork` trials: its connection
-            probability.
+            baseline): the catalogue's cells.
+        use_peepholes: Deprecated: `cell_space={"CoupledLSTM":
+            {"use_peepholes": ...}}`.
+        spectral_radius: Deprecated: `cell_space={"EchoStateNetwork":
+            {"spectral_radius": ...}}`.
+        leaky: Deprecated: `cell_space={"EchoStateNetwork": {"leaky":
+            ...}}`.
+        connectivity: Deprecated: `cell_space={"EchoStateNetwork":
+            {"connectivity": ...}}`.
         units: Units of each recurrent layer.
         depth: Number of stacked recurrent layers.
         bidirectional: Whether each recurrent layer reads both ways.
         dropout: Input dropout of each recurrent layer (trained cells).
         recurrent_dropout: Recurrent dropout of each recurrent layer
             (cells with a recurrent kernel).
-        log_space: For `MinGRU` and `MinLSTM` trials: their log-space
-            variant.
-        state_dim: For `LRU` trials: the complex state's size.
-        r_min: For `LRU` trials: the smallest initial eigenvalue modulus.
+        log_space: Deprecated: `cell_space={"MinGRU": {"log_space": ...},
+            "MinLSTM": {"log_space": ...}}`.
+        state_dim: Deprecated: `cell_space={"LRU": {"state_dim": ...}}`.
+        r_min: Deprecated: `cell_space={"LRU": {"r_min": ...}}`.
         learning_rate: Adam's learning rate.
         clipnorm: Adam's gradient clipping by norm (Keras' `clipnorm`,
             Pascanu et al. 2013); 0 for none.
@@ -167,6 +131,16 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
             Keras session before each one.)
         name: The hypermodel's name.
         tunable: Whether its hyperparameters are searched (keras-tuner).
+        cell_space: The search space of the cells' own hyperparameters: a
+            dict from cell name to a dict from hyperparameter to its space
+            (a value, a list of choices or a `Range`), for example
+            `{"LRU": {"state_dim": [64, 128], "r_min": 0.9}}`; what it
+            leaves out keeps the catalogue's default space. Cells that share
+            a hyperparameter (`log_space`) share one space. Default: `None`
+            (the catalogue's defaults: `use_peepholes` `[False, True]`,
+            `spectral_radius` `[0.9, 0.5, 1.1]`, `leaky` `[1.0, 0.5,
+            0.2]`, `connectivity` `0.1`, `log_space` `False`, `state_dim`
+            `[64, 128]`, `r_min` `[0.0, 0.5, 0.9]`).
 
     A subclass defines `build_model(hp)`, usually around
     `recurrent_stack(hp, inputs)`, and the `loss` and `metrics` that
@@ -192,42 +166,55 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
     def __init__(
         self,
         cell=tuple(CELLS),
-        use_peepholes=(False, True),
-        spectral_radius=(0.9, 0.5, 1.1),
-        leaky=(1.0, 0.5, 0.2),
-        connectivity=0.1,
+        use_peepholes=None,
+        spectral_radius=None,
+        leaky=None,
+        connectivity=None,
         units=(16, 32, 64, 128),
         depth=(1, 2),
         bidirectional=(False, True),
         dropout=(0.0, 0.1, 0.2, 0.3),
         recurrent_dropout=(0.0, 0.1, 0.2),
-        log_space=False,
-        state_dim=(64, 128),
-        r_min=(0.0, 0.5, 0.9),
+        log_space=None,
+        state_dim=None,
+        r_min=None,
         learning_rate=LEARNING_RATES,
         clipnorm=0.0,
         seed=None,
         distribution=None,
         name=None,
         tunable=True,
+        *,
+        cell_space=None,
     ):
         super().__init__(name=name, tunable=tunable)
         self.space, self.checks = {}, {}
         self.searchable("cell", cell, _check_cell)
-        self.searchable("use_peepholes", use_peepholes, _check_flag)
-        self.searchable("spectral_radius", spectral_radius, _check_positive)
-        self.searchable("leaky", leaky, _check_fraction)
-        self.searchable("connectivity", connectivity, _check_fraction)
-        self.searchable("units", units, _check_units)
-        self.searchable("depth", depth, _check_units)
-        self.searchable("bidirectional", bidirectional, _check_flag)
-        self.searchable("dropout", dropout, _check_rate)
-        self.searchable("recurrent_dropout", recurrent_dropout, _check_rate)
-        self.searchable("log_space", log_space, _check_flag)
-        self.searchable("state_dim", state_dim, _check_units)
-        self.searchable("r_min", r_min, _check_rate)
+        self.searchable("units", units, catalogue.positive_int)
+        self.searchable("depth", depth, catalogue.positive_int)
+        self.searchable("bidirectional", bidirectional, catalogue.flag)
+        self.searchable("dropout", dropout, catalogue.rate)
+        self.searchable("recurrent_dropout", recurrent_dropout, catalogue.rate)
         self.searchable("learning_rate", learning_rate, _check_learning_rate)
         self.searchable("clipnorm", clipnorm, _check_clipnorm)
+        deprecated = dict(
+            use_peepholes=use_peepholes,
+            spectral_radius=spectral_radius,
+            leaky=leaky,
+            connectivity=connectivity,
+            log_space=log_space,
+            state_dim=state_dim,
+            r_min=r_min,
+        )
+        self.cell_space = _cell_space(cell_space, deprecated)
+        # hyperparameter -> the cells that have it, in the catalogue's order.
+        self.cell_hyperparameters = {}
+        for cell_name, record in catalogue.CELLS.items():
+            for argument in record.hyperparameters:
+                self.cell_hyperparameters.setdefault(argument, [])
+                self.cell_hyperparameters[argument].append(cell_name)
+        for argument, cells in self.cell_hyperparameters.items():
+            self._searchable_for_cells(argument, cells)
         if seed is not None:
             check_seed(seed)
         # keras.distribution exports no common base class to check against.
@@ -241,6 +228,24 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
             )
         self.seed = seed
         self.distribution = distribution
+
+    def _searchable_for_cells(self, argument, cells):
+        """Makes the space of a cell hyperparameter: the one `cell_space`
+        gives (or the catalogue's default) for every cell that has it."""
+        spaces = {}
+        for cell in cells:
+            hyperparameter = catalogue.CELLS[cell].hyperparameters[argument]
+            spec = self.cell_space.get(cell, {}).get(
+                argument, hyperparameter.space
+            )
+            spaces[cell] = check_spec(argument, spec, hyperparameter.check)
+        if len(set(spaces.values())) > 1:
+            raise ValueError(
+                f"`cell_space` gives `{argument}` different spaces for "
+                f"{' and '.join(spaces)}, which share that hyperparameter: "
+                f"give it one. Received: {spaces}"
+            )
+        self.searchable(argument, spaces[cells[0]], hyperparameter.check)
 
     def searchable(self, name, spec, check):
         """Makes `spec` (a value, a list of values or a `Range`, checked
@@ -259,7 +264,7 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         """The trial's cell name and its cell-specific layer arguments."""
         cell = self.value(hp, "cell")
         extra = {}
-        for name, cells in CELL_SPECIFIC.items():
+        for name, cells in self.cell_hyperparameters.items():
             extra.update(self.conditional_values(hp, "cell", cells, [name]))
         return cell, extra
 
@@ -279,9 +284,14 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         layer_class = CELLS[cell][0]
         arguments = dict(
             units=self.value(hp, "units"),
-            **self.conditional_values(hp, "cell", TRAINED_CELLS, ["dropout"]),
             **self.conditional_values(
-                hp, "cell", RECURRENT_DROPOUT_CELLS, ["recurrent_dropout"]
+                hp, "cell", catalogue.cells(trained=True), ["dropout"]
+            ),
+            **self.conditional_values(
+                hp,
+                "cell",
+                catalogue.cells(trained=True, recurrent_kernel=True),
+                ["recurrent_dropout"],
             ),
             **extra,
         )
@@ -345,6 +355,57 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         if self.distribution is None:
             return contextlib.nullcontext()
         return self.distribution.scope()
+
+
+def _cell_space(cell_space, deprecated):
+    """`cell_space` checked (cells and their hyperparameters by name), with
+    the deprecated per-family arguments mapped onto it, each with a
+    DeprecationWarning."""
+    if cell_space is None:
+        cell_space = {}
+    if not isinstance(cell_space, dict):
+        raise TypeError(
+            "`cell_space` must be a dict from cell name to a dict of its "
+            f"hyperparameters' spaces, or None. Received: cell_space="
+            f"{cell_space!r}"
+        )
+    checked = {}
+    for cell, space in cell_space.items():
+        if cell not in catalogue.CELLS:
+            raise ValueError(
+                f"`cell_space` names a cell that is not among {list(CELLS)}."
+                f" Received: cell_space key {cell!r}"
+            )
+        own = catalogue.CELLS[cell].hyperparameters
+        if not isinstance(space, dict) or set(space) - set(own):
+            raise ValueError(
+                f"`cell_space[{cell!r}]` must be a dict of {cell}'s own "
+                f"hyperparameters, {sorted(own)}. Received: {space!r}"
+            )
+        checked[cell] = dict(space)
+    for argument, spec in deprecated.items():
+        if spec is None:
+            continue
+        cells = [
+            cell
+            for cell, record in catalogue.CELLS.items()
+            if argument in record.hyperparameters
+        ]
+        mapped = {cell: {argument: spec} for cell in cells}
+        warnings.warn(
+            f"`{argument}` is deprecated: pass it in `cell_space`, "
+            f"cell_space={mapped!r}.",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        for cell in cells:
+            if argument in checked.get(cell, {}):
+                raise ValueError(
+                    f"`{argument}` is given twice: as an argument and in "
+                    f"`cell_space[{cell!r}]`. Give it in `cell_space` only."
+                )
+            checked.setdefault(cell, {})[argument] = spec
+    return checked
 
 
 def _check_input_shape(input_shape):
@@ -568,10 +629,12 @@ class Seq2SeqHyperModel(RecurrentHyperModel):
         self.target_vocabulary = target_vocabulary
         self.embedding_dim = embedding_dim
         self.searchable("attention", attention, _one_of("bahdanau", "luong"))
-        self.searchable("attention_units", attention_units, _check_units)
-        self.searchable("normalize", normalize, _check_flag)
-        self.searchable("scale", scale, _check_flag)
-        self.searchable("input_feeding", input_feeding, _check_flag)
+        self.searchable(
+            "attention_units", attention_units, catalogue.positive_int
+        )
+        self.searchable("normalize", normalize, catalogue.flag)
+        self.searchable("scale", scale, catalogue.flag)
+        self.searchable("input_feeding", input_feeding, catalogue.flag)
 
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     metrics = ("accuracy",)
@@ -688,9 +751,9 @@ class SequenceTagger(RecurrentHyperModel):
         check_positive_int("vocabulary_size", vocabulary_size)
         self.vocabulary_size = int(vocabulary_size)
         self.tag_names = check_tag_names(tag_names)
-        self.searchable("embedding_dim", embedding_dim, _check_units)
+        self.searchable("embedding_dim", embedding_dim, catalogue.positive_int)
         self.searchable("head", head, _one_of("crf", "softmax"))
-        self.searchable("bio_constraints", bio_constraints, _check_flag)
+        self.searchable("bio_constraints", bio_constraints, catalogue.flag)
 
     @property
     def metrics(self):

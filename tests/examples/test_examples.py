@@ -14,8 +14,8 @@ import pytest
 
 from tests.testing import BACKEND
 from tests.testing import ROOT
+from tests.testing import backend_free
 from tests.testing import environment
-from tests.testing import once_on
 
 
 def start_example(name, *arguments):
@@ -203,7 +203,7 @@ def test_cell_comparison_quick(tmp_path):
             12,
             # Its per-step regressor is checked on every backend in
             # tests/tuning; the task's own code is NumPy.
-            marks=once_on("torch", "the example's second task"),
+            marks=backend_free,
         ),
     ],
 )
@@ -246,7 +246,7 @@ def test_timing_quick(task, steps, min_delay, max_delay, tmp_path):
         pytest.param(
             "copying",
             "MinLSTM,GRU",
-            marks=once_on("torch", "the example's second task"),
+            marks=backend_free,
         ),
     ],
 )
@@ -274,9 +274,7 @@ def test_long_range_quick(task, cells, tmp_path):
     assert "Search: Running Trial #2" in stdout
 
 
-ARGUMENT_CHECKS = once_on(
-    "torch", "the examples check their arguments before any backend work"
-)
+ARGUMENT_CHECKS = backend_free
 
 
 @ARGUMENT_CHECKS
@@ -313,7 +311,7 @@ def run_in_this_process(monkeypatch, name, *arguments):
     runpy.run_path(os.path.join(ROOT, "examples", name), run_name="__main__")
 
 
-@once_on("torch", "the examples' output does not depend on the backend")
+@backend_free
 @pytest.mark.parametrize("terminal", [True, False])
 def test_searches_draw_progress_bars_on_a_terminal_only(monkeypatch, terminal):
     monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
@@ -395,7 +393,7 @@ def test_sizes_below_one_are_refused_by_name(
     assert not (tmp_path / "never").exists()
 
 
-@once_on("torch", "the series is NumPy")
+@backend_free
 def test_mackey_glass_series_solves_its_equation(monkeypatch):
     monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
     import mackey_glass

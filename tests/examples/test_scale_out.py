@@ -16,8 +16,8 @@ import pytest
 
 from tests.testing import BACKEND
 from tests.testing import ROOT
+from tests.testing import backend_free
 from tests.testing import environment
-from tests.testing import once_on
 
 FORECASTING = os.path.join(ROOT, "examples", "forecasting.py")
 # Not LayerNormLSTM: with input dropout on this one-feature series a trial
@@ -58,11 +58,7 @@ def free_port():
         return probe.getsockname()[1]
 
 
-@once_on(
-    "torch",
-    "keras-tuner's gRPC oracle and its processes; the trials' training is "
-    "what the examples' quick runs check on every backend",
-)
+@backend_free
 def test_chief_and_two_workers(tmp_path):
     port = str(free_port())
     common = ["--trials", "4", "--cells", CELLS, "--out", str(tmp_path)]
@@ -109,7 +105,7 @@ def test_chief_and_two_workers(tmp_path):
     assert "Worker tuner0 done." in outputs["tuner0"]
 
 
-@once_on("torch", "keras-tuner's saved oracle state and trial folders")
+@backend_free
 def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
     arguments = ["--trials", "4", "--epochs", "3", "--cells", CELLS]
     arguments += ["--out", str(tmp_path)]

@@ -6,6 +6,8 @@ import pytest
 
 import keras_recur
 from keras_recur import layers
+from tests.testing import EVERY_VARIANT
+from tests.testing import backend_free
 from tests.testing import run_layer_test
 
 RNG = np.random.default_rng(0)
@@ -115,6 +117,23 @@ CASES = {
         False,
     ),
 }
+# The layers whose compiled checks (a training step, saving, mixed
+# precision; see run_layer_test) run on TensorFlow and JAX too: one per
+# family (the LSTM loop, the GRU, the reservoir and its readout, a real and
+# a complex linear recurrence, a cell in Keras' own RNN, an attention
+# mechanism and the decoder). PyTorch runs them for every layer; every
+# layer gets the cheap checks on every backend.
+COMPILED_ON_EVERY_BACKEND = {
+    "PeepholeLSTM",
+    "GRU",
+    "EchoStateNetwork",
+    "RidgeReadout",
+    "MinGRU",
+    "LRU",
+    "LRUCell",
+    "BahdanauAttention",
+    "AttentionDecoder",
+}
 # Extension points: subclassed, not used as they are.
 BASES = {"AttentionMechanism", "LSTMCellBase", "RecurrentCell"}
 BASES |= {"DenseGatesCell", "RecurrentLayer"}
@@ -126,6 +145,7 @@ BASES |= {"LinearRecurrentCell", "MinimalGatesCell"}
 TESTED_IN_ITS_OWN_FILE = {"CRF": "tests/layers/test_crf.py"}
 
 
+@backend_free
 def test_every_public_layer_has_a_case():
     layers = {
         name
@@ -133,9 +153,13 @@ def test_every_public_layer_has_a_case():
         if isinstance(getattr(keras_recur.layers, name), type)
     }
     assert set(CASES) | set(TESTED_IN_ITS_OWN_FILE) == layers - BASES
+    assert COMPILED_ON_EVERY_BACKEND <= set(CASES)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_layer(name, tmp_path):
     make_layer, inputs, as_list = CASES[name]
-    run_layer_test(make_layer, inputs, tmp_path, as_list=as_list)
+    compiled = EVERY_VARIANT or name in COMPILED_ON_EVERY_BACKEND
+    run_layer_test(
+        make_layer, inputs, tmp_path, as_list=as_list, compiled=compiled
+    )

@@ -8,7 +8,7 @@ import pytest
 
 import keras_recur
 from keras_recur import backend
-from tests.testing import once_on
+from tests.testing import backend_free
 from tests.testing import to_numpy
 
 RNG = np.random.default_rng(0)
@@ -149,7 +149,7 @@ def test_fit_readout_uses_the_masked_final_states():
     )
 
 
-@once_on("torch", "argument checks run before any backend code")
+@backend_free
 def test_arguments_are_checked_before_any_work():
     for arguments, message in [
         ({"units": 0}, "units=0"),

@@ -16,8 +16,8 @@ from tests.testing import MEMORY_MASK
 from tests.testing import TX
 from tests.testing import TY
 from tests.testing import assert_gradients_match
+from tests.testing import backend_free
 from tests.testing import data
-from tests.testing import once_on
 from tests.testing import randomize
 from tests.testing import reference_cell_step
 from tests.testing import run_layer_test
@@ -211,7 +211,7 @@ def test_luong_decoder_is_a_keras_layer(tmp_path):
     )
 
 
-@once_on("torch", "argument checks run before any backend code")
+@backend_free
 def test_bad_arguments_are_named():
     for arguments, message in [
         ({"units": 0}, "units=0"),

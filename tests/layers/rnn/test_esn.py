@@ -10,9 +10,9 @@ import pytest
 
 import keras_recur
 from tests import reference
+from tests.testing import backend_free
 from tests.testing import gradients
 from tests.testing import numeric_gradient
-from tests.testing import once_on
 from tests.testing import randomize
 from tests.testing import to_numpy
 
@@ -46,7 +46,7 @@ def test_use_norm2_scales_the_frobenius_norm_which_bounds_the_radius():
     assert np.abs(np.linalg.eigvals(matrix)).max() < 0.9
 
 
-@once_on("torch", "the reservoir's draw is the same code on every backend")
+@backend_free
 def test_connectivity_and_seed():
     # `seed` draws the connections; a seeded initializer their values.
     values = keras.initializers.RandomNormal(seed=1)
@@ -173,7 +173,7 @@ def test_only_the_readout_learns():
         np.testing.assert_array_equal(to_numpy(weight), old)
 
 
-@once_on("torch", "argument checks run before any backend code")
+@backend_free
 def test_arguments_are_checked_and_tf_addons_order_binds():
     layer = keras_recur.EchoStateNetwork(10, 0.5, 0.3, 0.7, True, False)
     assert (layer.connectivity, layer.leaky, layer.spectral_radius) == (

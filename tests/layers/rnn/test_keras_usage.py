@@ -10,13 +10,16 @@ from tests import reference
 from tests.testing import BACKEND
 from tests.testing import to_numpy
 from tests.variants import TRAINED_VARIANTS
-from tests.variants import USAGE_VARIANTS
 from tests.variants import VARIANTS
+from tests.variants import WRAPPER_VARIANTS
 from tests.variants import make_layer
 from tests.variants import reference_step
 
 BATCH, STEPS, FEATURES, UNITS = 4, 7, 3, 5
-ALL = USAGE_VARIANTS
+# How Keras uses a layer is the shared wrapper's: one variant per code path
+# on TensorFlow and JAX, all on PyTorch (tests/variants.py).
+ALL = WRAPPER_VARIANTS
+TRAINED = sorted(set(ALL) & set(TRAINED_VARIANTS))
 
 
 def sample(seed=0, shape=(BATCH, STEPS, FEATURES)):
@@ -56,7 +59,7 @@ def test_sequential_and_functional_models_agree_with_the_layer(variant):
     )
 
 
-@pytest.mark.parametrize("variant", TRAINED_VARIANTS)
+@pytest.mark.parametrize("variant", TRAINED)
 def test_cells_in_keras_rnn_and_stacked(variant):
     x = sample()
     cls, args = layer_class(variant), layer_args(variant)
@@ -259,7 +262,7 @@ def test_dropout_uses_one_seeded_mask_per_sequence_and_only_in_training(
     assert not np.allclose(to_numpy(layer(x, training=True)), trained)
 
 
-@pytest.mark.parametrize("variant", sorted(set(ALL) & set(TRAINED_VARIANTS)))
+@pytest.mark.parametrize("variant", TRAINED)
 def test_regularizers_add_losses_and_constraints_apply(variant):
     cls, args = layer_class(variant), layer_args(variant)
     extra = {}
@@ -324,7 +327,7 @@ def test_mixed_precision(variant, policy):
     )
 
 
-@pytest.mark.parametrize("variant", sorted(set(ALL) & set(TRAINED_VARIANTS)))
+@pytest.mark.parametrize("variant", TRAINED)
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_fit_learns(variant, jit_compile):
     if jit_compile and BACKEND == "torch":

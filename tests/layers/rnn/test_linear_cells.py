@@ -13,8 +13,8 @@ import keras_recur
 from tests import reference
 from tests.testing import BACKEND
 from tests.testing import MASK
+from tests.testing import backend_free
 from tests.testing import gradients_and_outputs
-from tests.testing import once_on
 from tests.testing import to_numpy
 from tests.variants import LINEAR_VARIANTS
 from tests.variants import make_layer
@@ -255,7 +255,7 @@ def test_lru_initialisation_fills_the_ring():
     np.testing.assert_array_equal(to_numpy(again.weights[0]), w["nu_log"])
 
 
-ARGUMENT_CHECKS = once_on("torch", "argument checks run before any backend")
+ARGUMENT_CHECKS = backend_free
 
 
 @ARGUMENT_CHECKS

@@ -11,6 +11,7 @@ import pytest
 import keras_recur
 from keras_recur.layers.rnn import recurrence
 from tests.testing import BACKEND
+from tests.testing import EVERY_VARIANT
 from tests.testing import MASK
 from tests.testing import call_and_recurrence_path
 from tests.testing import gradients_and_outputs
@@ -77,9 +78,23 @@ def outputs_and_gradients(layer, x, mask, training=False):
     return outputs, grads, path
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-@pytest.mark.parametrize("masked", [False, True])
-@pytest.mark.parametrize("unroll", [False, True])
+def engine_cases():
+    """Every variant on PyTorch, one per code path elsewhere, masked or not;
+    `unroll=True` only where it is another loop: on TensorFlow and JAX
+    (PyTorch's loop is the unrolled Python loop already), for the cells
+    the general loop runs (a linear cell's scan has no steps to unroll)."""
+    variants = sorted(VARIANTS) if EVERY_VARIANT else REPRESENTATIVES
+    for variant in variants:
+        for masked in (False, True):
+            yield variant, masked, False
+            if BACKEND != "torch" and variant not in LINEAR_VARIANTS:
+                yield variant, masked, True
+
+
+REPRESENTATIVES = sorted(n for n, v in VARIANTS.items() if v.representative)
+
+
+@pytest.mark.parametrize("variant, masked, unroll", list(engine_cases()))
 def test_engine_equals_keras_generic_loop(variant, masked, unroll):
     rng = np.random.default_rng(0)
     x = rng.normal(size=SHAPE).astype("float32")
@@ -104,7 +119,12 @@ def test_engine_equals_keras_generic_loop(variant, masked, unroll):
         np.testing.assert_allclose(got_grad, want_grad, atol=1e-4)
 
 
-@pytest.mark.parametrize("variant", OFFERING_VARIANTS)
+# On TensorFlow and JAX only the linear cells' fused recurrence runs (the
+# others decline it there: both paths would be the general loop).
+FUSED_HERE = OFFERING_VARIANTS if BACKEND == "torch" else LINEAR_VARIANTS
+
+
+@pytest.mark.parametrize("variant", FUSED_HERE)
 @pytest.mark.parametrize(
     "go_backwards, masked, training",
     [(False, False, False), (True, True, False), (True, True, True)],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_recur
-from tests.testing import once_on
+from tests.testing import backend_free
 from tests.variants import VARIANTS
 from tests.variants import make_layer
 
@@ -19,9 +19,7 @@ LAYERS = [
 ]
 CELLS = [layer.cell_class for layer in LAYERS]
 # Constructor checks, which run before any backend code.
-ARGUMENT_CHECKS = once_on(
-    "torch", "argument checks run before any backend code"
-)
+ARGUMENT_CHECKS = backend_free
 
 
 @ARGUMENT_CHECKS
