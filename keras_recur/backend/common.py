@@ -94,7 +94,7 @@ def cpu_scan(complex_numbers):
 
 def gru(inputs, initial_h, kernel, recurrent_kernel, bias, **options):
     raise NotImplementedError(
-        f"the {keras.backend.backend()} backend has no fused GRU kernel"
+        f"the {keras.backend.backend()} backend has no fused gru"
     )
 
 
@@ -102,5 +102,5 @@ def lstm(
     inputs, initial_h, initial_c, kernel, recurrent_kernel, bias, **options
 ):
     raise NotImplementedError(
-        f"the {keras.backend.backend()} backend has no fused LSTM kernel"
+        f"the {keras.backend.backend()} backend has no fused lstm"
     )

@@ -71,10 +71,14 @@ def compiled(method):
     kernels = _KERNELS.setdefault(owner, {})
     if function not in kernels:
         owner_ref = weakref.ref(owner)
+
+        # (A def, not a lambda: AutoGraph converts a lambda through the
+        # source of the function that holds it.)
+        def kernel(*args):
+            return function(owner_ref(), *args)
+
         kernels[function] = tf.function(
-            lambda *args: function(owner_ref(), *args),
-            jit_compile=True,
-            reduce_retracing=True,
+            kernel, jit_compile=True, reduce_retracing=True
         )
     return kernels[function]
 

@@ -150,29 +150,23 @@ def _general(
     # Where x W goes was measured (benchmarks/run.py): eager torch pays per
     # op, so all steps are projected in one matmul before its loop; compiled
     # loops (XLA on JAX, TensorFlow graphs) run faster with the small x_t W
-    # fused into each step than with one large projection read back per step.
-    project_first = keras.backend.backend() == "torch"
-    time_major = ops.transpose(inputs, (1, 0, 2))
-    if project_first:
-        time_major = cell.project_inputs(time_major)
+    # fused into each step than with one large projection read back per
+    # step. `backend.scan`'s `prepare` makes that choice.
+    xs = {"inputs": ops.transpose(inputs, (1, 0, 2))}
+    if mask is not None:
+        xs["mask"] = ops.transpose(ops.expand_dims(mask, -1), (1, 0, 2))
 
-    def step(states, x_t, mask_t=None):
-        projected_t = x_t if project_first else cell.project_inputs(x_t)
-        _, new_states = cell.recurrent_step(projected_t, states, training)
-        if mask_t is not None:
-            new_states = keep_where_masked(mask_t, new_states, states)
+    def project(xs):
+        return {**xs, "inputs": cell.project_inputs(xs["inputs"])}
+
+    def step(states, xs_t):
+        _, new_states = cell.recurrent_step(xs_t["inputs"], states, training)
+        if "mask" in xs_t:
+            new_states = keep_where_masked(xs_t["mask"], new_states, states)
         return new_states, ((new_states[0],) if return_sequences else ())
 
-    if mask is None:
-        xs, scan_step = time_major, step
-    else:
-        xs = (time_major, ops.transpose(ops.expand_dims(mask, -1), (1, 0, 2)))
-
-        def scan_step(states, xs_t):
-            return step(states, *xs_t)
-
     states, collected = backend.scan(
-        scan_step, list(initial_states), xs, unroll
+        step, list(initial_states), xs, unroll, prepare=project
     )
     outputs = None
     if return_sequences:
