@@ -70,19 +70,23 @@ def check_outputs(folder, tables, plots):
 
 
 def on_backends(*backends):
-    """An example's quick run on PyTorch (the quickest) and on one of the
-    other two, alternating between the examples, rather than on all three:
-    CI's time budget does not hold five pipelines three times, and the
-    layers, hypermodels and searches they are made of are tested on every
-    backend (tests/layers, tests/models, tests/tuning). Each run still has
-    only its own backend installed."""
+    """An example's quick run on these backends only."""
     return pytest.mark.skipif(
         BACKEND not in backends,
         reason=f"this example's quick run is on {' and '.join(backends)}",
     )
 
 
-@on_backends("torch", "jax")
+# Each example's quick run is a keras-tuner search over layers tested on
+# every backend (tests/layers, tests/models, tests/tuning, where each
+# backend also runs a one-trial search): it runs once, in the environment of
+# the backend-free tests (PyTorch, the quickest), except the README's main
+# pipeline, which runs where the README runs it, on TensorFlow. Each run
+# still has only its own backend installed.
+ONCE = backend_free
+
+
+@ONCE
 def test_date_translation_quick(tmp_path):
     stdout = run_example(
         "date_translation.py", "--quick", "--out", str(tmp_path)
@@ -100,7 +104,7 @@ def test_date_translation_quick(tmp_path):
 
 
 # The README's main pipeline command runs it on TensorFlow.
-@on_backends("torch", "tensorflow")
+@on_backends("tensorflow")
 def test_forecasting_quick(tmp_path):
     # (LayerNormLSTM with input dropout on this one-feature series can
     # drop a whole window, whose gradient then overflows: see the note of
@@ -140,7 +144,7 @@ def test_forecasting_quick(tmp_path):
     assert one_budget["GRU"]["trainable_weights"] > readout
 
 
-@on_backends("torch", "tensorflow")
+@ONCE
 def test_tagging_quick(tmp_path):
     stdout = run_example("tagging.py", "--quick", "--out", str(tmp_path))
     results = check_outputs(
@@ -162,7 +166,7 @@ def test_tagging_quick(tmp_path):
     assert "sentences breaking BIO" in stdout and "Epoch 2/2" in stdout
 
 
-@on_backends("torch", "jax")
+@ONCE
 def test_cell_comparison_quick(tmp_path):
     run_example(
         "cell_comparison.py",
@@ -188,22 +192,18 @@ def test_cell_comparison_quick(tmp_path):
     "task, steps, min_delay, max_delay",
     [
         pytest.param(
-            # JAX rather than TensorFlow: TensorFlow retraces for every
-            # trial's new model (79 s of CI there, the slowest example run).
             "measure",
             30,
             5,
             20,
-            marks=on_backends("torch", "jax"),
+            marks=ONCE,
         ),
         pytest.param(
             "generate",
             30,
             4,
             12,
-            # Its per-step regressor is checked on every backend in
-            # tests/tuning; the task's own code is NumPy.
-            marks=backend_free,
+            marks=ONCE,
         ),
     ],
 )
@@ -236,19 +236,9 @@ def test_timing_quick(task, steps, min_delay, max_delay, tmp_path):
         assert 0 <= scores["mae"] < steps and 0 <= scores["exact"] <= 1
 
 
-# The adding task on every backend (the issue that added the linear cells
-# asks it), two of the cells linear in their state; selective copying, the
-# same searches on other data, once.
+@ONCE
 @pytest.mark.parametrize(
-    "task, cells",
-    [
-        ("adding", "MinGRU,LRU"),
-        pytest.param(
-            "copying",
-            "MinLSTM,GRU",
-            marks=backend_free,
-        ),
-    ],
+    "task, cells", [("adding", "MinGRU,LRU"), ("copying", "MinLSTM,GRU")]
 )
 def test_long_range_quick(task, cells, tmp_path):
     stdout = run_example(
@@ -415,7 +405,7 @@ def test_mackey_glass_series_solves_its_equation(monkeypatch):
     assert 0.2 < coarse.min() and coarse.max() < 1.5
 
 
-@on_backends("torch", "jax")
+@ONCE
 def test_mackey_glass_quick(tmp_path):
     run_example(
         "mackey_glass.py",
@@ -434,8 +424,9 @@ def test_mackey_glass_quick(tmp_path):
     assert min(nrmse["GRU"], nrmse["MinGRU"]) > nrmse[reservoir]
 
 
-# Real data: on every backend, since its ridge readout and its masked
-# searches are what users run.
+# Real data; its ridge readout and masked layers are tested on every
+# backend in tests/layers.
+@ONCE
 def test_classification_quick(tmp_path):
     run_example(
         "classification.py",

@@ -14,6 +14,7 @@ import keras_recur
 from tests import reference
 from tests.testing import BACKEND
 from tests.testing import assert_crf_matches_enumeration
+from tests.testing import backend_free
 from tests.testing import gradients
 from tests.testing import jit_compiled
 from tests.testing import numeric_gradient
@@ -75,7 +76,7 @@ def sequences_allowed_by(pairs, num_tags, length):
     }
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="NumPy only: runs once")
+@backend_free  # NumPy only
 @pytest.mark.parametrize("scheme", sorted(SCHEME_TAGS))
 def test_allowed_transitions_are_exactly_the_schemes_chunkings(scheme):
     tags = SCHEME_TAGS[scheme]
