@@ -101,6 +101,11 @@ class CellRecord(NamedTuple):
     keras_own: bool = False
 
 
+# The minimal cells share one: the hypermodels search it as one.
+LOG_SPACE = Hyperparameter(
+    False, flag, "the log-space variant (positive states)"
+)
+
 CELLS = {
     "PeepholeLSTM": CellRecord(layers.PeepholeLSTM, layers.PeepholeLSTMCell),
     "CoupledLSTM": CellRecord(
@@ -137,22 +142,14 @@ CELLS = {
         recurrent_kernel=False,
         linear=True,
         keras_family="gru",
-        hyperparameters={
-            "log_space": Hyperparameter(
-                False, flag, "the log-space variant (positive states)"
-            ),
-        },
+        hyperparameters={"log_space": LOG_SPACE},
     ),
     "MinLSTM": CellRecord(
         layers.MinLSTM,
         layers.MinLSTMCell,
         recurrent_kernel=False,
         linear=True,
-        hyperparameters={
-            "log_space": Hyperparameter(
-                False, flag, "the log-space variant (positive states)"
-            ),
-        },
+        hyperparameters={"log_space": LOG_SPACE},
     ),
     "LRU": CellRecord(
         layers.LRU,

@@ -3,6 +3,7 @@ pages: every public recurrent layer has its record, every record's facts
 are the layer's, and the tuning docstring, the home page and the README
 name every cell."""
 
+import doctest
 import inspect
 import pathlib
 import re
@@ -97,3 +98,11 @@ def test_the_pages_name_every_cell(text):
     content = pathlib.Path(ROOT, text).read_text()
     missing = [n for n in OURS if not re.search(f'[`"]{n}[`"]', content)]
     assert missing == []
+
+
+@backend_free
+def test_the_module_example_runs():
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for test in doctest.DocTestFinder(recurse=False).find(catalogue):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0
