@@ -63,6 +63,7 @@ def test_hyperparameters_are_arguments_and_their_spaces_check(name):
     )
 
 
+@backend_free
 @pytest.mark.parametrize("name", sorted(OURS))
 def test_trained_and_recurrent_kernel_are_the_layers(name):
     record = OURS[name]
