@@ -6,6 +6,7 @@ import sys
 
 from tests.testing import BACKEND
 from tests.testing import ROOT
+from tests.testing import backend_free
 
 
 def smoke_run(script, tmp_path, *arguments):
@@ -53,6 +54,11 @@ def test_benchmark_smoke_run_writes_table_and_chart(tmp_path):
     assert (tmp_path / "ratios.png").stat().st_size > 1000
 
 
+# CI smoke-runs the benchmarks: run.py, whose memory accounting is each
+# backend's own, on every backend; the CRF's and the decoders', which time
+# the library's code (tested on every backend in tests/layers and
+# tests/models), once.
+@backend_free
 def test_crf_benchmark_smoke_run_writes_its_table(tmp_path):
     smoke_run("crf.py", tmp_path)
     report = (tmp_path / "crf.md").read_text()
@@ -61,6 +67,7 @@ def test_crf_benchmark_smoke_run_writes_its_table(tmp_path):
     assert ("| pytorch-crf | " in report) == (BACKEND == "torch")
 
 
+@backend_free
 def test_decoding_benchmark_smoke_run_writes_its_table(tmp_path):
     smoke_run("decoding.py", tmp_path)
     report = (tmp_path / "decoding.md").read_text()
