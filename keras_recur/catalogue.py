@@ -172,6 +172,16 @@ CELLS = {
 }
 
 
+def hyperparameter_cells():
+    """Each cell hyperparameter, and the names of the cells that have it, in
+    the catalogue's order: `{"use_peepholes": ("CoupledLSTM",), ...}`."""
+    having = {}
+    for name, record in CELLS.items():
+        for argument in record.hyperparameters:
+            having[argument] = (*having.get(argument, ()), name)
+    return having
+
+
 def cells(**properties):
     """The names of the cells whose records have these values, in the
     catalogue's order: `cells(trained=True)`, `cells(linear=True)`."""

@@ -18,6 +18,7 @@ from keras_recur.layers import LinearRecurrentCell
 from keras_recur.layers import RecurrentLayer
 from tests.testing import ROOT
 from tests.testing import backend_free
+from tests.testing import public_layer_classes
 from tests.variants import VARIANTS
 
 OURS = {n: r for n, r in catalogue.CELLS.items() if not r.keras_own}
@@ -27,10 +28,8 @@ OURS = {n: r for n, r in catalogue.CELLS.items() if not r.keras_own}
 def test_every_public_recurrent_layer_has_a_record():
     public = {
         name
-        for name in keras_recur.layers.__all__
-        if isinstance(getattr(keras_recur.layers, name), type)
-        and issubclass(getattr(keras_recur.layers, name), RecurrentLayer)
-        and "cell_class" in vars(getattr(keras_recur.layers, name))
+        for name, layer in public_layer_classes().items()
+        if issubclass(layer, RecurrentLayer) and "cell_class" in vars(layer)
     }
     assert set(OURS) == public
     for name, record in OURS.items():

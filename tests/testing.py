@@ -64,6 +64,14 @@ CHANGED_ARGUMENTS = dict(
 )
 
 
+def public_layer_classes():
+    """name -> class of every class that `keras_recur.layers` exports."""
+    exported = {
+        n: getattr(keras_recur.layers, n) for n in keras_recur.layers.__all__
+    }
+    return {n: c for n, c in exported.items() if isinstance(c, type)}
+
+
 def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 

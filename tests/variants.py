@@ -211,13 +211,13 @@ USAGE_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.usage)
 FUSED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.fused)
 # The cells linear in their state, which run a whole sequence as one scan.
 LINEAR_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.record.linear)
+# One variant per code path (every one a usage variant).
+REPRESENTATIVE_VARIANTS = sorted(
+    n for n, v in VARIANTS.items() if v.representative
+)
 # What the wrapper-level tests run: every usage variant on PyTorch, the
 # representatives of the code paths on TensorFlow and JAX.
-WRAPPER_VARIANTS = sorted(
-    n
-    for n, v in VARIANTS.items()
-    if v.usage and (EVERY_VARIANT or v.representative)
-)
+WRAPPER_VARIANTS = USAGE_VARIANTS if EVERY_VARIANT else REPRESENTATIVE_VARIANTS
 # The variants that stand in for a Keras layer.
 KERAS_VARIANTS = sorted(
     n for n, v in VARIANTS.items() if v.keras_counterpart is not None

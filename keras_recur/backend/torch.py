@@ -15,9 +15,9 @@ from keras_recur.backend.torch_lstm import LSTMRecurrence
 
 compiled = common.compiled
 widest_float = common.widest_float
-# The step loop, complex recurrences included: with its backward pass on
-# linear.py's loop the LRU trains at 1,000 steps in 0.9-2x MinGRU's time,
-# the parallel scan in 3.2-3.7x (docs/benchmarks.md).
+# The step loop, complex recurrences included: the LRU trains at 1,000
+# steps in 1.15x MinGRU's time with it, 5x with the parallel scan
+# (benchmarks/results-lru-1000-torch; docs/benchmarks.md).
 cpu_scan = common.cpu_scan
 no_gradient = torch.no_grad
 

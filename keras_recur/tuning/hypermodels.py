@@ -27,17 +27,6 @@ CELLS = {
     for name, record in catalogue.CELLS.items()
 }
 LEARNING_RATES = Range(1e-4, 1e-2, sampling="log")
-# The arguments that took one cell family's search space before
-# `cell_space`, in their positions: each now maps onto `cell_space`.
-DEPRECATED_CELL_ARGUMENTS = (
-    "use_peepholes",
-    "spectral_radius",
-    "leaky",
-    "connectivity",
-    "log_space",
-    "state_dim",
-    "r_min",
-)
 
 
 def _check_cell(argument, value):
@@ -206,13 +195,11 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
             state_dim=state_dim,
             r_min=r_min,
         )
-        self.cell_space = _cell_space(cell_space, deprecated)
         # hyperparameter -> the cells that have it, in the catalogue's order.
-        self.cell_hyperparameters = {}
-        for cell_name, record in catalogue.CELLS.items():
-            for argument in record.hyperparameters:
-                self.cell_hyperparameters.setdefault(argument, [])
-                self.cell_hyperparameters[argument].append(cell_name)
+        self.cell_hyperparameters = catalogue.hyperparameter_cells()
+        self.cell_space = _cell_space(
+            cell_space, deprecated, self.cell_hyperparameters
+        )
         for argument, cells in self.cell_hyperparameters.items():
             self._searchable_for_cells(argument, cells)
         if seed is not None:
@@ -357,10 +344,10 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
         return self.distribution.scope()
 
 
-def _cell_space(cell_space, deprecated):
+def _cell_space(cell_space, deprecated, hyperparameter_cells):
     """`cell_space` checked (cells and their hyperparameters by name), with
     the deprecated per-family arguments mapped onto it, each with a
-    DeprecationWarning."""
+    DeprecationWarning, for the cells `hyperparameter_cells` gives it."""
     if cell_space is None:
         cell_space = {}
     if not isinstance(cell_space, dict):
@@ -386,11 +373,7 @@ def _cell_space(cell_space, deprecated):
     for argument, spec in deprecated.items():
         if spec is None:
             continue
-        cells = [
-            cell
-            for cell, record in catalogue.CELLS.items()
-            if argument in record.hyperparameters
-        ]
+        cells = hyperparameter_cells[argument]
         mapped = {cell: {argument: spec} for cell in cells}
         warnings.warn(
             f"`{argument}` is deprecated: pass it in `cell_space`, "

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-import keras_recur
 from keras_recur import layers
 from tests.testing import EVERY_VARIANT
 from tests.testing import backend_free
+from tests.testing import public_layer_classes
 from tests.testing import run_layer_test
 
 RNG = np.random.default_rng(0)
@@ -147,11 +147,7 @@ TESTED_IN_ITS_OWN_FILE = {"CRF": "tests/layers/test_crf.py"}
 
 @backend_free
 def test_every_public_layer_has_a_case():
-    layers = {
-        name
-        for name in keras_recur.layers.__all__
-        if isinstance(getattr(keras_recur.layers, name), type)
-    }
+    layers = set(public_layer_classes())
     assert set(CASES) | set(TESTED_IN_ITS_OWN_FILE) == layers - BASES
     assert COMPILED_ON_EVERY_BACKEND <= set(CASES)
 

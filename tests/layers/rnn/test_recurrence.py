@@ -20,6 +20,7 @@ from tests.testing import recurrence_path
 from tests.testing import to_numpy
 from tests.variants import FUSED_VARIANTS
 from tests.variants import LINEAR_VARIANTS
+from tests.variants import REPRESENTATIVE_VARIANTS
 from tests.variants import VARIANTS
 from tests.variants import make_layer
 
@@ -83,15 +84,12 @@ def engine_cases():
     `unroll=True` only where it is another loop: on TensorFlow and JAX
     (PyTorch's loop is the unrolled Python loop already), for the cells
     the general loop runs (a linear cell's scan has no steps to unroll)."""
-    variants = sorted(VARIANTS) if EVERY_VARIANT else REPRESENTATIVES
+    variants = sorted(VARIANTS) if EVERY_VARIANT else REPRESENTATIVE_VARIANTS
     for variant in variants:
         for masked in (False, True):
             yield variant, masked, False
             if BACKEND != "torch" and variant not in LINEAR_VARIANTS:
                 yield variant, masked, True
-
-
-REPRESENTATIVES = sorted(n for n, v in VARIANTS.items() if v.representative)
 
 
 @pytest.mark.parametrize("variant, masked, unroll", list(engine_cases()))
