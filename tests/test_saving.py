@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 
 import keras
@@ -19,48 +20,53 @@ from tests.testing import CHANGED_ARGUMENTS
 from tests.testing import ROOT
 from tests.testing import to_numpy
 
-# Saves every model of this file under the backend of its process, with
-# its inputs and predictions, into FOLDER/NAME/. The checkout is appended
-# to sys.path for `tests` only, so keras_recur is the installed one.
-SAVE = textwrap.dedent(
+# Run once per backend, the three processes side by side: saves every model
+# of ACROSS_BACKENDS under this process's backend, with its inputs and
+# predictions, into FOLDER/BACKEND/NAME/; waits until every backend has
+# saved; then loads each saved model (its own too) and writes its
+# predictions next to it as BACKEND.npy. One process per backend, not one
+# to save and one to load: each process imports its framework once.
+# Loading needs no custom_objects: importing keras_recur registers the
+# layers. The checkout is appended to sys.path for `tests` only, so
+# keras_recur is the installed one.
+SAVE_THEN_LOAD = textwrap.dedent(
     """
     import os
     import sys
+    import time
     sys.path.append(sys.argv[1])
+    import keras
     import numpy as np
     from tests import test_saving
 
+    folder, backends = sys.argv[2], sys.argv[3:]
+    this = keras.backend.backend()
     for name in test_saving.ACROSS_BACKENDS:
         make_model, make_inputs = test_saving.MODELS[name]
-        folder = os.path.join(sys.argv[2], name)
-        os.makedirs(folder)
+        saved = os.path.join(folder, this, name)
+        os.makedirs(saved)
         model, inputs = make_model(), make_inputs()
-        model.save(os.path.join(folder, "model.keras"))
-        np.savez(os.path.join(folder, "inputs.npz"), *inputs)
+        model.save(os.path.join(saved, "model.keras"))
+        np.savez(os.path.join(saved, "inputs.npz"), *inputs)
         feed = inputs[0] if len(inputs) == 1 else inputs
-        want = model.predict(feed, verbose=0)
-        np.save(os.path.join(folder, "want.npy"), want)
-    """
-)
+        np.save(os.path.join(saved, "want.npy"), model.predict(feed, verbose=0))
+    open(os.path.join(folder, this, "done"), "w").close()
 
-# Loads each FOLDER/model.keras given after a bare `import keras_recur`
-# and saves its predictions next to it as BACKEND.npy.
-LOAD_AND_PREDICT = textwrap.dedent(
-    """
-    import os
-    import sys
-    import numpy as np
-    import keras
-    import keras_recur  # registers the layers: no custom_objects needed
-
-    for folder in sys.argv[1:]:
-        model = keras.saving.load_model(os.path.join(folder, "model.keras"))
-        arrays = np.load(os.path.join(folder, "inputs.npz"))
-        inputs = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
-        inputs = inputs[0] if len(inputs) == 1 else inputs
-        predictions = model.predict(inputs, verbose=0)
-        out = os.path.join(folder, keras.backend.backend() + ".npy")
-        np.save(out, predictions)
+    deadline = time.monotonic() + 300
+    done = [os.path.join(folder, backend, "done") for backend in backends]
+    while not all(os.path.exists(path) for path in done):
+        if time.monotonic() > deadline:
+            sys.exit("the other backends' processes saved nothing in 300 s")
+        time.sleep(0.2)
+    for backend in backends:
+        for name in test_saving.ACROSS_BACKENDS:
+            saved = os.path.join(folder, backend, name)
+            model = keras.saving.load_model(os.path.join(saved, "model.keras"))
+            arrays = np.load(os.path.join(saved, "inputs.npz"))
+            inputs = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+            inputs = inputs[0] if len(inputs) == 1 else inputs
+            predictions = model.predict(inputs, verbose=0)
+            np.save(os.path.join(saved, this + ".npy"), predictions)
     """
 )
 
@@ -81,16 +87,40 @@ def require_every_backend():
     )
 
 
-def run_python(backend, script, *arguments):
-    env = {**os.environ, "KERAS_BACKEND": backend}
-    result = subprocess.run(
-        [sys.executable, "-c", script, *map(str, arguments)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"{backend}: {result.stderr[-3000:]}"
+def run_on_every_backend(script, logs_folder, *arguments, timeout=600):
+    """Runs `script` with `arguments` in one process per backend, side by
+    side, each logging to LOGS_FOLDER/BACKEND.log; fails with the log of a
+    process that fails (the others are stopped)."""
+    processes, logs = {}, {}
+    for backend in BACKENDS:
+        logs[backend] = open(logs_folder / f"{backend}.log", "w")
+        processes[backend] = subprocess.Popen(
+            [sys.executable, "-c", script, *map(str, arguments)],
+            env={**os.environ, "KERAS_BACKEND": backend},
+            stdout=logs[backend],
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + timeout
+    stopped = []
+    try:
+        while time.monotonic() < deadline:
+            codes = [process.poll() for process in processes.values()]
+            if all(code == 0 for code in codes) or any(codes):
+                break
+            time.sleep(0.5)
+    finally:
+        for backend, process in processes.items():
+            if process.poll() is None:
+                process.kill()
+                stopped.append(backend)
+            process.wait()
+        for log in logs.values():
+            log.close()
+    for backend, process in processes.items():
+        output = (logs_folder / f"{backend}.log").read_text()
+        if backend not in stopped:
+            assert process.returncode == 0, f"{backend}: {output[-3000:]}"
+    assert not stopped, f"stopped after {timeout} s or a failure: {stopped}"
 
 
 SERIALIZERS = {
@@ -221,25 +251,22 @@ def test_save_and_load(tmp_path, name):
 
 
 def test_models_saved_on_each_backend_load_on_every_backend(tmp_path):
-    # One process per backend saves every model; one per backend loads all
-    # of them: each (saved on, loaded on) pair, in six processes.
+    # Each (saved on, loaded on) pair: every backend saves, then loads what
+    # every backend saved.
     require_every_backend()
-    folders = []
+    run_on_every_backend(SAVE_THEN_LOAD, tmp_path, ROOT, tmp_path, *BACKENDS)
     for saved_on in BACKENDS:
-        run_python(saved_on, SAVE, ROOT, tmp_path / saved_on)
-        folders += [tmp_path / saved_on / name for name in ACROSS_BACKENDS]
-    for loaded_on in BACKENDS:
-        run_python(loaded_on, LOAD_AND_PREDICT, *folders)
-    for folder in folders:
-        want = np.load(folder / "want.npy")
-        for loaded_on in BACKENDS:
-            np.testing.assert_allclose(
-                np.load(folder / f"{loaded_on}.npy"),
-                want,
-                atol=1e-5,
-                err_msg=f"{folder.name} saved on {folder.parent.name}, "
-                f"loaded on {loaded_on}",
-            )
+        for name in ACROSS_BACKENDS:
+            folder = tmp_path / saved_on / name
+            want = np.load(folder / "want.npy")
+            for loaded_on in BACKENDS:
+                np.testing.assert_allclose(
+                    np.load(folder / f"{loaded_on}.npy"),
+                    want,
+                    atol=1e-5,
+                    err_msg=f"{name} saved on {saved_on}, loaded on "
+                    f"{loaded_on}",
+                )
 
 
 @pytest.mark.parametrize(
@@ -338,7 +365,7 @@ def test_every_argument_of_the_linear_layers_survives_the_config(
 
 # `.keras` files saved by main at 28785c7, before the cells' arguments were
 # written literally and their bases cut: every model of MODELS, saved on
-# PyTorch with its inputs and predictions (see SAVE).
+# PyTorch with its inputs and predictions (see SAVE_THEN_LOAD).
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "saved_by_28785c7")
 
 
