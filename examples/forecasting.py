@@ -206,9 +206,8 @@ def main():
     # a trial's executions then start from different weights (the run as
     # a whole is still seeded, by --seed).
     # Input dropout on a one-feature series would drop whole windows (one
-    # mask per sequence): a LayerNormLSTM fed such an all-zero window sees
-    # its norms' gradient (1 / sqrt(epsilon) per norm and step) overflow.
-    # Recurrent dropout regularises instead.
+    # mask per sequence), leaving nothing to read: recurrent dropout
+    # regularises instead.
     hypermodel = tuning.SequenceRegressor(
         (window, 1),
         outputs=horizon,

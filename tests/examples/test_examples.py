@@ -106,9 +106,6 @@ def test_date_translation_quick(tmp_path):
 # The README's main pipeline command runs it on TensorFlow.
 @on_backends("tensorflow")
 def test_forecasting_quick(tmp_path):
-    # (LayerNormLSTM with input dropout on this one-feature series can
-    # drop a whole window, whose gradient then overflows: see the note of
-    # issue 23.)
     cells = "GRU,EchoStateNetwork,MinGRU"
     stdout = run_example(
         "forecasting.py", "--quick", "--cells", cells, "--out", str(tmp_path)

@@ -20,9 +20,6 @@ from tests.testing import backend_free
 from tests.testing import environment
 
 FORECASTING = os.path.join(ROOT, "examples", "forecasting.py")
-# Not LayerNormLSTM: with input dropout on this one-feature series a trial
-# can drop a whole window, whose gradient then overflows to NaN (see
-# test_forecasting_quick), and these tests count finished trials.
 CELLS = "GRU,CoupledLSTM,EchoStateNetwork,MinGRU"
 
 

@@ -15,6 +15,12 @@ from keras_recur.validation import resolve
 # units: the input and recurrent projections of all four gates, the cell
 # state.
 NORMS = (("kernel_norm", 4), ("recurrent_norm", 4), ("state_norm", 1))
+# A row whose variance is at most this times `norm_epsilon` has no spread to
+# normalise (an all-zero window makes every norm's input a zero vector):
+# it normalises as usual (to beta, within 0.1% of gamma) but passes no
+# gradient to its input. LN's slope there is gamma / sqrt(epsilon), about
+# 32 per norm and step, which compounds until the gradient overflows.
+NO_SPREAD = 1e-6
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
@@ -43,6 +49,13 @@ class LayerNormLSTMCell(LSTMCellBase):
     `tfa.rnn.LayerNormLSTMCell`, so its `get_weights()` load with
     `set_weights`. The norms need every step's recurrent projection, so no
     fused LSTM kernel computes this cell: it runs the general loop.
+
+    A norm whose input has no spread (variance at most `1e-6 *
+    norm_epsilon`, as when an all-zero window leaves `h = c = 0`) gives
+    the same value as TF-Addons' and passes no gradient to that input (its
+    gain and shift still learn): LN's slope there,
+    `gamma / sqrt(norm_epsilon)` per norm and step, would otherwise compound
+    over the steps until the gradient overflows.
 
     Args:
         units: Positive integer, dimensionality of the output space.
@@ -166,9 +179,16 @@ class LayerNormLSTMCell(LSTMCellBase):
 
     def normalize(self, z, norm):
         """`LN_norm(z)` over the last axis, computed in float32 at least
-        (in float64 for a float64 layer)."""
+        (in float64 for a float64 layer); a row with no spread passes no
+        gradient to `z` (see NO_SPREAD), its gain and shift theirs."""
+        spread = ops.var(
+            ops.cast(ops.stop_gradient(z), "float32"),
+            axis=-1,
+            keepdims=True,
+        )
+        flat = spread <= NO_SPREAD * self.norm_epsilon
         return backend.layer_normalization(
-            z,
+            ops.where(flat, ops.stop_gradient(z), z),
             getattr(self, f"{norm}_gamma"),
             getattr(self, f"{norm}_beta"),
             self.norm_epsilon,
