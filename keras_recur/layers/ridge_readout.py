@@ -25,16 +25,18 @@ class RidgeReadout(keras.layers.Layer):
     (S^T S + ridge * I) W = S^T Y,    b = mean(Y) - mean(S) W
     ```
 
-    `fit(states, targets, washout=...)` solves it, in float64 where the
-    backend has it (TensorFlow, PyTorch, JAX with `jax_enable_x64`), else
-    in float32 as the least squares problem `[S; sqrt(ridge) I] W = [Y; 0]`
-    (which keeps the digits the normal equations would lose), and drops
-    the first `washout` steps of every sequence, while the reservoir still
-    remembers its initial state. The weights are not trainable: Keras'
-    `fit` leaves them alone, and a model ending in this layer predicts,
-    evaluates and saves as any other. Use
-    `keras_recur.models.fit_readout(model, x, y)` to fit the readout of a
-    whole model from its inputs.
+    `fit(states, targets, washout=..., mask=...)` solves it, in float64
+    where the backend has it (TensorFlow, PyTorch, JAX with
+    `jax_enable_x64`), else in float32 as the least squares problem
+    `[S; sqrt(ridge) I] W = [Y; 0]` (which keeps the digits the normal
+    equations would lose). It leaves out the first `washout` steps of every
+    sequence, while the reservoir still remembers its initial state, and
+    the steps that `mask` marks as padding, and it refuses NaN or inf in
+    what it would solve with. The weights are not trainable: Keras' `fit`
+    leaves them alone, and a model ending in this layer predicts, evaluates
+    and saves as any other. Use `keras_recur.models.fit_readout(model, x,
+    y)` to fit the readout of a whole model from its inputs (its mask
+    included).
 
     Args:
         units: Positive integer, the output size.
@@ -76,6 +78,8 @@ class RidgeReadout(keras.layers.Layer):
         self.units = units
         self.ridge = float(ridge)
         self.use_bias = use_bias
+        # Per step, as Dense: a sequence's mask passes through.
+        self.supports_masking = True
 
     def build(self, input_shape):
         features = input_shape[-1]
@@ -108,7 +112,7 @@ class RidgeReadout(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
 
-    def fit(self, states, targets, washout=0):
+    def fit(self, states, targets, washout=0, mask=None):
         """Sets the weights to the ridge regression of `targets` on
         `states`, and returns the layer.
 
@@ -119,18 +123,39 @@ class RidgeReadout(keras.layers.Layer):
                 sequence `states`.
             washout: Non-negative integer, the number of leading steps of
                 each sequence left out (sequences only). Default: 0.
+            mask: Optional boolean array shaped as `states` less its last
+                axis: the samples (or steps) that enter the fit; the
+                others, padding for example, are left out. Default: `None`
+                (every one).
+
+        Raises:
+            ValueError: for a bad shape or argument, and for NaN or inf
+                among the states or targets that enter the fit (naming the
+                index of the first), before any solve.
         """
-        states = ops.convert_to_tensor(states)
-        targets = ops.convert_to_tensor(targets)
-        self._check_fit_arguments(states, targets, washout)
+        states = np.asarray(ops.convert_to_numpy(states))
+        targets = np.asarray(ops.convert_to_numpy(targets))
+        if mask is not None:
+            mask = np.asarray(ops.convert_to_numpy(mask))
+        self._check_fit_arguments(states, targets, washout, mask)
+        used = np.ones(states.shape[:-1], bool)
+        if mask is not None:
+            used &= mask
+        if states.ndim == 3:
+            used[:, :washout] = False
+        if not used.any():
+            raise ValueError(
+                "No sample is left after the washout and the mask. Received: "
+                f"washout={washout}, mask with {int(mask.sum())} of "
+                f"{mask.size} entries True"
+            )
+        check_finite("states", states, used)
+        check_finite("targets", targets, used)
         if not self.built:
             self.build(states.shape)
         dtype = backend.widest_float()
-        states = ops.cast(states, dtype)
-        targets = ops.cast(targets, dtype)
-        if len(states.shape) == 3:
-            states = ops.reshape(states[:, washout:], (-1, states.shape[-1]))
-            targets = ops.reshape(targets[:, washout:], (-1, self.units))
+        states = ops.convert_to_tensor(states[used], dtype)
+        targets = ops.convert_to_tensor(targets[used], dtype)
         if self.use_bias:
             states_mean = ops.mean(states, axis=0)
             targets_mean = ops.mean(targets, axis=0)
@@ -163,7 +188,7 @@ class RidgeReadout(keras.layers.Layer):
             self.bias.assign(ops.cast(bias, self.bias.dtype))
         return self
 
-    def _check_fit_arguments(self, states, targets, washout):
+    def _check_fit_arguments(self, states, targets, washout, mask):
         rank = len(states.shape)
         if rank not in (2, 3):
             raise ValueError(
@@ -181,6 +206,14 @@ class RidgeReadout(keras.layers.Layer):
             raise ValueError(
                 f"The readout was built for {self.kernel.shape[0]} features. "
                 f"Received: states.shape={tuple(states.shape)}"
+            )
+        if mask is not None and (
+            mask.dtype != bool or mask.shape != states.shape[:-1]
+        ):
+            raise ValueError(
+                "`mask` must be boolean, shaped as `states` less its last "
+                f"axis, {tuple(states.shape[:-1])}. Received: "
+                f"mask.shape={tuple(mask.shape)}, mask.dtype={mask.dtype}"
             )
         check_non_negative_int("washout", washout)
         if washout and rank == 2:
@@ -202,3 +235,16 @@ class RidgeReadout(keras.layers.Layer):
             "ridge": self.ridge,
             "use_bias": self.use_bias,
         }
+
+
+def check_finite(name, values, used):
+    """Refuses NaN or inf in the rows of `values` that `used` selects (a
+    solve would return NaN weights, silently), naming where the first is."""
+    bad = ~np.isfinite(values) & used[..., None]
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"`{name}` must be finite where the fit reads it: it holds "
+            f"{int(bad.sum())} NaN or inf values, the first at index "
+            f"{index}. Received: {name}[{index}]={values[index]}"
+        )

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_recur import backend
 from keras_recur.layers.ridge_readout import RidgeReadout
@@ -15,7 +16,9 @@ def fit_readout(model, x, y, *, washout=0, batch_size=32):
 
     The layers before the readout (an `EchoStateNetwork`, with masking,
     `Bidirectional` or anything else) run once over `x`, in inference mode
-    and batch by batch; `RidgeReadout.fit` then solves for its weights.
+    and batch by batch; `RidgeReadout.fit` then solves for its weights,
+    leaving out the steps that the Keras mask reaching the readout marks
+    as padding (per-step targets of variable-length sequences).
 
     Args:
         model: A built functional or `Sequential` Keras model whose last
@@ -57,8 +60,10 @@ def fit_readout(model, x, y, *, washout=0, batch_size=32):
         inputs = model.inputs
         # One input as a tensor, not a list: called on an array, the
         # features model then matches its structure.
+        # The mask that reaches the readout, as a second output.
         features = keras.Model(
-            inputs[0] if len(inputs) == 1 else inputs, readout.input
+            inputs[0] if len(inputs) == 1 else inputs,
+            [readout.input, MaskOf()(readout.input)],
         )
     except (AttributeError, ValueError) as error:
         raise ValueError(
@@ -67,23 +72,44 @@ def fit_readout(model, x, y, *, washout=0, batch_size=32):
             f"Received: model={model!r}"
         ) from None
     check_positive_int("batch_size", batch_size)
-    readout.fit(_states(features, x, batch_size), y, washout=washout)
+    states, mask = _states(features, x, batch_size)
+    readout.fit(states, y, washout=washout, mask=mask)
     return model
 
 
 def _states(features, x, batch_size):
-    """`features` called on `x` batch by batch, as NumPy.
+    """`features` called on `x` batch by batch: the states and their mask,
+    as NumPy.
 
     Called directly rather than through `predict`: a search builds a model
     per trial, and each one's compiled `predict` function traced anew makes
     TensorFlow warn of retracing. The pass is inference: no gradient.
     """
     count = len(keras.tree.flatten(x)[0])
-    batches = []
+    states, masks = [], []
     with backend.no_gradient():
         for start in range(0, count, batch_size):
             rows = slice(start, start + batch_size)
             batch = keras.tree.map_structure(lambda a, rows=rows: a[rows], x)
-            states = features(batch, training=False)
-            batches.append(keras.ops.convert_to_numpy(states))
-    return np.concatenate(batches)
+            batch_states, batch_mask = features(batch, training=False)
+            states.append(ops.convert_to_numpy(batch_states))
+            masks.append(ops.convert_to_numpy(batch_mask))
+    return np.concatenate(states), np.concatenate(masks)
+
+
+class MaskOf(keras.layers.Layer):
+    """The Keras mask of its input as booleans, all `True` where it has
+    none: how `fit_readout` learns which steps are padding (Keras hands a
+    layer the mask of its input through `call`'s `mask` argument)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return ops.ones(ops.shape(inputs)[:-1], "bool")
+        return ops.cast(mask, "bool")
+
+    def compute_mask(self, inputs, mask=None):
+        return None

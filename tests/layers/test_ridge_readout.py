@@ -149,6 +149,70 @@ def test_fit_readout_uses_the_masked_final_states():
     )
 
 
+def test_fit_readout_leaves_the_padded_steps_out_of_the_fit():
+    # Per-step targets of variable-length sequences: the padded steps'
+    # targets are garbage that must not enter the solve. The reference is
+    # scikit-learn's Ridge on the unpadded steps' states, each sequence cut
+    # to its length and run without a mask.
+    ridge_regression = pytest.importorskip("sklearn.linear_model").Ridge
+    x = RNG.normal(size=(12, 9, 2)).astype("float32")
+    lengths = RNG.integers(4, 10, size=12)
+    padded = np.arange(9)[None] >= lengths[:, None]
+    x[padded] = 0.0
+    y = np.cumsum(x[..., :1], axis=1)
+    y[padded] = 1e3
+    esn = keras_recur.EchoStateNetwork(20, 0.5, seed=1, return_sequences=True)
+    model = keras.Sequential(
+        [
+            keras.Input((9, 2)),
+            keras.layers.Masking(0.0),
+            esn,
+            keras_recur.layers.RidgeReadout(1, ridge=1e-2),
+        ]
+    )
+    keras_recur.models.fit_readout(model, x, y, washout=1, batch_size=5)
+    states = np.concatenate(
+        [to_numpy(esn(x[i : i + 1, :n]))[0, 1:] for i, n in enumerate(lengths)]
+    )
+    targets = np.concatenate([y[i, 1:n] for i, n in enumerate(lengths)])
+    want = ridge_regression(alpha=1e-2).fit(states, targets)
+    np.testing.assert_allclose(
+        to_numpy(model.layers[-1].kernel)[:, 0], np.ravel(want.coef_), atol=5e-4
+    )
+    np.testing.assert_allclose(
+        to_numpy(model.layers[-1].bias), np.ravel(want.intercept_), atol=5e-4
+    )
+
+
+def test_non_finite_states_or_targets_are_refused_before_the_solve():
+    readout = keras_recur.layers.RidgeReadout(1)
+    states = RNG.normal(size=(2, 6, 3))
+    targets = RNG.normal(size=(2, 6, 1))
+    bad_states = states.copy()
+    bad_states[1, 4, 2] = np.nan
+    with pytest.raises(ValueError, match=r"`states`.*index \(1, 4, 2\)"):
+        readout.fit(bad_states, targets)
+    bad_targets = targets.copy()
+    bad_targets[0, 3, 0] = -np.inf
+    bad_targets[1, 5, 0] = np.inf
+    with pytest.raises(ValueError, match=r"2 NaN or inf.*index \(0, 3, 0\)"):
+        readout.fit(states, bad_targets)
+    assert not readout.built  # refused before any work
+    # Where the fit does not read (the washout, the padding), they may be.
+    mask = np.ones((2, 6), bool)
+    mask[1, 4:] = False
+    bad_targets[0, 3, 0] = targets[0, 3, 0]
+    readout.fit(bad_states, bad_targets, washout=1, mask=mask)
+    kernel, bias = lstsq_ridge(
+        states[mask & (np.arange(6) >= 1)],
+        targets[mask & (np.arange(6) >= 1)],
+        1e-6,
+        True,
+    )
+    for got, want in zip(float64_weights(readout), [kernel, bias]):
+        np.testing.assert_allclose(got, want, atol=TOLERANCE)
+
+
 @backend_free
 def test_arguments_are_checked_before_any_work():
     for arguments, message in [
@@ -170,6 +234,12 @@ def test_arguments_are_checked_before_any_work():
     ]:
         with pytest.raises(ValueError, match=message):
             readout.fit(states, targets, washout=washout)
+    for mask in (np.ones((2, 4), bool), np.ones((2, 5))):
+        with pytest.raises(ValueError, match=r"mask.shape=\(2, \d\)"):
+            readout.fit(sequences, np.zeros((2, 5, 2)), mask=mask)
+    all_padding = np.zeros((2, 5), bool)
+    with pytest.raises(ValueError, match="0 of 10 entries True"):
+        readout.fit(sequences, np.zeros((2, 5, 2)), mask=all_padding)
     assert not readout.built  # nothing was done
     readout.fit(np.ones((4, 3)), np.ones((4, 2)))
     with pytest.raises(ValueError, match="built for 3 features"):
