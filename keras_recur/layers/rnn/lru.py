@@ -138,9 +138,12 @@ class LRUCell(LinearRecurrentCell):
         features = feature_dim(input_shape)
         n = self.complex_units
 
-        def weight(name, shape, initializer):
+        def weight(name, shape, initializer, autocast=True):
             return self.add_weight(
-                shape=shape, name=name, initializer=initializer
+                shape=shape,
+                name=name,
+                initializer=initializer,
+                autocast=autocast,
             )
 
         # Drawn from `seed` by a generator of their own, so that the
@@ -154,9 +157,12 @@ class LRUCell(LinearRecurrentCell):
         theta_log = ops.log(self.max_phase * u2)
         modulus = ops.exp(-ops.exp(nu_log))
         gamma_log = ops.log(ops.sqrt(1.0 - modulus**2))
-        self.nu_log = weight("nu_log", (n,), _constant(nu_log))
-        self.theta_log = weight("theta_log", (n,), _constant(theta_log))
-        self.gamma_log = weight("gamma_log", (n,), _constant(gamma_log))
+        # Read in their own dtype (float32) under a mixed policy: a modulus
+        # of 0.998 is 1.0 in bfloat16, and that error compounds over the
+        # steps. The recurrence accumulates in float32 too.
+        self.nu_log = weight("nu_log", (n,), _constant(nu_log), False)
+        self.theta_log = weight("theta_log", (n,), _constant(theta_log), False)
+        self.gamma_log = weight("gamma_log", (n,), _constant(gamma_log), False)
 
         def normal(stddev):
             def draw(shape, dtype=None):
@@ -177,7 +183,8 @@ class LRUCell(LinearRecurrentCell):
         self.built = True
 
     def eigenvalues(self):
-        """`Lambda`'s real and imaginary parts, (state_dim,) each."""
+        """`Lambda`'s real and imaginary parts, (state_dim,) each, in the
+        variables' dtype (float32 under a mixed policy)."""
         modulus = ops.exp(-ops.exp(self.nu_log))
         phase = ops.exp(self.theta_log)
         return modulus * ops.cos(phase), modulus * ops.sin(phase)
@@ -193,7 +200,7 @@ class LRUCell(LinearRecurrentCell):
         # weights rather than every step's product. (The weights as
         # tensors: Keras 3.16's nightly computes `variable * tensor` in
         # float32 whatever the variable's dtype, on PyTorch.)
-        gamma = ops.exp(self.gamma_log)
+        gamma = ops.cast(ops.exp(self.gamma_log), self.compute_dtype)
         return tuple(
             backend.matmul(inputs, ops.convert_to_tensor(weight) * gamma)
             for weight in (self.B_re, self.B_im)
@@ -218,6 +225,11 @@ class LRUCell(LinearRecurrentCell):
         new_re, new_im = pairs.add(
             pairs.multiply(self.eigenvalues(), (states[1], states[2])),
             (bu_re, bu_im),
+        )
+        # A step carries its states in their dtype (16 bits under a mixed
+        # policy; the layer's recurrence accumulates in float32).
+        new_re, new_im = (
+            ops.cast(p, states[1].dtype) for p in (new_re, new_im)
         )
         y = self.state_output((new_re, new_im)) + skip
         return y, [y, new_re, new_im]

@@ -226,6 +226,28 @@ def test_lru_equals_the_papers_appendix_a_code():
         np.testing.assert_allclose(to_numpy(layer(u)), want, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "policy, epsilon",
+    [("mixed_float16", 2.0**-10), ("mixed_bfloat16", 2.0**-7)],
+)
+def test_lru_keeps_its_long_memory_under_mixed_precision(policy, epsilon):
+    # Moduli near 1 over 1,000 steps: a modulus of 0.998 is 1.0 in
+    # bfloat16, and computed from 16-bit variables the error compounded to
+    # 18-28 machine epsilons of the output's scale (about 1 with the
+    # eigenvalues in float32).
+    x = np.random.default_rng(0).normal(size=(2, 1000, 3)).astype("float32")
+    arguments = dict(units=4, state_dim=8, r_min=0.9, r_max=0.999, seed=3)
+    full = keras_recur.LRU(**arguments, return_sequences=True)
+    want = to_numpy(full(x))
+    mixed = keras_recur.LRU(**arguments, return_sequences=True, dtype=policy)
+    mixed.build(x.shape)
+    mixed.set_weights(full.get_weights())
+    got = to_numpy(mixed(x))
+    assert got.dtype == policy.removeprefix("mixed_")
+    error = np.abs(got.astype("float32") - want).max() / np.abs(want).max()
+    assert error < 2 * epsilon, error / epsilon
+
+
 def test_lru_initialisation_fills_the_ring():
     layer = keras_recur.LRU(
         8, state_dim=4000, r_min=0.4, r_max=0.9, max_phase=math.pi, seed=1
