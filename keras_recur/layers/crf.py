@@ -16,6 +16,9 @@ from keras_recur.validation import resolve
 # so forbidden sequences drop out of log Z exactly, while the score stays
 # finite (no inf - inf in the gradient, no NaN for an impossible row).
 FORBIDDEN = -1e4
+# Viterbi only compares scores (max and argmax, no subtraction), where -inf
+# is safe: a forbidden sequence then scores -inf, as `decode` documents.
+NEVER_PICKED = float("-inf")
 
 # Each scheme's tag prefixes; the schemes are AllenNLP's, plus BIOES (the
 # same rules as BIOUL, with E for L and S for U).
@@ -84,8 +87,10 @@ def allowed_transitions(scheme, tags):
 
     Args:
         scheme: `"BIO"` (IOB2), `"IOB1"`, `"BIOUL"`, `"BIOES"` or `"BMES"`.
-        tags: The name of each tag id, in order: `"O"`, or a prefix of the
-            scheme followed by `-<type>` (`"B-PER"`) or alone (`"B"`).
+        tags: The name of each tag id, in order (a list, or a dict from
+            every id 0, 1, ... to its name): `"O"`, or a prefix of the
+            scheme followed by `-<type>` (`"B-PER"`) or alone (`"B"`), each
+            name once.
 
     Returns:
         A list of `(from, to)` pairs of ints.
@@ -105,11 +110,25 @@ def allowed_transitions(scheme, tags):
     """
     check_one_of("scheme", scheme, tuple(SCHEMES))
     if isinstance(tags, dict):
-        tags = [tags[i] for i in sorted(tags)]
+        if sorted(tags) != list(range(len(tags))):
+            raise ValueError(
+                "`tags` as a dict must name every tag id from 0 to "
+                f"{len(tags) - 1}, the ids the pairs use. Received: tags "
+                f"with ids {sorted(tags, key=str)}"
+            )
+        tags = [tags[i] for i in range(len(tags))]
     if isinstance(tags, str) or not tags:
         raise ValueError(
             f"`tags` must be a non-empty list of tag names. Received: "
             f"tags={tags!r}"
+        )
+    repeated = sorted(
+        {tag for tag in tags if list(tags).count(tag) > 1}, key=str
+    )
+    if repeated:
+        raise ValueError(
+            "`tags` must name each tag once (a name's transitions would be "
+            f"ambiguous). Received: {repeated} more than once in tags={tags!r}"
         )
     parsed = [_split_tag(scheme, tag) for tag in tags]
     start, end = len(parsed), len(parsed) + 1
@@ -167,7 +186,39 @@ def _transition_masks(num_tags, pairs):
         allowed[start, :num_tags],
         allowed[:num_tags, end],
     )
+    _check_some_sequence_is_allowed(*masks, start, end)
     return sorted(set((int(i), int(j)) for i, j in pairs)), masks
+
+
+def _check_some_sequence_is_allowed(transitions, first, last, start, end):
+    """Refuses constraints that allow no tag sequence of any length: no
+    first tag, no last tag, or no path from a first tag to a last one (the
+    CRF would decode a forbidden path and give it a probability)."""
+    missing = None
+    if not first.any():
+        missing = f"no first tag (no ({start}, j) pair)"
+    elif not last.any():
+        missing = f"no last tag (no (i, {end}) pair)"
+    else:
+        reached = first.copy()
+        while True:
+            grown = reached | transitions[reached].any(axis=0)
+            if (grown == reached).all():
+                break
+            reached = grown
+        if not (reached & last).any():
+            missing = (
+                f"no path: the tags reachable from the first tags "
+                f"{np.flatnonzero(first).tolist()}, "
+                f"{np.flatnonzero(reached).tolist()}, include no last tag "
+                f"{np.flatnonzero(last).tolist()}"
+            )
+    if missing:
+        raise ValueError(
+            "`allowed_transitions` must allow some tag sequence: a first "
+            "tag, a last tag and a path between them. Received: "
+            f"allowed_transitions with {missing}"
+        )
 
 
 def _top(scores, k):
@@ -239,8 +290,9 @@ class CRF(keras.layers.Layer):
         allowed_transitions: `None` (every transition allowed), or the
             `(from, to)` tag pairs allowed, with `num_tags` for the start
             and `num_tags + 1` for the end, as
-            `keras_recur.layers.allowed_transitions` returns them.
-            Default: `None`.
+            `keras_recur.layers.allowed_transitions` returns them; they
+            must allow some sequence (a first tag, a last tag and a path
+            between them). Default: `None`.
         transitions_initializer: Initializer of the three weights.
             Default: `"glorot_uniform"`.
         transitions_regularizer: Regularizer of the three weights.
@@ -358,10 +410,13 @@ class CRF(keras.layers.Layer):
             mask = ops.cast(mask, "bool")
         return ops.transpose(emissions, (1, 0, 2)), ops.transpose(mask)
 
-    def _weights(self):
+    def _weights(self, never=FORBIDDEN):
         """`transitions`, `start`, `end` in float32 (a mixed precision call
         would read them in float16); `start` and `end` zeros without
-        boundary transitions; `FORBIDDEN` where not allowed."""
+        boundary transitions; `never` where not allowed: `FORBIDDEN` where
+        scores are summed (log Z and its gradient), `-inf` where they are
+        only compared (Viterbi), so that a forbidden sequence scores -inf
+        there."""
         zeros = ops.zeros((self.num_tags,), "float32")
         weights = [self.transitions, zeros, zeros]
         if self.use_boundary_transitions:
@@ -369,12 +424,12 @@ class CRF(keras.layers.Layer):
         weights = [ops.cast(w, "float32") for w in weights]
         if self.allowed_transitions is not None:
             weights = [
-                ops.where(allowed, w, FORBIDDEN)
+                ops.where(allowed, w, never)
                 for allowed, w in zip(self._allowed_masks, weights)
             ]
         return weights
 
-    def _moves(self, emissions, mask):
+    def _moves(self, emissions, mask, never=FORBIDDEN):
         """The score of each step's move from tag i to tag j, emission
         included: `moves(inputs)[t, b, i, j]`.
 
@@ -390,7 +445,7 @@ class CRF(keras.layers.Layer):
         a time, as the backend runs faster), and whether each row has an
         unmasked step.
         """
-        transitions, _, _ = self._weights()
+        transitions, _, _ = self._weights(never)
         counts = ops.cumsum(ops.cast(mask, "int32"), axis=0)
         chained = ops.expand_dims((counts > 1) & mask, (2, 3))
         emitted = ops.where(ops.expand_dims(mask, 2), emissions, 0.0)
@@ -402,9 +457,9 @@ class CRF(keras.layers.Layer):
 
         return moves, (chained, ops.expand_dims(emitted, 2)), counts[-1] > 0
 
-    def _start(self, inputs):
+    def _start(self, inputs, never=FORBIDDEN):
         """`alpha` before the first step: `start` in every row."""
-        _, start, _ = self._weights()
+        _, start, _ = self._weights(never)
         batch = ops.shape(inputs[1])[1]
         return ops.zeros((batch, self.num_tags), "float32") + start
 
@@ -504,19 +559,20 @@ class CRF(keras.layers.Layer):
         (AllenNLP's `viterbi_tags(top_k=)`). Equal scores are ordered by
         their last tag, then the one before it, and so on, lowest first
         (Viterbi's own rule). Where a row has fewer than `top_k` sequences
-        (`num_tags ** steps`, or fewer allowed), the rest score `-inf`
-        and their tags are 0.
+        (`num_tags ** steps`, or fewer that `allowed_transitions` allows),
+        the rest score `-inf` and their tags are 0; so does a row that no
+        allowed sequence fits (without `top_k` too).
         """
         if top_k is not None:
             check_positive_int("top_k", top_k)
         emissions, mask = self._inputs(emissions, mask)
         k = 1 if top_k is None else int(top_k)
         tags, tags_by_rank = self.num_tags, self.num_tags * k
-        moves, inputs, started = self._moves(emissions, mask)
+        moves, inputs, started = self._moves(emissions, mask, NEVER_PICKED)
 
         # The k best paths into each tag, flattened as (tag, rank): index
         # tag * k + rank. Before the first step only rank 0 exists.
-        alpha = self._start(inputs)
+        alpha = self._start(inputs, NEVER_PICKED)
         if k > 1:
             impossible = ops.full((1, 1, k - 1), float("-inf"))
             alpha = ops.expand_dims(alpha, 2)
@@ -541,7 +597,7 @@ class CRF(keras.layers.Layer):
         (alpha,), (pointers,) = backend.scan(
             step, [alpha], inputs, prepare=moves
         )
-        _, _, end = self._weights()
+        _, _, end = self._weights(NEVER_PICKED)
         scores, last = _top(ops.expand_dims(alpha + ops.repeat(end, k), 2), k)
         empty = ops.where(ops.arange(k) == 0, 0.0, float("-inf"))
         scores = ops.where(ops.expand_dims(started, 1), scores, empty)

@@ -139,6 +139,26 @@ def test_allowed_transitions_constrain_the_crf_exactly():
         assert np.all(decoded[~MASK] == 0)
 
 
+def test_top_k_beyond_the_allowed_sequences_scores_minus_infinity():
+    # BIO over O, B-A, I-A allows 2 sequences of one step (O, B-A): the
+    # third best of the one-step row scores -inf, with tags 0 (a forbidden
+    # path with a finite score came back before).
+    tag_names = ["O", "B-A", "I-A"]
+    pairs = keras_recur.layers.allowed_transitions("BIO", tag_names)
+    allowed = {
+        n: reference.scheme_sequences("BIO", tag_names, n) for n in range(1, 4)
+    }
+    crf = keras_recur.layers.CRF(3, allowed_transitions=pairs)
+    crf.build((None, None, 3))
+    mask = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]], bool)
+    rng = np.random.default_rng(9)
+    emissions = rng.normal(size=(*mask.shape, 3)).astype("float32")
+    tags = np.zeros(mask.shape, int)
+    assert_crf_matches_enumeration(
+        crf, emissions, tags, mask, allowed=allowed, top_k=3
+    )
+
+
 @pytest.mark.skipif(BACKEND == "torch", reason="XLA: TensorFlow and JAX")
 def test_constrained_top_k_compiles_under_jit():
     rng = np.random.default_rng(8)
@@ -427,6 +447,36 @@ def test_bad_input_is_named():
         (
             lambda: keras_recur.layers.allowed_transitions("BIO", "O"),
             "tags='O'",
+        ),
+        (
+            lambda: keras_recur.layers.allowed_transitions(
+                "BIO", {0: "O", 1: "B-X", 3: "I-X"}
+            ),
+            "ids [0, 1, 3]",  # not renumbered
+        ),
+        (
+            lambda: keras_recur.layers.allowed_transitions(
+                "BIO", ["O", "B-X", "B-X"]
+            ),
+            "['B-X'] more than once",
+        ),
+        (
+            lambda: keras_recur.layers.CRF(
+                3, allowed_transitions=[(0, 1), (1, 4)]
+            ),
+            "no first tag (no (3, j) pair)",
+        ),
+        (
+            lambda: keras_recur.layers.CRF(
+                3, allowed_transitions=[(3, 0), (0, 1)]
+            ),
+            "no last tag (no (i, 4) pair)",
+        ),
+        (
+            lambda: keras_recur.layers.CRF(
+                3, allowed_transitions=[(3, 0), (0, 0), (1, 2), (2, 4)]
+            ),
+            "reachable from the first tags [0], [0], include no last tag [2]",
         ),
         (lambda: crf.decode(np.zeros((2, 4, 5))), "(2, 4, 5)"),
         (lambda: crf.decode(np.zeros((2, 3))), "(2, 3)"),
