@@ -6,6 +6,7 @@ import functools
 import numbers
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_recur import backend
@@ -107,8 +108,17 @@ def _truncated_probabilities(log_probs, temperature, top_k, top_p):
     softmax(log_probs / temperature), cut to the `top_k` most likely tokens
     (and those tied with the last), then to the fewest most likely tokens
     whose probability sums to `top_p` at least (and those tied with the
-    last)."""
-    logits = log_probs / temperature
+    last).
+
+    The row's maximum is subtracted first, so that a tiny temperature sends
+    the other tokens to -inf and keeps the most likely at 0: the draw tends
+    to the greedy token (ties drawn evenly) as the temperature goes to 0,
+    rather than overflowing to NaN. A temperature below float32's smallest
+    normal number divides as that number (it would round to 0)."""
+    log_probs = ops.cast(log_probs, "float32")
+    temperature = max(float(temperature), float(np.finfo("float32").tiny))
+    highest = ops.max(log_probs, axis=-1, keepdims=True)
+    logits = (log_probs - highest) / temperature
     if top_k is not None:
         kth = ops.top_k(logits, top_k)[0][:, -1:]
         logits = ops.where(logits < kth, float("-inf"), logits)
@@ -390,7 +400,9 @@ class Seq2Seq(keras.Model):
             end_token: Token id that ends a sequence.
             max_length: Python int, the number of steps (static).
             temperature: Positive number dividing the log-probabilities
-                before the softmax. Default: 1.
+                before the softmax; as it goes to 0 the draw becomes the
+                greedy token (below float32's smallest normal number,
+                1.2e-38, it is that token). Default: 1.
             top_k: `None`, or a positive int: only the `top_k` most likely
                 tokens (and any tied with the last) are drawn. Default:
                 `None`. With 1 this is greedy decoding.

@@ -3,6 +3,7 @@ and repetition control) against an exhaustive search scored through the
 teacher-forced model; sampling against the truncated softmax (chi-square);
 jit, saving and bad arguments."""
 
+import functools
 import itertools
 import os
 
@@ -378,6 +379,28 @@ def test_sampling_is_seeded_and_top_1_is_greedy():
     for name in ("tokens", "lengths"):
         np.testing.assert_array_equal(top_1[name], greedy[name])
     np.testing.assert_allclose(top_1["scores"], greedy["scores"], atol=1e-5)
+
+
+def test_sampling_tends_to_greedy_as_the_temperature_goes_to_zero():
+    # Divided by a tiny temperature the log-probabilities overflowed (XLA's
+    # softmax gave NaN, the draw the padding id at every step); 1e-50 is 0
+    # in float32. Under jit on TensorFlow and JAX, as XLA computes there.
+    model = make_model(seed=10)
+    greedy = numpy_decoded(model.greedy_decode(SOURCE, START, END, 6))
+
+    def sample(source, temperature):
+        sampled = model.sample(
+            source, START, END, 6, temperature=temperature, seed=2
+        )
+        return sampled.tokens, sampled.scores
+
+    for temperature in (1e-10, 1e-30, 1e-50):
+        run = functools.partial(sample, temperature=temperature)
+        if BACKEND != "torch":
+            run = jit_compiled(run)
+        tokens, scores = (to_numpy(x) for x in run(SOURCE))
+        np.testing.assert_array_equal(tokens, greedy["tokens"])
+        np.testing.assert_allclose(scores, greedy["scores"], atol=1e-5)
 
 
 def test_sampling_keeps_to_the_constraints():
