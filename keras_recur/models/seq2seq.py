@@ -577,7 +577,12 @@ class Seq2Seq(keras.Model):
         Returns:
             A `Decoded(tokens, scores, lengths, attention,
             normalized_scores)`: `normalized_scores` is the ranking score
-            above, `scores` the log-probability alone.
+            above, `scores` the log-probability alone. Where fewer distinct
+            hypotheses exist than are asked for (a small vocabulary, a
+            short `max_length`, or `min_length` and `no_repeat_ngram_size`
+            forbidding the rest), the missing ones come last with both
+            scores `-inf`, tokens, length and attention 0, as
+            `CRF.decode(top_k=)` returns them.
         """
         self._check_decoding(
             start_token, end_token, max_length, min_length, no_repeat_ngram_size
@@ -704,6 +709,15 @@ class Seq2Seq(keras.Model):
             normalized = normalized + coverage_penalty * _coverage(
                 ops.sum(attention, axis=2), source_mask
             )
+        # A slot that only a forbidden continuation could fill (fewer
+        # distinct hypotheses than the beam) scores about _NEVER, which no
+        # sequence of real log-probabilities reaches: it returns as none.
+        real = scores > _NEVER / 2
+        scores = ops.where(real, scores, float("-inf"))
+        normalized = ops.where(real, normalized, float("-inf"))
+        lengths = ops.where(real, lengths, 0)
+        history = ops.where(real[..., None], history, 0)
+        attention = ops.where(real[..., None, None], attention, 0.0)
         # top_k sorts: the hypotheses are in the order of their ranking.
         best = slice(None, num_return_sequences) if num_return_sequences else 0
         return Decoded(

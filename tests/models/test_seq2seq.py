@@ -227,6 +227,42 @@ def test_wide_beam_returns_the_exhaustive_n_best(
             )
 
 
+@pytest.mark.parametrize("min_length, ngram_size", [(0, 0), (1, 1)])
+def test_a_beam_wider_than_the_hypotheses_returns_the_rest_as_none(
+    min_length, ngram_size
+):
+    # Two steps over 4 tokens: 13 hypotheses (those ending at the first
+    # step are cut there), fewer under the constraints. The rest came back
+    # as repeated sequences scored with the internal sentinel (-1e9).
+    model = make_model(seed=8)
+    width = 20
+    decoded = numpy_decoded(
+        model.beam_search(
+            SOURCE,
+            START,
+            END,
+            2,
+            beam_width=width,
+            num_return_sequences=width,
+            min_length=min_length,
+            no_repeat_ngram_size=ngram_size,
+        )
+    )
+    rankings = exhaustive_rankings(model, 2, 0.0, 0.0, min_length, ngram_size)
+    for row, ranking in enumerate(rankings):
+        found = len(ranking)
+        assert found < width
+        np.testing.assert_allclose(
+            decoded["scores"][row, :found],
+            [score for _, _, score in ranking],
+            atol=1e-4,
+        )
+        for name in ("scores", "normalized_scores"):
+            assert np.all(decoded[name][row, found:] == -np.inf)
+        for name in ("tokens", "lengths", "attention"):
+            assert np.all(decoded[name][row, found:] == 0)
+
+
 @pytest.mark.parametrize(
     "cell",
     [keras_recur.MinGRUCell, keras_recur.MinLSTMCell, keras_recur.LRUCell],
