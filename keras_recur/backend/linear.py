@@ -86,7 +86,7 @@ def linear_recurrence(
             raise ValueError(
                 "scan='parallel' needs a known number of timesteps (use "
                 "scan='sequential' or 'auto' for sequences of any length). "
-                f"Received: inputs with shape {tuple(parts(b)[0].shape)}"
+                f"Received: b with shape {tuple(parts(b)[0].shape)}"
             )
         a = map_parts(lambda p, q: ops.broadcast_to(p, ops.shape(q)), a, b)
         _, h = parallel_recurrence(a, with_initial_state(a, b, initial))

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_recur
 from keras_recur import backend
 from tests.testing import BACKEND
 from tests.testing import gradients_and_outputs
@@ -256,6 +257,13 @@ def test_the_parallel_scan_needs_a_known_length():
 
     with pytest.raises(ValueError, match=r"scan='parallel'.*\(1, None, 1\)"):
         parallel.get_concrete_function()
+
+    # A layer names its own inputs' shape (features 3), not its states'.
+    layer = keras_recur.MinGRU(5, scan="parallel")
+    layer.build((1, None, 3))
+    traced = tf.function(layer, input_signature=[tf.TensorSpec((1, None, 3))])
+    with pytest.raises(ValueError, match=r"inputs with shape \(1, None, 3\)"):
+        traced.get_concrete_function()
 
     @tf.function(input_signature=[x])
     def sequential(x):

@@ -126,9 +126,17 @@ class LinearRecurrentCell(RecurrentCell):
         return outputs, [last_output, *parts(last)]
 
     def scan_for(self, inputs):
-        """The scan that runs `inputs`: `scan`, with `"auto"` resolved."""
+        """The scan that runs `inputs`: `scan`, with `"auto"` resolved;
+        `"parallel"` needs a known number of steps (a graph traced for
+        sequences of any length has none)."""
         if self.scan == "auto":
             return backend.auto_scan(inputs, self.complex_state)
+        if self.scan == "parallel" and inputs.shape[1] is None:
+            raise ValueError(
+                "scan='parallel' needs a known number of timesteps (use "
+                "scan='sequential' or 'auto' for sequences of any length). "
+                f"Received: inputs with shape {tuple(inputs.shape)}"
+            )
         return self.scan
 
     def get_config(self):
