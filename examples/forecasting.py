@@ -30,8 +30,11 @@ and whose readout alone learns, against the trained cells.
 
 Writes errors.md, cells.md, forecast.png (truth and each method's forecasts,
 horizon after horizon, over the tail), horizon_error.png, the trial table
-and plot, results.json and the first retrained network (best_model.keras)
-to --out.
+and plot, results.json and best_model.keras to --out. best_model.keras is
+what forecast: one Keras model from raw windows, (samples, --window, 1) in
+the series' units, to the next --horizon values, with the shift and the
+scaling inside it and the retrained networks averaged;
+`keras.saving.load_model` reads it on any backend after `import keras_recur`.
 
 Distributed search: run the same command as the chief and as each worker
 with KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...),
@@ -110,6 +113,19 @@ def shifted_windows(series, window, horizon):
     inputs, targets = tuning.make_windows(series, window, horizon)
     last = inputs[:, -1, 0]
     return inputs - last[:, None, None], targets - last[:, None], last
+
+
+def forecaster(networks, window, scale):
+    """One model from raw windows (samples, window, 1) to forecasts in the
+    series' units: each window shifted to end at zero and divided by
+    `scale`, as the networks were trained, their mean forecast scaled back
+    and the window's last value added."""
+    windows = keras.Input((window, 1), name="window")
+    last = windows[:, -1, :]
+    shifted = (windows - last[:, None, :]) / scale
+    outputs = [network(shifted) for network in networks]
+    mean = outputs[0] if len(outputs) == 1 else keras.layers.Average()(outputs)
+    return keras.Model(windows, mean * scale + last, name="forecaster")
 
 
 def errors(forecasts, truth):
@@ -252,17 +268,18 @@ def main():
         f"Best trial {table.rows[0]['trial']} retrained {args.executions} "
         f"times on all {len(x_train)} training windows, {best_epochs} epochs"
     )
-    retrained[0].save(os.path.join(args.out, "best_model.keras"))
+    best_model = forecaster(retrained, window, scale)
+    best_model.save(os.path.join(args.out, "best_model.keras"))
 
     # Every origin in the tail with a whole horizon after it.
     origins = np.arange(train_end, len(series) - horizon + 1)
     x_test, _, last = shifted_windows(
         series[train_end - window :], window, horizon
     )
-    network = np.mean(
-        [model.predict(x_test / scale, verbose=0) for model in retrained], 0
+    raw_windows, _ = tuning.make_windows(
+        series[train_end - window :], window, horizon
     )
-    network = network * scale + last[:, None]
+    network = best_model.predict(raw_windows, verbose=0)
     truth = np.stack([series[o : o + horizon] for o in origins])
     forecasts = {
         f"tuned {table.rows[0]['cell']}": network,
