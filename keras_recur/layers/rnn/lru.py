@@ -222,12 +222,18 @@ class LRUCell(LinearRecurrentCell):
 
     def recurrent_step(self, projected, states, training=False):
         bu_re, bu_im, skip = projected
+        # The step computes in the eigenvalues' dtype (float32 under a
+        # mixed policy) and carries its states in theirs (16 bits; the
+        # layer's recurrence accumulates in float32).
+        eigenvalues = self.eigenvalues()
+        wide = eigenvalues[0].dtype
         new_re, new_im = pairs.add(
-            pairs.multiply(self.eigenvalues(), (states[1], states[2])),
-            (bu_re, bu_im),
+            pairs.multiply(
+                eigenvalues,
+                (ops.cast(states[1], wide), ops.cast(states[2], wide)),
+            ),
+            (ops.cast(bu_re, wide), ops.cast(bu_im, wide)),
         )
-        # A step carries its states in their dtype (16 bits under a mixed
-        # policy; the layer's recurrence accumulates in float32).
         new_re, new_im = (
             ops.cast(p, states[1].dtype) for p in (new_re, new_im)
         )
