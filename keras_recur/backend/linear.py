@@ -82,12 +82,7 @@ def linear_recurrence(
     if mask is not None:
         a, b = identity_where_masked(a, b, mask)
     if scan == "parallel":
-        if parts(b)[0].shape[1] is None:
-            raise ValueError(
-                "scan='parallel' needs a known number of timesteps (use "
-                "scan='sequential' or 'auto' for sequences of any length). "
-                f"Received: b with shape {tuple(parts(b)[0].shape)}"
-            )
+        require_known_steps(parts(b)[0], "b")
         a = map_parts(lambda p, q: ops.broadcast_to(p, ops.shape(q)), a, b)
         _, h = parallel_recurrence(a, with_initial_state(a, b, initial))
         if not return_sequences:
@@ -149,6 +144,18 @@ def log_linear_recurrence(
     if not return_sequences:
         log_h = log_h[:, -1]
     return ops.cast(ops.exp(log_h), dtype)
+
+
+def require_known_steps(sequence, name):
+    """Refuses, for `scan="parallel"`, a (batch, time, ...) `sequence`
+    whose number of steps is unknown (a graph traced for sequences of any
+    length), naming it `name` in the message."""
+    if sequence.shape[1] is None:
+        raise ValueError(
+            "scan='parallel' needs a known number of timesteps (use "
+            "scan='sequential' or 'auto' for sequences of any length). "
+            f"Received: {name} with shape {tuple(sequence.shape)}"
+        )
 
 
 def compute_dtype(dtype):

@@ -1,6 +1,8 @@
 """A linear-chain conditional random field (Lafferty et al. 2001) over
 per-step tag scores, as in BiLSTM-CRF taggers (Huang et al. 2015)."""
 
+import collections
+
 import keras
 import numpy as np
 from keras import ops
@@ -122,9 +124,8 @@ def allowed_transitions(scheme, tags):
             f"`tags` must be a non-empty list of tag names. Received: "
             f"tags={tags!r}"
         )
-    repeated = sorted(
-        {tag for tag in tags if list(tags).count(tag) > 1}, key=str
-    )
+    counts = collections.Counter(tags)
+    repeated = sorted((tag for tag, n in counts.items() if n > 1), key=str)
     if repeated:
         raise ValueError(
             "`tags` must name each tag once (a name's transitions would be "

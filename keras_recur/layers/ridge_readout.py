@@ -144,10 +144,16 @@ class RidgeReadout(keras.layers.Layer):
         if states.ndim == 3:
             used[:, :washout] = False
         if not used.any():
+            given = (
+                "no mask"
+                if mask is None
+                else (
+                    f"mask with {int(mask.sum())} of {mask.size} entries True"
+                )
+            )
             raise ValueError(
                 "No sample is left after the washout and the mask. Received: "
-                f"washout={washout}, mask with {int(mask.sum())} of "
-                f"{mask.size} entries True"
+                f"washout={washout}, {given}, states.shape={states.shape}"
             )
         check_finite("states", states, used)
         check_finite("targets", targets, used)

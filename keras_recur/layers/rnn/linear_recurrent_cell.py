@@ -8,6 +8,7 @@ from keras import ops
 from keras import regularizers
 
 from keras_recur import backend
+from keras_recur.backend import linear
 from keras_recur.backend.pairs import map_parts
 from keras_recur.backend.pairs import parts
 from keras_recur.layers.rnn import recurrence
@@ -131,12 +132,9 @@ class LinearRecurrentCell(RecurrentCell):
         sequences of any length has none)."""
         if self.scan == "auto":
             return backend.auto_scan(inputs, self.complex_state)
-        if self.scan == "parallel" and inputs.shape[1] is None:
-            raise ValueError(
-                "scan='parallel' needs a known number of timesteps (use "
-                "scan='sequential' or 'auto' for sequences of any length). "
-                f"Received: inputs with shape {tuple(inputs.shape)}"
-            )
+        if self.scan == "parallel":
+            # Here, where the message can show the layer's inputs.
+            linear.require_known_steps(inputs, "inputs")
         return self.scan
 
     def get_config(self):

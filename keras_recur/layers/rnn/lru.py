@@ -160,9 +160,13 @@ class LRUCell(LinearRecurrentCell):
         # Read in their own dtype (float32) under a mixed policy: a modulus
         # of 0.998 is 1.0 in bfloat16, and that error compounds over the
         # steps. The recurrence accumulates in float32 too.
-        self.nu_log = weight("nu_log", (n,), _constant(nu_log), False)
-        self.theta_log = weight("theta_log", (n,), _constant(theta_log), False)
-        self.gamma_log = weight("gamma_log", (n,), _constant(gamma_log), False)
+        self.nu_log = weight("nu_log", (n,), _constant(nu_log), autocast=False)
+        self.theta_log = weight(
+            "theta_log", (n,), _constant(theta_log), autocast=False
+        )
+        self.gamma_log = weight(
+            "gamma_log", (n,), _constant(gamma_log), autocast=False
+        )
 
         def normal(stddev):
             def draw(shape, dtype=None):
