@@ -89,13 +89,13 @@ HEADS = {
 
 
 def hypermodel(cell, head, quick, seed, distribution):
-    head, bio_constraints = HEADS[head]
+    head, scheme_constraints = HEADS[head]
     return tuning.SequenceTagger(
         VOCABULARY,
         TAG_NAMES,
         embedding_dim=16 if quick else [16, 32],
         head=head,
-        bio_constraints=bio_constraints,
+        scheme_constraints=scheme_constraints,
         cell=cell,
         units=[16] if quick else [16, 32],
         depth=1,

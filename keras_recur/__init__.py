@@ -7,6 +7,9 @@ needs no `custom_objects`. The layers are importable from here and from
 - `layers/`: the cells, their layers, attention and the CRF.
 - `models/`: `Seq2Seq` and `Tagger`.
 - `metrics.py`: `SpanF1`.
+- `tag_schemes.py`: the tagging schemes (their tags, transitions and
+  spans), read by the CRF's constraints, `SpanF1` and the tagger search.
+- `scores.py`: `NEVER`, the log-score of what must never be chosen.
 - `tuning/`: keras-tuner hypermodels, results and plots (the `tuner`
   extra).
 - `catalogue.py`: one record per public cell (what the tuner, the
@@ -19,9 +22,17 @@ needs no `custom_objects`. The layers are importable from here and from
 from keras_recur import layers
 from keras_recur import metrics
 from keras_recur import models
+from keras_recur import tag_schemes
 from keras_recur.layers import *  # noqa: F403 (the public layers)
 from keras_recur.models import Seq2Seq
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "metrics", "models", "Seq2Seq", *layers.__all__]
+__all__ = [
+    "layers",
+    "metrics",
+    "models",
+    "tag_schemes",
+    "Seq2Seq",
+    *layers.__all__,
+]

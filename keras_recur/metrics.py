@@ -1,29 +1,48 @@
 """Metrics of sequence labelling."""
 
+import itertools
+
 import keras
 from keras import ops
 
 from keras_recur import backend
-from keras_recur.validation import check_tag_names
+from keras_recur import tag_schemes
 
 __all__ = ["SpanF1"]
+
+# tag_schemes' chunk rules as tables over (role before, role after, same
+# type), so that a metric can look them up for every step at once.
+_ROLES = "OBIES"
+_STARTS, _ENDS = (
+    [
+        rule(*pair, same)
+        for pair in itertools.product(_ROLES, repeat=2)
+        for same in (False, True)
+    ]
+    for rule in (tag_schemes.starts_chunk, tag_schemes.ends_chunk)
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
 class SpanF1(keras.metrics.Metric):
-    """F1 of labelled spans (chunks) in BIO (IOB2) tags, as CoNLL's
-    `conlleval` scores named entities and chunks.
+    """F1 of labelled spans (chunks), as CoNLL's `conlleval` scores named
+    entities and chunks, under any tagging scheme the CRF can be held to.
 
-    A span starts at `B-X`, or at `I-X` not preceded by `B-X`/`I-X` (as
-    conlleval), and runs over the `I-X` that follow. A predicted span counts
-    as correct when a true span has the same first and last step and type.
-    F1 is `2 * correct / (predicted spans + true spans)`, over every
-    sequence seen since the last reset (micro average); 0 when there are no
-    spans at all.
+    The spans are `keras_recur.tag_schemes.spans`': under BIO a span
+    starts at `B-X`, or at an `I-X` that does not continue an `X` span (as
+    conlleval), and runs over the `I-X` that follow; under BIOES (BIOUL)
+    `E-X` (`L-X`) also closes it and `S-X` (`U-X`) is a span of one step.
+    A predicted span counts as correct when a true span has the same first
+    and last step and type. F1 is `2 * correct / (predicted spans + true
+    spans)`, over every sequence seen since the last reset (micro average,
+    seqeval's and conlleval's); 0 when there are no spans at all.
 
     Args:
-        tag_names: The name of each tag id, in order: `"O"`, `"B-<type>"`
-            or `"I-<type>"`.
+        tag_names: The name of each tag id, in order: `"O"`, or a prefix of
+            the scheme followed by `-<type>` (`"B-PER"`) or alone, each name
+            once.
+        scheme: The tagging scheme: `"BIO"` (IOB2), `"IOB1"`, `"BIOUL"`,
+            `"BIOES"` or `"BMES"`. Default: `"BIO"`.
         name: Name of the metric. Default: `"span_f1"`.
         dtype: Dtype of the result. Default: `None` (float32).
 
@@ -41,6 +60,10 @@ class SpanF1(keras.metrics.Metric):
     >>> f1.update_state([[1, 2, 0, 3]], [[1, 2, 0, 1]])
     >>> float(f1.result())  # 1 of 2 predicted spans right, 1 of 2 found
     0.5
+    >>> f1 = keras_recur.metrics.SpanF1(["O", "S-X", "B-X", "E-X"], "BIOES")
+    >>> f1.update_state([[2, 3, 1]], [[1, 1, 1]])  # B E S against S S S
+    >>> round(float(f1.result()), 3)  # 1 of 3 predicted right, 1 of 2 found
+    0.4
 
     Reference:
 
@@ -49,15 +72,17 @@ class SpanF1(keras.metrics.Metric):
       <https://aclanthology.org/W03-0419/>
     """
 
-    def __init__(self, tag_names, name="span_f1", dtype=None):
-        tag_names = check_tag_names(tag_names)
+    def __init__(self, tag_names, scheme="BIO", name="span_f1", dtype=None):
+        tag_names = tag_schemes.check_tag_names(scheme, tag_names)
         super().__init__(name=name, dtype=dtype)
         self.tag_names = tag_names
-        types = sorted({tag[2:] for tag in tag_names if tag != "O"})
+        self.scheme = scheme
+        parsed = [tag_schemes.parse_tag(scheme, tag) for tag in tag_names]
+        types = sorted({kind for role, kind in parsed if role != "O"})
+        self._role_of_tag = [_ROLES.index(role) for role, _ in parsed]
         self._type_of_tag = [
-            -1 if tag == "O" else types.index(tag[2:]) for tag in tag_names
+            -1 if role == "O" else types.index(kind) for role, kind in parsed
         ]
-        self._begins = [tag.startswith("B-") for tag in tag_names]
         self.correct = self.add_variable(
             (), initializer="zeros", name="correct"
         )
@@ -68,18 +93,32 @@ class SpanF1(keras.metrics.Metric):
 
     def _spans(self, tags, mask):
         """Per step: the span type (-1 outside), whether a span starts
-        there, and whether one ends there."""
+        there, and whether one ends there (`tag_schemes`' rules, looked up
+        for each pair of neighbouring steps)."""
+        outside = _ROLES.index("O")
+        roles = ops.where(
+            mask,
+            ops.take(ops.array(self._role_of_tag, "int32"), tags),
+            outside,
+        )
         types = ops.where(
             mask, ops.take(ops.array(self._type_of_tag, "int32"), tags), -1
         )
-        begins = ops.take(ops.array(self._begins), tags)
-        before = ops.pad(types[:, :-1], ((0, 0), (1, 0)), constant_values=-1)
-        starts = (types >= 0) & (begins | (before != types))
-        after = ops.pad(types[:, 1:], ((0, 0), (0, 1)), constant_values=-1)
-        starts_after = (
-            ops.pad(ops.cast(starts[:, 1:], "int32"), ((0, 0), (0, 1))) > 0
-        )
-        ends = (types >= 0) & ((after != types) | starts_after)
+
+        def shifted(values, by, fill):
+            pad = ((0, 0), (1, 0)) if by > 0 else ((0, 0), (0, 1))
+            kept = values[:, :-1] if by > 0 else values[:, 1:]
+            return ops.pad(kept, pad, constant_values=fill)
+
+        def rule(table, first_roles, second_roles, first_types, second_types):
+            same = ops.cast(first_types == second_types, "int32")
+            index = (first_roles * len(_ROLES) + second_roles) * 2 + same
+            return ops.take(ops.array(table), index)
+
+        before = (shifted(roles, 1, outside), shifted(types, 1, -1))
+        after = (shifted(roles, -1, outside), shifted(types, -1, -1))
+        starts = rule(_STARTS, before[0], roles, before[1], types)
+        ends = rule(_ENDS, roles, after[0], types, after[1])
         return types, starts, ends
 
     def update_state(self, y_true, y_pred, sample_weight=None):
@@ -127,4 +166,8 @@ class SpanF1(keras.metrics.Metric):
         )
 
     def get_config(self):
-        return {"tag_names": self.tag_names, **super().get_config()}
+        return {
+            "tag_names": self.tag_names,
+            "scheme": self.scheme,
+            **super().get_config(),
+        }

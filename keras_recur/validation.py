@@ -125,25 +125,6 @@ def check_one_of(argument, value, choices):
         )
 
 
-def check_tag_names(tag_names):
-    """`tag_names` as a non-empty list of BIO names: "O", "B-<type>",
-    "I-<type>"."""
-    try:
-        names = [] if isinstance(tag_names, str) else list(tag_names)
-    except TypeError:
-        names = []
-    if not names or not all(
-        isinstance(tag, str)
-        and (tag == "O" or tag[:2] in ("B-", "I-") and len(tag) > 2)
-        for tag in names
-    ):
-        raise ValueError(
-            "`tag_names` must be a non-empty list of 'O', 'B-<type>' and "
-            f"'I-<type>' names. Received: tag_names={tag_names!r}"
-        )
-    return names
-
-
 def check_seed(seed, generator=False):
     """An int or None (and with `generator`, a keras.random.SeedGenerator)."""
     if seed is None or (

@@ -108,6 +108,7 @@ def test_api_reference_covers_every_public_name():
         "layers",
         "metrics",
         "models",
+        "tag_schemes",
         "Seq2Seq",
         *keras_recur.layers.__all__,
     ]

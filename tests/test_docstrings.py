@@ -16,7 +16,11 @@ from tests.testing import backend_free
 # every backend; the layers they show are tested on each.
 pytestmark = backend_free
 
-FUNCTIONS = [keras_recur.models.fit_readout, keras_recur.allowed_transitions]
+FUNCTIONS = [
+    keras_recur.models.fit_readout,
+    keras_recur.allowed_transitions,
+    keras_recur.tag_schemes.spans,
+]
 PUBLIC = [getattr(keras_recur, name) for name in keras_recur.layers.__all__]
 PUBLIC = [member for member in PUBLIC if member not in FUNCTIONS]
 PUBLIC += [

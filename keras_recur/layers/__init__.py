@@ -11,7 +11,6 @@ from keras_recur.layers.attention.attention_mechanism import AttentionMechanism
 from keras_recur.layers.attention.bahdanau_attention import BahdanauAttention
 from keras_recur.layers.attention.luong_attention import LuongAttention
 from keras_recur.layers.crf import CRF
-from keras_recur.layers.crf import allowed_transitions
 from keras_recur.layers.ridge_readout import RidgeReadout
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
@@ -35,6 +34,7 @@ from keras_recur.layers.rnn.peephole_lstm import PeepholeLSTM
 from keras_recur.layers.rnn.peephole_lstm import PeepholeLSTMCell
 from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
+from keras_recur.tag_schemes import allowed_transitions
 
 __all__ = [
     "AttentionDecoder",

@@ -1,155 +1,21 @@
 """A linear-chain conditional random field (Lafferty et al. 2001) over
 per-step tag scores, as in BiLSTM-CRF taggers (Huang et al. 2015)."""
 
-import collections
-
 import keras
 import numpy as np
 from keras import ops
 
 from keras_recur import backend
+from keras_recur.scores import NEVER
 from keras_recur.validation import check_batch_time
 from keras_recur.validation import check_bool
-from keras_recur.validation import check_one_of
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import resolve
 
-# AllenNLP's score for a forbidden transition: exp(-1e4) is 0 in float32,
-# so forbidden sequences drop out of log Z exactly, while the score stays
-# finite (no inf - inf in the gradient, no NaN for an impossible row).
-FORBIDDEN = -1e4
 # Viterbi only compares scores (max and argmax, no subtraction), where -inf
-# is safe: a forbidden sequence then scores -inf, as `decode` documents.
-NEVER_PICKED = float("-inf")
-
-# Each scheme's tag prefixes; the schemes are AllenNLP's, plus BIOES (the
-# same rules as BIOUL, with E for L and S for U).
-SCHEMES = {
-    "BIO": "OBI",
-    "IOB1": "OBI",
-    "BIOUL": "OBILU",
-    "BIOES": "OBIES",
-    "BMES": "BMES",
-}
-
-
-def _split_tag(scheme, tag):
-    """A tag name as (prefix, type): "B-PER" is ("B", "-PER"), "O" is
-    ("O", ""); a bare prefix ("B") has the type ""."""
-    prefix, entity = (tag[:1], tag[1:]) if isinstance(tag, str) else ("", "")
-    valid = prefix != "" and prefix in SCHEMES[scheme]
-    valid = valid and (entity == "" or prefix != "O" and len(entity) > 1)
-    if not valid or entity and entity[0] != "-":
-        raise ValueError(
-            f"Under the {scheme} scheme a tag is one of "
-            f"{', '.join(SCHEMES[scheme])} alone or followed by '-<type>'"
-            f"{' (O alone)' if 'O' in SCHEMES[scheme] else ''}. "
-            f"Received: tag {tag!r}"
-        )
-    if scheme == "BIOES":  # the rules below name BIOUL's prefixes
-        prefix = {"E": "L", "S": "U"}.get(prefix, prefix)
-    return prefix, entity
-
-
-def _follows(scheme, before, after):
-    """Whether tag `after` may follow tag `before`; `before` is "START" at
-    the first tag and `after` "END" after the last (AllenNLP's rules)."""
-    if before == "START" or after == "END":
-        first_or_last = {
-            "BIO": ("OB", "OBI"),
-            "IOB1": ("OI", "OBI"),
-            "BIOUL": ("OBU", "OLU"),
-            "BMES": ("BS", "ES"),
-        }[scheme if scheme != "BIOES" else "BIOUL"]
-        if before == "START":
-            return after[0] in first_or_last[0]
-        return before[0] in first_or_last[1]
-    (b, b_type), (a, a_type) = before, after
-    same_type = b_type == a_type
-    if scheme == "BIO":
-        return a in "OB" or a == "I" and b in "BI" and same_type
-    if scheme == "IOB1":
-        return a in "OI" or a == "B" and b in "BI" and same_type
-    if scheme == "BMES":
-        return b in "ES" and a in "BS" or b in "BM" and a in "ME" and same_type
-    # BIOUL (and BIOES): a chunk ends (O, L, U) before another begins.
-    return b in "OLU" and a in "OBU" or b in "BI" and a in "IL" and same_type
-
-
-def allowed_transitions(scheme, tags):
-    """The tag transitions a tagging scheme allows, for `CRF`'s
-    `allowed_transitions`: AllenNLP's `allowed_transitions`.
-
-    With `n = len(tags)`, the pairs `(i, j)` say that tag `j` may follow tag
-    `i`; `(n, j)` that a sequence may start with tag `j` and `(i, n + 1)`
-    that it may end with tag `i`. Under BIO an `I-x` follows only `B-x` or
-    `I-x`; under IOB1 a `B-x` follows only `B-x` or `I-x`; under BIOUL
-    (BIOES) a chunk is `U-x` (`S-x`) or `B-x I-x... L-x` (`E-x`), and under
-    BMES, which has no `O`, `S-x` or `B-x M-x... E-x`.
-
-    Args:
-        scheme: `"BIO"` (IOB2), `"IOB1"`, `"BIOUL"`, `"BIOES"` or `"BMES"`.
-        tags: The name of each tag id, in order (a list, or a dict from
-            every id 0, 1, ... to its name): `"O"`, or a prefix of the
-            scheme followed by `-<type>` (`"B-PER"`) or alone (`"B"`), each
-            name once.
-
-    Returns:
-        A list of `(from, to)` pairs of ints.
-
-    Example:
-
-    >>> pairs = keras_recur.layers.allowed_transitions(
-    ...     "BIO", ["O", "B-X", "I-X"]
-    ... )
-    >>> (0, 2) in pairs, (1, 2) in pairs, (3, 2) in pairs  # O, B-X, start
-    (False, True, False)
-
-    Reference:
-
-    - AllenNLP's `allennlp.modules.conditional_random_field`.
-      <https://github.com/allenai/allennlp>
-    """
-    check_one_of("scheme", scheme, tuple(SCHEMES))
-    if isinstance(tags, dict):
-        if sorted(tags) != list(range(len(tags))):
-            raise ValueError(
-                "`tags` as a dict must name every tag id from 0 to "
-                f"{len(tags) - 1}, the ids the pairs use. Received: tags "
-                f"with ids {sorted(tags, key=str)}"
-            )
-        tags = [tags[i] for i in range(len(tags))]
-    if isinstance(tags, str) or not tags:
-        raise ValueError(
-            f"`tags` must be a non-empty list of tag names. Received: "
-            f"tags={tags!r}"
-        )
-    counts = collections.Counter(tags)
-    repeated = sorted((tag for tag, n in counts.items() if n > 1), key=str)
-    if repeated:
-        raise ValueError(
-            "`tags` must name each tag once (a name's transitions would be "
-            f"ambiguous). Received: {repeated} more than once in tags={tags!r}"
-        )
-    parsed = [_split_tag(scheme, tag) for tag in tags]
-    start, end = len(parsed), len(parsed) + 1
-    pairs = [
-        (i, j)
-        for i, before in enumerate(parsed)
-        for j, after in enumerate(parsed)
-        if _follows(scheme, before, after)
-    ]
-    pairs += [
-        (start, j)
-        for j, after in enumerate(parsed)
-        if _follows(scheme, "START", after)
-    ]
-    pairs += [
-        (i, end)
-        for i, before in enumerate(parsed)
-        if _follows(scheme, before, "END")
-    ]
-    return sorted(pairs)
+# is safe (see keras_recur.scores): a forbidden sequence then scores -inf,
+# as `decode` documents.
+COMPARED_ONLY = float("-inf")
 
 
 def _transition_masks(num_tags, pairs):
@@ -261,8 +127,9 @@ class CRF(keras.layers.Layer):
     `end` are learned with `use_boundary_transitions` (else zero). With
     `allowed_transitions` (say from `keras_recur.layers.allowed_transitions`
     for BIO tags) every other transition, first tag and last tag scores
-    `-1e4` (AllenNLP's constant) instead: Viterbi never picks one, and `Z`
-    sums over the allowed sequences only (exactly, in float32). Masked
+    `-1e9` (`keras_recur.scores.NEVER`) instead: Viterbi never picks one,
+    and `Z` sums over the allowed sequences only (exactly, in float32).
+    Masked
     steps are skipped: the chain runs over the unmasked steps in order, so
     right padding, left padding and holes are all exact. `log Z` is the
     forward algorithm in log space (stable for long sequences and many
@@ -411,10 +278,10 @@ class CRF(keras.layers.Layer):
             mask = ops.cast(mask, "bool")
         return ops.transpose(emissions, (1, 0, 2)), ops.transpose(mask)
 
-    def _weights(self, never=FORBIDDEN):
+    def _weights(self, never=NEVER):
         """`transitions`, `start`, `end` in float32 (a mixed precision call
         would read them in float16); `start` and `end` zeros without
-        boundary transitions; `never` where not allowed: `FORBIDDEN` where
+        boundary transitions; `never` where not allowed: `NEVER` where
         scores are summed (log Z and its gradient), `-inf` where they are
         only compared (Viterbi), so that a forbidden sequence scores -inf
         there."""
@@ -430,7 +297,7 @@ class CRF(keras.layers.Layer):
             ]
         return weights
 
-    def _moves(self, emissions, mask, never=FORBIDDEN):
+    def _moves(self, emissions, mask, never=NEVER):
         """The score of each step's move from tag i to tag j, emission
         included: `moves(inputs)[t, b, i, j]`.
 
@@ -458,7 +325,7 @@ class CRF(keras.layers.Layer):
 
         return moves, (chained, ops.expand_dims(emitted, 2)), counts[-1] > 0
 
-    def _start(self, inputs, never=FORBIDDEN):
+    def _start(self, inputs, never=NEVER):
         """`alpha` before the first step: `start` in every row."""
         _, start, _ = self._weights(never)
         batch = ops.shape(inputs[1])[1]
@@ -569,11 +436,11 @@ class CRF(keras.layers.Layer):
         emissions, mask = self._inputs(emissions, mask)
         k = 1 if top_k is None else int(top_k)
         tags, tags_by_rank = self.num_tags, self.num_tags * k
-        moves, inputs, started = self._moves(emissions, mask, NEVER_PICKED)
+        moves, inputs, started = self._moves(emissions, mask, COMPARED_ONLY)
 
         # The k best paths into each tag, flattened as (tag, rank): index
         # tag * k + rank. Before the first step only rank 0 exists.
-        alpha = self._start(inputs, NEVER_PICKED)
+        alpha = self._start(inputs, COMPARED_ONLY)
         if k > 1:
             impossible = ops.full((1, 1, k - 1), float("-inf"))
             alpha = ops.expand_dims(alpha, 2)
@@ -598,7 +465,7 @@ class CRF(keras.layers.Layer):
         (alpha,), (pointers,) = backend.scan(
             step, [alpha], inputs, prepare=moves
         )
-        _, _, end = self._weights(NEVER_PICKED)
+        _, _, end = self._weights(COMPARED_ONLY)
         scores, last = _top(ops.expand_dims(alpha + ops.repeat(end, k), 2), k)
         empty = ops.where(ops.arange(k) == 0, 0.0, float("-inf"))
         scores = ops.where(ops.expand_dims(started, 1), scores, empty)

@@ -11,6 +11,7 @@ from keras import ops
 
 from keras_recur import backend
 from keras_recur.layers.attention.attention_decoder import AttentionDecoder
+from keras_recur.scores import NEVER
 from keras_recur.validation import check_non_negative_float
 from keras_recur.validation import check_non_negative_int
 from keras_recur.validation import check_positive_float
@@ -45,23 +46,21 @@ _LAYERS = (
     "decoder",
     "output_layer",
 )
-# A score that never wins, finite so that arithmetic on it stays finite.
-_NEVER = -1e9
 
 
 def _forbid(log_probs, t, history, end_token, min_length, ngram_size):
-    """`log_probs` (rows, vocabulary) at step `t`, with `_NEVER` for the end
+    """`log_probs` (rows, vocabulary) at step `t`, with `NEVER` for the end
     token before step `min_length` and for every token that would repeat an
     n-gram (`ngram_size`) of the row's tokens before step `t` (`history`,
     (rows, max_length))."""
     if min_length:
         is_end = ops.arange(ops.shape(log_probs)[-1]) == end_token
-        log_probs = ops.where(is_end & (t < min_length), _NEVER, log_probs)
+        log_probs = ops.where(is_end & (t < min_length), NEVER, log_probs)
     if ngram_size:
         repeats = _repeated_ngrams(
             history, t, ngram_size, ops.shape(log_probs)[-1]
         )
-        log_probs = ops.where(repeats, _NEVER, log_probs)
+        log_probs = ops.where(repeats, NEVER, log_probs)
     return log_probs
 
 
@@ -625,7 +624,7 @@ class Seq2Seq(keras.Model):
             # Only the first hypothesis is alive at the start, so that the
             # first step does not choose the same token `width` times.
             ops.tile(
-                ops.where(ops.arange(width) == 0, 0.0, _NEVER)[None],
+                ops.where(ops.arange(width) == 0, 0.0, NEVER)[None],
                 (batch, 1),
             ),
             ops.zeros((batch, width), "bool"),
@@ -652,7 +651,7 @@ class Seq2Seq(keras.Model):
             log_probs = ops.reshape(log_probs, (batch, width, vocabulary))
             # A finished hypothesis continues only with the end token, free.
             log_probs = ops.where(
-                finished[..., None], ops.where(is_end, 0.0, _NEVER), log_probs
+                finished[..., None], ops.where(is_end, 0.0, NEVER), log_probs
             )
             weights = ops.reshape(
                 ops.cast(weights, "float32"), (batch, width, -1)
@@ -710,9 +709,9 @@ class Seq2Seq(keras.Model):
                 ops.sum(attention, axis=2), source_mask
             )
         # A slot that only a forbidden continuation could fill (fewer
-        # distinct hypotheses than the beam) scores about _NEVER, which no
+        # distinct hypotheses than the beam) scores about NEVER, which no
         # sequence of real log-probabilities reaches: it returns as none.
-        real = scores > _NEVER / 2
+        real = scores > NEVER / 2
         scores = ops.where(real, scores, float("-inf"))
         normalized = ops.where(real, normalized, float("-inf"))
         lengths = ops.where(real, lengths, 0)

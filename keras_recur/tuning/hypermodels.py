@@ -10,6 +10,7 @@ import keras_tuner
 
 import keras_recur
 from keras_recur import catalogue
+from keras_recur import tag_schemes
 from keras_recur.tuning.search_space import Range
 from keras_recur.tuning.search_space import check_spec
 from keras_recur.tuning.search_space import declare
@@ -18,7 +19,6 @@ from keras_recur.validation import check_non_negative_float
 from keras_recur.validation import check_one_of
 from keras_recur.validation import check_positive_int
 from keras_recur.validation import check_seed
-from keras_recur.validation import check_tag_names
 
 # cell name -> (sequence layer, cell), from the catalogue of cells
 # (keras_recur.catalogue); "LSTM" is Keras' own, the baseline.
@@ -682,12 +682,13 @@ class SequenceTagger(RecurrentHyperModel):
     (batch, steps), 0 for padding, to a tag per token. An embedding, the
     recurrent stack of `RecurrentHyperModel` over every step, a `Dense`
     scoring the tags, then a CRF or a per-step softmax (`head`, searchable).
-    A CRF may be held to BIO's transitions (`bio_constraints`, searchable in
-    CRF trials: `keras_recur.layers.allowed_transitions("BIO", tag_names)`),
-    so that it never decodes an `I-X` after anything but `B-X` or `I-X`.
+    A CRF may be held to the tagging scheme's transitions
+    (`scheme_constraints`, searchable in CRF trials:
+    `keras_recur.layers.allowed_transitions(scheme, tag_names)`), so that
+    under BIO it never decodes an `I-X` after anything but `B-X` or `I-X`.
 
     Each trial is scored by token accuracy over unmasked tokens
-    (`token_accuracy`) and labelled-span F1 (`span_f1`,
+    (`token_accuracy`) and labelled-span F1 under the scheme (`span_f1`,
     `keras_recur.metrics.SpanF1`): both read the decoded tags, so CRF and
     softmax trials compare. Search on
     `keras_tuner.Objective("val_span_f1", "max")`. The loss is each
@@ -696,11 +697,17 @@ class SequenceTagger(RecurrentHyperModel):
 
     Args:
         vocabulary_size: Number of token ids, padding (0) included.
-        tag_names: The BIO name of each tag id (`"O"`, `"B-PER"`, ...).
+        tag_names: The name of each tag id under `scheme` (`"O"`,
+            `"B-PER"`, ...), each once.
         embedding_dim: Size of the token embedding.
         head: `"crf"` and/or `"softmax"`. Default: both.
-        bio_constraints: `True` and/or `False`: whether the CRF allows only
-            BIO's transitions. Default: both.
+        scheme_constraints: `True` and/or `False`: whether the CRF allows
+            only the scheme's transitions. Default: both.
+        scheme: The tagging scheme of `tag_names`: `"BIO"` (IOB2),
+            `"IOB1"`, `"BIOUL"`, `"BIOES"` or `"BMES"`; it sets the CRF's
+            constraints and the spans `span_f1` scores. Default: `"BIO"`.
+        bio_constraints: Deprecated: `scheme_constraints`, from when BIO was
+            the only scheme. Default: `None`.
         **kwargs: The search space and other arguments of
             `RecurrentHyperModel`.
 
@@ -715,7 +722,7 @@ class SequenceTagger(RecurrentHyperModel):
     >>> tagger = hypermodel.build(hp)
     >>> type(tagger).__name__, hp.values["head"], hp.values["embedding_dim"]
     ('Tagger', 'crf', 16)
-    >>> hp.values["bio_constraints"], tagger.crf.allowed_transitions[:3]
+    >>> hp.values["scheme_constraints"], tagger.crf.allowed_transitions[:3]
     (True, [(0, 0), (0, 1), (0, 4)])
     """
 
@@ -727,22 +734,42 @@ class SequenceTagger(RecurrentHyperModel):
         tag_names,
         embedding_dim=(16, 32, 64),
         head=("crf", "softmax"),
-        bio_constraints=(True, False),
+        scheme_constraints=(True, False),
+        scheme="BIO",
+        bio_constraints=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_positive_int("vocabulary_size", vocabulary_size)
         self.vocabulary_size = int(vocabulary_size)
-        self.tag_names = check_tag_names(tag_names)
+        self.tag_names = tag_schemes.check_tag_names(scheme, tag_names)
+        self.scheme = scheme
+        if bio_constraints is not None:
+            if scheme_constraints != (True, False):
+                raise ValueError(
+                    "`bio_constraints` is the deprecated name of "
+                    "`scheme_constraints`: give one of them. Received: "
+                    f"bio_constraints={bio_constraints!r} and "
+                    f"scheme_constraints={scheme_constraints!r}"
+                )
+            warnings.warn(
+                "`bio_constraints` is deprecated: pass scheme_constraints="
+                f"{bio_constraints!r} (the constraints follow `scheme`).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            scheme_constraints = bio_constraints
         self.searchable("embedding_dim", embedding_dim, catalogue.positive_int)
         self.searchable("head", head, _one_of("crf", "softmax"))
-        self.searchable("bio_constraints", bio_constraints, catalogue.flag)
+        self.searchable(
+            "scheme_constraints", scheme_constraints, catalogue.flag
+        )
 
     @property
     def metrics(self):
         return (
             keras.metrics.Accuracy(name="token_accuracy"),
-            keras_recur.metrics.SpanF1(self.tag_names),
+            keras_recur.metrics.SpanF1(self.tag_names, self.scheme),
         )
 
     def build_model(self, hp):
@@ -758,12 +785,12 @@ class SequenceTagger(RecurrentHyperModel):
         crf = None
         if self.value(hp, "head") == "crf":
             constrained = self.conditional_values(
-                hp, "head", ["crf"], ["bio_constraints"]
-            )["bio_constraints"]
+                hp, "head", ["crf"], ["scheme_constraints"]
+            )["scheme_constraints"]
             allowed = None
             if constrained:
-                allowed = keras_recur.layers.allowed_transitions(
-                    "BIO", self.tag_names
+                allowed = tag_schemes.allowed_transitions(
+                    self.scheme, self.tag_names
                 )
             crf = keras_recur.layers.CRF(num_tags, allowed_transitions=allowed)
         return keras_recur.models.Tagger(keras.Model(tokens, scores), crf=crf)

@@ -524,8 +524,19 @@ def test_distribution_must_have_a_scope():
             "embedding_dim=0",
         ),
         (
-            lambda: tuning.SequenceTagger(9, ["O"], bio_constraints=1),
-            "bio_constraints=1",
+            lambda: tuning.SequenceTagger(9, ["O"], scheme_constraints=1),
+            "scheme_constraints=1",
+        ),
+        (lambda: tuning.SequenceTagger(9, ["O"], scheme="BILOU"), "BILOU"),
+        (
+            lambda: tuning.SequenceTagger(9, ["O", "L-A"], scheme="BIOES"),
+            "tag 'L-A' in tag_names=",
+        ),
+        (
+            lambda: tuning.SequenceTagger(
+                9, ["O"], scheme_constraints=True, bio_constraints=False
+            ),
+            "give one of them",
         ),
     ],
 )
@@ -534,24 +545,34 @@ def test_bad_model_arguments_are_named(make, message):
         make()
 
 
-def test_tagger_searches_bio_constraints_in_crf_trials_only():
-    tag_names = ["O", "B-A", "I-A"]
+def test_tagger_searches_scheme_constraints_in_crf_trials_only():
+    tag_names = ["O", "S-A", "B-A", "E-A"]
     hypermodel = tuning.SequenceTagger(
-        9, tag_names, cell="GRU", units=4, depth=1, embedding_dim=4
+        9, tag_names, scheme="BIOES", cell="GRU", units=4, depth=1
     )
-    assert tuner_conditions(hypermodel)["bio_constraints"] == ["crf"]
+    assert tuner_conditions(hypermodel)["scheme_constraints"] == ["crf"]
     built = {}
     for head, constrained in [("crf", True), ("crf", False), ("softmax", None)]:
         hp = keras_tuner.HyperParameters()
         hp.Fixed("head", head)
         if constrained is not None:
             with hp.conditional_scope("head", ["crf"]):
-                hp.Fixed("bio_constraints", constrained)
+                hp.Fixed("scheme_constraints", constrained)
         built[head, constrained] = hypermodel.build(hp)
-    want = keras_recur.layers.allowed_transitions("BIO", tag_names)
+    want = keras_recur.layers.allowed_transitions("BIOES", tag_names)
     assert built["crf", True].crf.allowed_transitions == want
     assert built["crf", False].crf.allowed_transitions is None
     assert built["softmax", None].crf is None
+    # Its span F1 reads BIOES: B-A E-A is one span, so a perfect match.
+    span_f1 = hypermodel.metrics[1]
+    span_f1.update_state([[2, 3, 0, 1]], [[2, 3, 0, 1]])
+    assert float(span_f1.result()) == 1.0 and span_f1.scheme == "BIOES"
+    # The old name still works, with a warning.
+    with pytest.warns(DeprecationWarning, match="scheme_constraints=False"):
+        old = tuning.SequenceTagger(
+            9, tag_names, scheme="BIOES", bio_constraints=False
+        )
+    assert old.space["scheme_constraints"] is False
 
 
 def regression_data(count=48, steps=6):
