@@ -79,8 +79,18 @@ def backend_module(name):
     return common
 
 
+# The running backend's module, by name: a plain dict, which torch.compile
+# reads (it cannot trace into functools.cache, and would break the graph
+# at every dispatch).
+_LOADED = {}
+
+
 def _current():
-    return backend_module(keras.backend.backend())
+    name = keras.backend.backend()
+    module = _LOADED.get(name)
+    if module is None:
+        module = _LOADED[name] = backend_module(name)
+    return module
 
 
 def scan(step, states, xs, unroll=False, prepare=None):

@@ -168,6 +168,12 @@ def lstm(
 ):
     """The LSTM family as one autograd function with a hand-written
     backward pass (torch_lstm.py): masks and recurrent dropout included."""
+    if torch.compiler.is_compiling():
+        raise NotImplementedError(
+            "under torch.compile the general loop runs: the fused LSTM's "
+            "backward pass writes into views of its buffers (out=), which "
+            "torch.compile cannot trace without breaking the graph"
+        )
     _check_activations(activation, recurrent_activation)
     inputs, kernel = _tensor(inputs), _tensor(kernel)
     _check_dtypes(inputs, kernel, (torch.float32, torch.float64))

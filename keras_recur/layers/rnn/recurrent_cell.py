@@ -96,6 +96,11 @@ class RecurrentCell(keras.layers.Layer, _KERAS_DROPOUT_MIXIN):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.state_size = [self.units] * self.state_count
         self.output_size = self.units
+        # The mixin's mask caches, made on first use otherwise: made here,
+        # a torch.compile'd call finds them from its first trace, instead
+        # of recompiling when the first call adds them.
+        self._dropout_mask = None
+        self._recurrent_dropout_mask = None
 
     def project_inputs(self, inputs):
         """What a step needs of its inputs alone; any number of leading

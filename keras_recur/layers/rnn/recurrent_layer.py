@@ -155,6 +155,15 @@ class RecurrentLayer(keras.layers.RNN):
             training=training,
         )
 
+    def _maybe_config_dropout_masks(self, cell, input_sequence, input_state):
+        # keras.layers.RNN.call draws the cell's dropout masks before every
+        # call, in inference too. `inner_loop` draws them itself, in
+        # training only (`sequence_dropout_masks`, the same draws in the same
+        # order), so an inference call makes no random draw: none to pay
+        # for, and none to break a torch.compile graph (Keras' PyTorch
+        # random functions are torch.compiler.disable'd).
+        pass
+
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
