@@ -166,6 +166,9 @@ CELLS = {
             ),
         },
     ),
+    "ClockworkRNN": CellRecord(
+        layers.ClockworkRNN, layers.ClockworkRNNCell, keras_family="rnn"
+    ),
     "LSTM": CellRecord(
         keras.layers.LSTM, keras.layers.LSTMCell, keras_own=True
     ),

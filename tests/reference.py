@@ -71,6 +71,24 @@ def esn_step(x, h, w, leaky):
     return (1.0 - leaky) * h + leaky * echo
 
 
+def clockwork_step(x, h, clock, w, periods, origin=0, recurrent_mask=1.0):
+    """Koutník et al. 2014, section 3, one step: the modules i whose period
+    divides t = clock + origin compute tanh(W_H h + W_I x + b), with W_H
+    block upper-triangular in the paper's (to, from) layout (module i reads
+    modules j >= i); the others keep h. The clock counts the steps modulo
+    the least common multiple of the periods, in every unit."""
+    g, units = len(periods), w["kernel"].shape[1]
+    k = units // g
+    w_h = np.zeros((units, units))  # (to, from)
+    for i in range(g):
+        w_h[i * k : (i + 1) * k, i * k :] = w[f"recurrent_kernel_{i}"].T
+    a = (h * recurrent_mask) @ w_h.T + x @ w["kernel"] + w["bias"]
+    period = np.repeat(periods, k)
+    ticks = np.mod(clock + origin, period) == 0
+    new_h = np.where(ticks, np.tanh(a), h)
+    return new_h, np.mod(clock + 1, np.lcm.reduce(periods))
+
+
 def gru_step(x, h_prev, w, reset_after, recurrent_mask=1.0):
     """Keras/cuDNN GRU: h_t = z * h_{t-1} + (1 - z) * candidate."""
     h = h_prev * recurrent_mask

@@ -117,6 +117,16 @@ def _lru(values, recurrent_mask=1.0):
     return lambda x, y, x_re, x_im: reference.lru_step(x, y, x_re, x_im, w)
 
 
+def _clockwork(values, recurrent_mask=1.0):
+    # The layer's default periods, 1, 2, 4, ... (one per recurrent block).
+    periods = [2**i for i in range(len(values) - 2)]
+    names = ["kernel", *(f"recurrent_kernel_{i}" for i in range(len(periods)))]
+    w = dict(zip([*names, "bias"], values))
+    return lambda x, h, clock: reference.clockwork_step(
+        x, h, clock, w, periods, recurrent_mask=recurrent_mask
+    )
+
+
 DENSE = ["kernel", "recurrent_kernel", "bias"]
 VARIANTS = {
     "peephole": Variant(
@@ -205,6 +215,7 @@ VARIANTS = {
         _lru,
         representative=True,
     ),
+    "clockwork": Variant(keras_recur.ClockworkRNN, {}, _clockwork),
 }
 TRAINED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.trained)
 USAGE_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.usage)

@@ -12,6 +12,8 @@ from keras_recur.layers.attention.bahdanau_attention import BahdanauAttention
 from keras_recur.layers.attention.luong_attention import LuongAttention
 from keras_recur.layers.crf import CRF
 from keras_recur.layers.ridge_readout import RidgeReadout
+from keras_recur.layers.rnn.clockwork_rnn import ClockworkRNN
+from keras_recur.layers.rnn.clockwork_rnn import ClockworkRNNCell
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
 from keras_recur.layers.rnn.dense_gates_cell import DenseGatesCell
@@ -41,6 +43,8 @@ __all__ = [
     "AttentionMechanism",
     "BahdanauAttention",
     "CRF",
+    "ClockworkRNN",
+    "ClockworkRNNCell",
     "CoupledLSTM",
     "CoupledLSTMCell",
     "DenseGatesCell",

@@ -4,11 +4,12 @@
   `SequenceTagger` (CRF or softmax head) and `Seq2SeqHyperModel`, all
   searching the cell among the catalogue's (`keras_recur.catalogue`:
   `PeepholeLSTM`, `CoupledLSTM`, `GRU`, `LayerNormLSTM`,
-  `EchoStateNetwork`, `MinGRU`, `MinLSTM`, `LRU`, and `keras.layers.LSTM`
-  as the baseline) with each cell's own hyperparameters (`cell_space`),
-  units, depth, bidirectionality, dropout, recurrent dropout, learning rate
-  and gradient clipping; the seq2seq one also the attention mechanism and
-  its settings, the tagger the embedding size and the head. Every
+  `EchoStateNetwork`, `MinGRU`, `MinLSTM`, `LRU`, `ClockworkRNN`, and
+  `keras.layers.LSTM` as the baseline) with each cell's own
+  hyperparameters (`cell_space`), units, depth, bidirectionality, dropout,
+  recurrent dropout, learning rate and gradient clipping; the seq2seq one
+  also the attention mechanism and its settings, the tagger the embedding
+  size and the head. Every
   searchable argument takes a fixed value, a list of choices or a
   `Range`.
 - Helpers: `make_windows` (forecasting windows), `ResultsTable` (trials as

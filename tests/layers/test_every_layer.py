@@ -59,6 +59,20 @@ CASES = {
         [SEQUENCE],
         False,
     ),
+    "ClockworkRNN": (
+        lambda: layers.ClockworkRNN(
+            4, periods=[1, 3], return_state=True, recurrent_dropout=0.1
+        ),
+        [SEQUENCE],
+        False,
+    ),
+    "ClockworkRNNCell": (
+        lambda: keras.layers.RNN(
+            layers.ClockworkRNNCell(4, periods=[1, 2], clock_origin=1)
+        ),
+        [SEQUENCE],
+        False,
+    ),
     "MinGRUCell": (
         lambda: keras.layers.RNN(layers.MinGRUCell(4, log_space=True)),
         [SEQUENCE],
