@@ -63,6 +63,7 @@ def test_default_search_space():
         "MinGRU",
         "MinLSTM",
         "LRU",
+        "ClockworkRNN",
         "LSTM",
     ]
     assert list(space["units"].values) == [16, 32, 64, 128]

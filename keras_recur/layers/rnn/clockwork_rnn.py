@@ -158,29 +158,38 @@ class ClockworkRNNCell(RecurrentCell):
                 "`clock_origin` must be 0 or 1 (the index of the first "
                 f"step). Received: clock_origin={clock_origin!r}"
             )
-        resolved = {
-            name: resolve(name, value)
-            for name, value in (
-                ("activation", activation),
-                ("kernel_initializer", kernel_initializer),
-                ("recurrent_initializer", recurrent_initializer),
-                ("bias_initializer", bias_initializer),
-                ("kernel_regularizer", kernel_regularizer),
-                ("recurrent_regularizer", recurrent_regularizer),
-                ("bias_regularizer", bias_regularizer),
-                ("kernel_constraint", kernel_constraint),
-                ("recurrent_constraint", recurrent_constraint),
-                ("bias_constraint", bias_constraint),
-            )
-        }
+        activation = resolve("activation", activation)
+        kernel_initializer = resolve("kernel_initializer", kernel_initializer)
+        recurrent_initializer = resolve(
+            "recurrent_initializer", recurrent_initializer
+        )
+        bias_initializer = resolve("bias_initializer", bias_initializer)
+        kernel_regularizer = resolve("kernel_regularizer", kernel_regularizer)
+        recurrent_regularizer = resolve(
+            "recurrent_regularizer", recurrent_regularizer
+        )
+        bias_regularizer = resolve("bias_regularizer", bias_regularizer)
+        kernel_constraint = resolve("kernel_constraint", kernel_constraint)
+        recurrent_constraint = resolve(
+            "recurrent_constraint", recurrent_constraint
+        )
+        bias_constraint = resolve("bias_constraint", bias_constraint)
         super().__init__(units, seed=seed, **kwargs)
         self.periods = _checked_periods(self.units, periods)
         self.clock_origin = clock_origin
+        self.activation = activation
         self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = kernel_regularizer
+        self.recurrent_regularizer = recurrent_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.kernel_constraint = kernel_constraint
+        self.recurrent_constraint = recurrent_constraint
+        self.bias_constraint = bias_constraint
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
-        for name, value in resolved.items():
-            setattr(self, name, value)
         self.module_size = self.units // len(self.periods)
         # The clock counts modulo this: every module's phase repeats.
         self.cycle = math.lcm(*self.periods)
