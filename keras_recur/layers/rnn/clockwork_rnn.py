@@ -5,12 +5,10 @@ import math
 import keras
 import numpy as np
 from keras import activations
-from keras import constraints
-from keras import initializers
 from keras import ops
-from keras import regularizers
 
 from keras_recur import backend
+from keras_recur.layers.rnn.dense_gates_cell import dense_weights_config
 from keras_recur.layers.rnn.recurrent_cell import RecurrentCell
 from keras_recur.layers.rnn.recurrent_cell import feature_dim
 from keras_recur.layers.rnn.recurrent_layer import RecurrentLayer
@@ -257,28 +255,7 @@ class ClockworkRNNCell(RecurrentCell):
         return {
             **super().get_config(),
             "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(
-                self.kernel_initializer
-            ),
-            "recurrent_initializer": initializers.serialize(
-                self.recurrent_initializer
-            ),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(
-                self.kernel_regularizer
-            ),
-            "recurrent_regularizer": regularizers.serialize(
-                self.recurrent_regularizer
-            ),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "recurrent_constraint": constraints.serialize(
-                self.recurrent_constraint
-            ),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
+            **dense_weights_config(self),
             "periods": list(self.periods),
             "clock_origin": self.clock_origin,
         }

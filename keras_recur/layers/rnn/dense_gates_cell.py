@@ -195,26 +195,32 @@ class DenseGatesCell(RecurrentCell):
             "recurrent_activation": activations.serialize(
                 self.recurrent_activation
             ),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(
-                self.kernel_initializer
-            ),
-            "recurrent_initializer": initializers.serialize(
-                self.recurrent_initializer
-            ),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(
-                self.kernel_regularizer
-            ),
-            "recurrent_regularizer": regularizers.serialize(
-                self.recurrent_regularizer
-            ),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "recurrent_constraint": constraints.serialize(
-                self.recurrent_constraint
-            ),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
+            **dense_weights_config(self),
         }
+
+
+def dense_weights_config(cell):
+    """The config of a cell's input kernel, recurrent kernel and bias
+    (`use_bias`, their initializers, regularizers and constraints) and of
+    its two dropouts: the arguments that `DenseGatesCell` and
+    `ClockworkRNNCell`, whose recurrent kernel comes in blocks, share."""
+    return {
+        "use_bias": cell.use_bias,
+        "kernel_initializer": initializers.serialize(cell.kernel_initializer),
+        "recurrent_initializer": initializers.serialize(
+            cell.recurrent_initializer
+        ),
+        "bias_initializer": initializers.serialize(cell.bias_initializer),
+        "kernel_regularizer": regularizers.serialize(cell.kernel_regularizer),
+        "recurrent_regularizer": regularizers.serialize(
+            cell.recurrent_regularizer
+        ),
+        "bias_regularizer": regularizers.serialize(cell.bias_regularizer),
+        "kernel_constraint": constraints.serialize(cell.kernel_constraint),
+        "recurrent_constraint": constraints.serialize(
+            cell.recurrent_constraint
+        ),
+        "bias_constraint": constraints.serialize(cell.bias_constraint),
+        "dropout": cell.dropout,
+        "recurrent_dropout": cell.recurrent_dropout,
+    }
