@@ -169,6 +169,9 @@ CELLS = {
     "ClockworkRNN": CellRecord(
         layers.ClockworkRNN, layers.ClockworkRNNCell, keras_family="rnn"
     ),
+    "DepthGatedLSTM": CellRecord(
+        layers.DepthGatedLSTM, layers.DepthGatedLSTMCell
+    ),
     "LSTM": CellRecord(
         keras.layers.LSTM, keras.layers.LSTMCell, keras_own=True
     ),

@@ -89,6 +89,88 @@ def clockwork_step(x, h, clock, w, periods, origin=0, recurrent_mask=1.0):
     return new_h, np.mod(clock + 1, np.lcm.reduce(periods))
 
 
+def depth_gated_lstm_step(x, states, layers, recurrent_mask=1.0):
+    """Yao et al. 2015, equations (1)-(8), one step of the stack: each layer
+    an LSTM (Graves 2013's, diagonal peepholes optional) on the layer below's
+    new h, its memory plus the depth gate times the layer below's new
+    memory. `states` are (h, c) per layer from the top down; `layers` from
+    the bottom up, each a dict of its per-gate weights: W_*, U_*, b_* for
+    the gates i, f (absent: f = 1 - i), c, o; peepholes p_i, p_f, p_o
+    (optional); the depth gate's W_d, b_d, w_cd, w_ld (absent on the
+    first layer); and on the first layer, W_x0 (optional: the authors'
+    code's input term in place of the lower memory)."""
+    depth = len(layers)
+    pairs = [
+        states[2 * (depth - 1 - n) : 2 * (depth - n)] for n in range(depth)
+    ]
+    new_pairs, below_h, below_c = [], x, None
+    for n, w in enumerate(layers):
+        h, c = pairs[n]
+        h = h * recurrent_mask
+        inp = below_h
+        i = sigmoid(
+            inp @ w["W_i"] + h @ w["U_i"] + w["b_i"] + w.get("p_i", 0) * c
+        )
+        if "W_f" in w:
+            f = sigmoid(
+                inp @ w["W_f"] + h @ w["U_f"] + w["b_f"] + w.get("p_f", 0) * c
+            )
+        else:
+            f = 1.0 - i
+        g = np.tanh(inp @ w["W_c"] + h @ w["U_c"] + w["b_c"])
+        c_new = f * c + i * g
+        if "W_d" in w:
+            lower = below_c if n > 0 else x @ w["W_x0"]
+            z_d = inp @ w["W_d"] + w["b_d"] + w["w_cd"] * c
+            if n > 0:
+                z_d = z_d + w["w_ld"] * below_c
+            c_new = c_new + sigmoid(z_d) * lower
+        o = sigmoid(
+            inp @ w["W_o"] + h @ w["U_o"] + w["b_o"] + w.get("p_o", 0) * c_new
+        )
+        h_new = o * np.tanh(c_new)
+        new_pairs.append((h_new, c_new))
+        below_h, below_c = h_new, c_new
+    return tuple(v for pair in reversed(new_pairs) for v in pair)
+
+
+def dglstm_cc_step(x, h_prev, c_prev, params):
+    """The authors' DyNet code, dglstm.cc's `add_input_impl`, line by line
+    (column vectors: x is (features,), weights (out, in); h_prev, c_prev
+    lists per layer from the bottom up, as DyNet holds them). Per layer:
+    X2I H2I C2I BI, X2O H2O C2O BO, X2C H2C BC, X2K C2K Q2K BK, STAB; X2K0
+    on the first. Returns the lists of new h and c."""
+    h_new, c_new = [], []
+    lower_layer_c = x  # "at layer 0, no lower memory but observation"
+    inp = x
+    for i, p in enumerate(params):
+        in_stb = np.exp(p["STAB"]) * inp
+        i_ait = (
+            p["BI"]
+            + p["X2I"] @ in_stb
+            + p["H2I"] @ h_prev[i]
+            + p["C2I"] @ c_prev[i]
+        )
+        i_it = sigmoid(i_ait)
+        i_ft = 1.0 - i_it
+        i_awt = p["BC"] + p["X2C"] @ in_stb + p["H2C"] @ h_prev[i]
+        i_wt = np.tanh(i_awt)
+        before = i_ft * c_prev[i] + i_it * i_wt
+        i_k_lowerc = p["C2K"] * lower_layer_c + p["BK"] if i > 0 else p["BK"]
+        i_k_t = sigmoid(i_k_lowerc + p["X2K"] @ in_stb + p["Q2K"] * c_prev[i])
+        lower = p["X2K0"] @ lower_layer_c if i == 0 else lower_layer_c
+        ct = before + i_k_t * lower
+        i_aot = (
+            p["BO"] + p["X2O"] @ in_stb + p["H2O"] @ h_prev[i] + p["C2O"] @ ct
+        )
+        ht = sigmoid(i_aot) * np.tanh(ct)
+        h_new.append(ht)
+        c_new.append(ct)
+        inp = ht
+        lower_layer_c = ct
+    return h_new, c_new
+
+
 def gru_step(x, h_prev, w, reset_after, recurrent_mask=1.0):
     """Keras/cuDNN GRU: h_t = z * h_{t-1} + (1 - z) * candidate."""
     h = h_prev * recurrent_mask

@@ -127,6 +127,47 @@ def _clockwork(values, recurrent_mask=1.0):
     )
 
 
+def depth_gated_layers(named):
+    """The Depth-Gated LSTM's weights by name (`kernel_0`, ...) as the
+    reference's per-layer, per-gate dicts: the layer's blocks `[i, f, c, o,
+    d]` (no `f` where coupled, no `d` on a first layer without one)."""
+    layers, n = [], 0
+    while f"kernel_{n}" in named:
+        recurrent = named[f"recurrent_kernel_{n}"]
+        units = recurrent.shape[0]
+        gates = "ifco" if recurrent.shape[1] == 4 * units else "ico"
+        kernel, bias = named[f"kernel_{n}"], named[f"bias_{n}"]
+        blocks = [*gates, "d"][: kernel.shape[1] // units]
+        w = {}
+        for index, gate in enumerate(blocks):
+            part = slice(index * units, (index + 1) * units)
+            w[f"W_{gate}"], w[f"b_{gate}"] = kernel[:, part], bias[part]
+            if gate != "d":
+                w[f"U_{gate}"] = recurrent[:, part]
+        for gate in ("input", "forget", "output"):
+            if f"{gate}_gate_peephole_weights_{n}" in named:
+                w[f"p_{gate[0]}"] = named[f"{gate}_gate_peephole_weights_{n}"]
+        for key, name in (("w_cd", "cell"), ("w_ld", "lower")):
+            if f"depth_gate_{name}_weights_{n}" in named:
+                w[key] = named[f"depth_gate_{name}_weights_{n}"]
+        layers.append(w)
+        n += 1
+    if "input_depth_kernel" in named:
+        layers[0]["W_x0"] = named["input_depth_kernel"]
+    return layers
+
+
+def _depth_gated(values, recurrent_mask=1.0):
+    # The default layer: two layers in the paper's form.
+    names = [*(f"{n}_0" for n in ("kernel", "recurrent_kernel", "bias"))]
+    names += [*(f"{n}_1" for n in ("kernel", "recurrent_kernel", "bias"))]
+    names += ["depth_gate_cell_weights_1", "depth_gate_lower_weights_1"]
+    layers = depth_gated_layers(dict(zip(names, values)))
+    return lambda x, *states: reference.depth_gated_lstm_step(
+        x, states, layers, recurrent_mask
+    )
+
+
 DENSE = ["kernel", "recurrent_kernel", "bias"]
 VARIANTS = {
     "peephole": Variant(
@@ -216,6 +257,14 @@ VARIANTS = {
         representative=True,
     ),
     "clockwork": Variant(keras_recur.ClockworkRNN, {}, _clockwork),
+    "depth_gated": Variant(
+        keras_recur.DepthGatedLSTM,
+        {},
+        _depth_gated,
+        keras.layers.LSTM,
+        PEEPHOLE_ARGUMENTS
+        | {"depth", "coupled_forget_gate", "use_peepholes", "input_depth_gate"},
+    ),
 }
 TRAINED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.trained)
 USAGE_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.usage)
@@ -253,4 +302,5 @@ def make_layer(variant, units, input_shape, rng=None, **kwargs):
 
 
 def state_count(variant):
-    return VARIANTS[variant].layer.cell_class.state_count
+    layer_class, extra = VARIANTS[variant][:2]
+    return len(layer_class(4, **extra).cell.state_size)

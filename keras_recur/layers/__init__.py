@@ -17,6 +17,8 @@ from keras_recur.layers.rnn.clockwork_rnn import ClockworkRNNCell
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTM
 from keras_recur.layers.rnn.coupled_lstm import CoupledLSTMCell
 from keras_recur.layers.rnn.dense_gates_cell import DenseGatesCell
+from keras_recur.layers.rnn.depth_gated_lstm import DepthGatedLSTM
+from keras_recur.layers.rnn.depth_gated_lstm import DepthGatedLSTMCell
 from keras_recur.layers.rnn.echo_state_network import EchoStateNetwork
 from keras_recur.layers.rnn.echo_state_network import ESNCell
 from keras_recur.layers.rnn.gru import GRU
@@ -48,6 +50,8 @@ __all__ = [
     "CoupledLSTM",
     "CoupledLSTMCell",
     "DenseGatesCell",
+    "DepthGatedLSTM",
+    "DepthGatedLSTMCell",
     "ESNCell",
     "EchoStateNetwork",
     "GRU",

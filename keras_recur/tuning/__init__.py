@@ -4,7 +4,8 @@
   `SequenceTagger` (CRF or softmax head) and `Seq2SeqHyperModel`, all
   searching the cell among the catalogue's (`keras_recur.catalogue`:
   `PeepholeLSTM`, `CoupledLSTM`, `GRU`, `LayerNormLSTM`,
-  `EchoStateNetwork`, `MinGRU`, `MinLSTM`, `LRU`, `ClockworkRNN`, and
+  `EchoStateNetwork`, `MinGRU`, `MinLSTM`, `LRU`, `ClockworkRNN`,
+  `DepthGatedLSTM`, and
   `keras.layers.LSTM` as the baseline) with each cell's own
   hyperparameters (`cell_space`), units, depth, bidirectionality, dropout,
   recurrent dropout, learning rate and gradient clipping; the seq2seq one

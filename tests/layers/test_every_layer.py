@@ -73,6 +73,24 @@ CASES = {
         [SEQUENCE],
         False,
     ),
+    "DepthGatedLSTM": (
+        # (Its returned memories grow with depth, to about 20 here: too
+        # coarse in float16 for the mixed-precision check's 1e-2.)
+        lambda: layers.DepthGatedLSTM(
+            4, depth=3, return_sequences=True, use_peepholes=True, dropout=0.1
+        ),
+        [SEQUENCE],
+        False,
+    ),
+    "DepthGatedLSTMCell": (
+        lambda: keras.layers.RNN(
+            layers.DepthGatedLSTMCell(
+                4, coupled_forget_gate=True, input_depth_gate=True
+            )
+        ),
+        [SEQUENCE],
+        False,
+    ),
     "MinGRUCell": (
         lambda: keras.layers.RNN(layers.MinGRUCell(4, log_space=True)),
         [SEQUENCE],

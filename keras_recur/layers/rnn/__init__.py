@@ -15,5 +15,6 @@
 - `recurrence.py`: the engine (fused recurrence or general loop).
 - One file per cell and its layer: `gru.py`, `peephole_lstm.py`,
   `coupled_lstm.py`, `layer_norm_lstm.py`, `echo_state_network.py`,
-  `min_gru.py`, `min_lstm.py`, `lru.py`, `clockwork_rnn.py`.
+  `min_gru.py`, `min_lstm.py`, `lru.py`, `clockwork_rnn.py`,
+  `depth_gated_lstm.py`.
 """
