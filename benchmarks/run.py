@@ -3,6 +3,7 @@
     python benchmarks/run.py                       # all backends, issue-3 shape
     python benchmarks/run.py --backends jax --steps 100 1000 --repeats 20
     python benchmarks/run.py --smoke               # tiny run that CI makes
+    python benchmarks/run.py --suite canon         # equal weight counts
 
 Each backend is measured in its own process (Keras fixes the backend at
 import); inside that process every layer is timed side by side, one training
@@ -101,7 +102,20 @@ LINEAR = [name for name, (_, gates) in LAYERS.items() if gates is None]
 SUITES = {
     "classic": ([n for n in LAYERS if n not in LINEAR], [100]),
     "linear": (["keras.GRU", "keras.LSTM", *LINEAR], [100, 1000, 4000]),
+    # The architectures whose papers compare networks of equal weight
+    # counts, next to Keras' layers of that count (--same-weights).
+    "canon": (
+        [
+            "keras.LSTM",
+            "keras.GRU",
+            "keras.SimpleRNN",
+            "ClockworkRNN",
+            "DepthGatedLSTM",
+        ],
+        [100],
+    ),
 }
+SAME_WEIGHTS_SUITES = ("canon",)
 BASELINE = {
     "lstm": "keras.LSTM",
     "gru": "keras.GRU",
@@ -114,6 +128,38 @@ TORCH_REFERENCES = {
     "lstm": ("torch.nn.LSTM in Keras", "torch.nn.LSTM"),
     "gru": ("torch.nn.GRU in Keras", "torch.nn.GRU"),
 }
+
+
+def weight_count(name, units, features):
+    """The weights of the layer `name` with `units` units on `features`
+    inputs."""
+    layer = keras_layer(name, units, features)
+    layer.build((None, None, features))
+    return sum(int(np.prod(w.shape)) for w in layer.weights)
+
+
+def matched_units(name, target, features):
+    """The units whose layer `name` has the weight count closest to
+    `target`: a bisection (the count grows with the units, but for the
+    Clockwork RNN, whose default modules depend on the units' divisors,
+    only roughly, hence the search of the neighbours)."""
+    low, high = 1, 2
+    while weight_count(name, high, features) < target:
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if weight_count(name, middle, features) < target:
+            low = middle
+        else:
+            high = middle
+    candidates = range(max(1, low - 8), high + 9)
+    return min(
+        candidates,
+        key=lambda units: (
+            abs(weight_count(name, units, features) - target),
+            units,
+        ),
+    )
 
 
 def keras_layer(name, units, features):
@@ -317,8 +363,9 @@ def worker(args):
     shape = (args.batch, args.steps, args.features)
     x = rng.normal(size=shape).astype("float32")
     y = rng.normal(size=(args.batch, 1)).astype("float32")
-    runners = {}
+    runners, sizes = {}, {}
     torch_installed = importlib.util.find_spec("torch") is not None
+    target = weight_count("keras.LSTM", args.units, args.features)
     for name in args.layers:
         in_keras = name.endswith(" in Keras")
         if in_keras and keras.backend.backend() != "torch":
@@ -328,7 +375,11 @@ def worker(args):
             continue
         raw_torch = name.startswith("torch") and not in_keras
         runner_class = TorchRunner if raw_torch else KerasRunner
-        runners[name] = runner_class(name, x, y, args.units)
+        units = args.units
+        if args.same_weights:
+            units = matched_units(name, target, args.features)
+            sizes[name] = (units, weight_count(name, units, args.features))
+        runners[name] = runner_class(name, x, y, units)
         for _ in range(args.warmup):  # compiles / traces
             runners[name].train()
             runners[name].infer()
@@ -343,7 +394,12 @@ def worker(args):
     for name, runner in runners.items():
         memory = runner.step_memory_bytes()
         results[name]["memory_mb"] = None if memory is None else memory / 2**20
-    for gates in sorted({LAYERS[name][1] for name in runners} - {None}):
+        if name in sizes:
+            results[name]["units"], results[name]["weights"] = sizes[name]
+    # The floor multiplies matrices of --units; layers of other sizes have
+    # none.
+    floors = set() if args.same_weights else {LAYERS[n][1] for n in runners}
+    for gates in sorted(floors - {None}):
         forward = matmul_floor(
             args.batch,
             args.steps,
@@ -366,9 +422,17 @@ def spread(values, scale=1.0):
     return statistics.median(values), min(values), max(values)
 
 
-def table(backend, results, steps):
+def table(backend, results, steps, same_weights=False):
+    """The Markdown table of one worker's measurements and the ratios to
+    each layer's baseline: its family's Keras layer, or with
+    `same_weights` Keras' LSTM."""
     lines = [
-        f"**{backend}**, {steps} steps",
+        f"**{backend}**, {steps} steps"
+        + (
+            ", each layer with Keras' LSTM's weight count"
+            if same_weights
+            else ""
+        ),
         "",
         "| layer | train ms (min-max) | train ratio | infer ms (min-max) "
         "| infer ratio | step memory MB | memory ratio |",
@@ -376,9 +440,14 @@ def table(backend, results, steps):
     ]
     ratios = {}
     for name, measured in results.items():
-        family = LAYERS.get(name, (None,))[0]
+        family = "lstm" if same_weights else LAYERS.get(name, (None,))[0]
         baseline = results.get(BASELINE.get(family, ""), None)
         cells = [name]
+        if "weights" in measured:
+            cells = [
+                f"{name} ({measured['units']} units, "
+                f"{measured['weights']:,} weights)"
+            ]
         for kind in ("train", "infer"):
             median, low, high = spread(measured[kind], 1000.0)
             cells.append(f"{median:.1f} ({low:.1f}-{high:.1f})")
@@ -486,6 +555,13 @@ def main():
         "Keras' GRU and LSTM (--layers and --steps override it)",
     )
     parser.add_argument("--layers", nargs="+", choices=list(LAYERS))
+    parser.add_argument(
+        "--same-weights",
+        action="store_true",
+        help="give each layer the units whose weight count is closest to "
+        "Keras' LSTM's with --units, and compare every layer with that "
+        "LSTM (default for --suite canon)",
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, nargs="+")
     parser.add_argument("--features", type=int, default=32)
@@ -503,6 +579,7 @@ def main():
     suite_layers, suite_steps = SUITES[args.suite]
     args.layers = args.layers or suite_layers
     args.steps = args.steps or suite_steps
+    args.same_weights = args.same_weights or args.suite in SAME_WEIGHTS_SUITES
     for option in ("batch", "features", "units", "repeats"):
         if getattr(args, option) < 1:
             parser.error(f"--{option} must be at least 1")
@@ -537,6 +614,7 @@ def main():
                 str(args.repeats),
                 "--warmup",
                 str(args.warmup),
+                *(["--same-weights"] if args.same_weights else []),
             ]
             env = {
                 **os.environ,
@@ -555,7 +633,9 @@ def main():
                 sys.exit(f"{backend} worker failed:\n{done.stderr[-4000:]}")
             measured = json.loads(done.stdout.strip().splitlines()[-1])
             raw.append({"steps": steps, **measured})
-            text, ratios = table(backend, measured["results"], steps)
+            text, ratios = table(
+                backend, measured["results"], steps, args.same_weights
+            )
             sections.append(text)
             all_ratios[(backend, steps)] = ratios
             print(text + "\n", flush=True)

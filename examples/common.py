@@ -126,6 +126,36 @@ def names_among(option, value, known):
     return names
 
 
+def positive_ints(option, text):
+    """The comma-separated integers of an option, each at least 1; a
+    `ValueError` names the option otherwise."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ValueError(
+            f"{option} must be comma-separated integers of at least 1. "
+            f"Received: {option}={text}"
+        )
+    return values
+
+
+def rates(option, text):
+    """The comma-separated numbers in (0, 1) of an option (learning rates);
+    a `ValueError` names the option otherwise."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(0 < value < 1 for value in values):
+        raise ValueError(
+            f"{option} must be comma-separated numbers in (0, 1). "
+            f"Received: {option}={text}"
+        )
+    return values
+
+
 def setup(args):
     """The budget; seeds, the data-parallel distribution (as
     args.distribution, for the hypermodels) and the output folder. --quick

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.testing import BACKEND
 from tests.testing import ROOT
 from tests.testing import backend_free
@@ -74,3 +76,25 @@ def test_decoding_benchmark_smoke_run_writes_its_table(tmp_path):
     for decoder in ("greedy", "sample", "beam search (width 4)", "4 best"):
         assert decoder in report
     assert "| greedy | " in report and "| 1.00x |" in report
+
+
+# The canon suite's equal weight counts are the script's own arithmetic
+# (the timing is run.py's, smoke-run above on every backend): once, on the
+# lane with room.
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="runs on TensorFlow")
+def test_same_weights_gives_each_layer_the_lstm_weight_count(tmp_path):
+    smoke_run(
+        "run.py",
+        tmp_path,
+        *("--backends", BACKEND, "--layers", "keras.LSTM", "ClockworkRNN"),
+        "--same-weights",
+    )
+    report = (tmp_path / "results.md").read_text()
+    # Keras' LSTM, 8 units on 3 features: 4 (8 (3 + 8) + 8) = 384 weights.
+    # The Clockwork RNN closest to it has 17 units, a prime, so one module
+    # of period 1: 17 x 3 input weights, 17 biases, 17^2 recurrent ones.
+    # (16 units make 8 modules of 2: 208 weights; 19 make 437.)
+    assert "| keras.LSTM (8 units, 384 weights) |" in report
+    assert "| ClockworkRNN (17 units, 357 weights) |" in report
+    assert "with Keras' LSTM's weight count" in report
+    assert "floor" not in report

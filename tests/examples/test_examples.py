@@ -358,6 +358,7 @@ def test_timing_rejects_delays_that_do_not_fit(monkeypatch, tmp_path):
         ("tagging.py", "--cells", "GRU,RNN"),
         ("classification.py", "--datasets", "JapaneseVowels,RNN"),
         ("mackey_glass.py", "--cells", "GRU,RNN"),
+        ("waveform.py", "--cells", "SimpleRNN,RNN"),
     ],
 )
 def test_unknown_names_are_refused(name, option, value, monkeypatch, tmp_path):
@@ -382,6 +383,8 @@ def test_unknown_names_are_refused(name, option, value, monkeypatch, tmp_path):
         ("tagging.py", "--epochs"),
         ("long_range.py", "--units"),
         ("mackey_glass.py", "--origins"),
+        ("waveform.py", "--updates"),
+        ("deep_stacks.py", "--units"),
     ],
 )
 def test_sizes_below_one_are_refused_by_name(
@@ -395,6 +398,101 @@ def test_sizes_below_one_are_refused_by_name(
     message = f"argument {option}: must be at least 1. Received: 0"
     assert message in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+@backend_free
+def test_waveform_is_the_four_sines(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
+    import waveform
+
+    # 320 samples hold whole cycles of periods 8, 32, 80 and 160: the
+    # spectrum is the mean and those four frequencies, nothing else.
+    wave = waveform.waveform(320, np.random.default_rng(0))
+    power = np.abs(np.fft.rfft(wave))
+    assert set(np.flatnonzero(power > 1e-3)) == {0, 2, 4, 10, 40}
+    assert wave.min() == -1.0 and wave.max() == 1.0
+
+
+@ARGUMENT_CHECKS
+@pytest.mark.parametrize(
+    "name, option, value, message",
+    [
+        ("waveform.py", "--learning-rates", "0.01,x", "in (0, 1)"),
+        ("waveform.py", "--learning-rates", "0.01,1.5", "in (0, 1)"),
+        ("deep_stacks.py", "--learning-rates", "", "in (0, 1)"),
+        ("deep_stacks.py", "--depths", "2,0", "integers of at least 1"),
+        ("deep_stacks.py", "--depths", "two", "integers of at least 1"),
+        ("deep_stacks.py", "--steps", "5", "--steps must divide 64"),
+    ],
+)
+def test_lists_and_steps_are_checked_by_name(
+    name, option, value, message, monkeypatch, tmp_path
+):
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+        run_in_this_process(
+            monkeypatch, name, option, value, "--out", str(tmp_path / "never")
+        )
+    assert f"Received: {option}={value}" in str(error.value)
+    assert not (tmp_path / "never").exists()
+
+
+# Its networks are tested on every backend in tests/layers; the quick run
+# goes where the lane has room.
+@on_backends("tensorflow")
+def test_waveform_quick(tmp_path):
+    names = ["ClockworkRNN", "SimpleRNN"]
+    stdout = run_example(
+        "waveform.py",
+        "--quick",
+        *("--cells", ",".join(names), "--out", str(tmp_path)),
+    )
+    results = check_outputs(
+        tmp_path,
+        ["waveform.md", *(f"trials_{name}.md" for name in names)],
+        ["generated.png", "trials_SimpleRNN.png"],
+    )
+    scores = results["scores"]
+    assert list(scores) == names
+    # The paper's count for 16 units in 8 modules of 2: input and bias
+    # weights, k^2 g (g + 1) / 2 recurrent ones, and the linear output.
+    assert scores["ClockworkRNN"]["weights"] == 2 * 16 + 4 * 36 + 17
+    assert results["weights"] == scores["ClockworkRNN"]["weights"]
+    # Keras' SimpleRNN of u units has u^2 + 3u + 1 weights with its output:
+    # the example picks the u closest to the Clockwork RNN's count.
+    counts = {u: u * u + 3 * u + 1 for u in range(1, 30)}
+    closest = min(counts, key=lambda u: abs(counts[u] - results["weights"]))
+    assert scores["SimpleRNN"]["units"] == closest
+    assert scores["SimpleRNN"]["weights"] == counts[closest]
+    for name, row in scores.items():
+        assert 0 < row["nmse"] < 5 and row["fit_seconds"] > 0, name
+        assert row["learning_rate"] in (0.001, 0.003), name
+    assert "Search: Running Trial #2" in stdout
+
+
+@ONCE
+def test_deep_stacks_quick(tmp_path):
+    run_example(
+        "deep_stacks.py",
+        "--quick",
+        *("--depths", "2", "--trials", "1", "--out", str(tmp_path)),
+    )
+    names = ["LSTM x2", "DepthGatedLSTM depth=2"]
+    results = check_outputs(
+        tmp_path,
+        ["deep_stacks.md", "trials_LSTM_x2.md"],
+        ["accuracy.png", "trials_DepthGatedLSTM_depth_2.png"],
+    )
+    scores = results["scores"]
+    assert list(scores) == names and results["depths"] == [2]
+    # Two LSTM layers of 8 units on 4 pixels a step, and the softmax:
+    # 4 (8 (4 + 8) + 8) + 4 (8 (8 + 8) + 8) + 90. The depth gate adds, on
+    # the second layer, its input weights and bias (8 x 8 + 8) and its two
+    # diagonal weights (2 x 8).
+    lstm = 4 * (8 * 12 + 8) + 4 * (8 * 16 + 8) + 90
+    assert scores["LSTM x2"]["weights"] == lstm
+    assert scores["DepthGatedLSTM depth=2"]["weights"] == lstm + 72 + 16
+    for row in scores.values():
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["fit_seconds"] > 0
 
 
 @backend_free

@@ -20,7 +20,9 @@ from tests.testing import backend_free
 from tests.testing import environment
 
 FORECASTING = os.path.join(ROOT, "examples", "forecasting.py")
-CELLS = "GRU,CoupledLSTM,EchoStateNetwork,MinGRU"
+# Two cells: the chief's work after the search (a one-budget run per cell)
+# is not what these tests check.
+CELLS = "GRU,MinGRU"
 
 
 def start(arguments, log, **extra):
