@@ -64,6 +64,7 @@ def test_default_search_space():
         "MinLSTM",
         "LRU",
         "ClockworkRNN",
+        "DepthGatedLSTM",
         "LSTM",
     ]
     assert list(space["units"].values) == [16, 32, 64, 128]
