@@ -338,27 +338,29 @@ class DepthGatedLSTMCell(PeepholeWeights, LSTMCellBase):
             for gate, x_block in zip(self.gates, x_blocks):
                 z[gate] = z[gate] + x_block
             peep = self.peepholes[layer]
+            # Tensor times variable, in that order: Keras 3.16's variable
+            # products compute in floatx (float32) whatever their dtype.
             if "input" in peep:
-                z["i"] = z["i"] + peep["input"] * c_prev
+                z["i"] = z["i"] + c_prev * peep["input"]
             i = sigma(z["i"])
             if self.coupled_forget_gate:
                 f = 1.0 - i
             else:
                 if "forget" in peep:
-                    z["f"] = z["f"] + peep["forget"] * c_prev
+                    z["f"] = z["f"] + c_prev * peep["forget"]
                 f = sigma(z["f"])
             c = f * c_prev + i * act(z["c"])
             if self.has_depth_gate(layer):
                 gate_weights = self.depth_gate_weights[layer]
-                z_d = x_blocks[self.gate_count] + gate_weights["cell"] * c_prev
+                z_d = x_blocks[self.gate_count] + c_prev * gate_weights["cell"]
                 if layer == 0:
                     # The input's projection stands for the lower memory.
                     lower_c = x_blocks[self.gate_count + 1]
                 else:
-                    z_d = z_d + gate_weights["lower"] * lower_c
+                    z_d = z_d + lower_c * gate_weights["lower"]
                 c = c + sigma(z_d) * lower_c
             if "output" in peep:
-                z["o"] = z["o"] + peep["output"] * c
+                z["o"] = z["o"] + c * peep["output"]
             h = sigma(z["o"]) * act(c)
             new_states[:0] = [h, c]
             lower_c = c
