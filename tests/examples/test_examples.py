@@ -385,6 +385,7 @@ def test_unknown_names_are_refused(name, option, value, monkeypatch, tmp_path):
         ("mackey_glass.py", "--origins"),
         ("waveform.py", "--updates"),
         ("deep_stacks.py", "--units"),
+        ("vrnn_digits.py", "--samples"),
     ],
 )
 def test_sizes_below_one_are_refused_by_name(
@@ -423,6 +424,7 @@ def test_waveform_is_the_four_sines(monkeypatch):
         ("deep_stacks.py", "--depths", "2,0", "integers of at least 1"),
         ("deep_stacks.py", "--depths", "two", "integers of at least 1"),
         ("deep_stacks.py", "--steps", "5", "--steps must divide 64"),
+        ("vrnn_digits.py", "--latent-dims", "0", "integers of at least 1"),
     ],
 )
 def test_lists_and_steps_are_checked_by_name(
@@ -493,6 +495,34 @@ def test_deep_stacks_quick(tmp_path):
     assert scores["DepthGatedLSTM depth=2"]["weights"] == lstm + 72 + 16
     for row in scores.values():
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["fit_seconds"] > 0
+
+
+@ONCE
+def test_vrnn_digits_quick(tmp_path):
+    run_example(
+        "vrnn_digits.py",
+        "--quick",
+        *("--latent-dims", "4", "--learning-rates", "0.003"),
+        *("--out", str(tmp_path)),
+    )
+    results = check_outputs(
+        tmp_path,
+        ["vrnn_digits.md", "trials_VRNN.md", "trials_GRU.md"],
+        ["samples.png", "trials_VRNN.png"],
+    )
+    scores = results["scores"]
+    assert list(scores) == ["VRNN", "GRU"]
+    assert scores["VRNN"]["latent_dim"] == 4
+    # The baseline is a GRU: (8 (8 + 8) + 2 x 8) x 3 weights, and the
+    # output's 8 x 8 + 8.
+    assert scores["GRU"]["weights"] == 3 * (8 * 16 + 16) + 72
+    table = (tmp_path / "trials_GRU.md").read_text()
+    assert "| GRU |" in table and "LSTM" not in table
+    # 64 binary pixels: a model that had learned nothing would pay 64 log 2
+    # = 44.4 nats; two epochs on 200 images already do somewhat better or
+    # about as well, and no model pays more than a few times that.
+    for row in scores.values():
+        assert 10 < row["nats_per_image"] < 150 and row["fit_seconds"] > 0
 
 
 @backend_free
