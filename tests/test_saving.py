@@ -147,6 +147,12 @@ def build_model():
         keras_recur.MinLSTM(3, log_space=True, return_sequences=True)
     )(x)
     x = keras_recur.LRU(4, state_dim=3, r_min=0.5, return_sequences=True)(x)
+    x = keras_recur.ClockworkRNN(4, periods=[1, 2], return_sequences=True)(x)
+    x = keras.layers.Bidirectional(
+        keras_recur.DepthGatedLSTM(
+            3, use_peepholes=True, input_depth_gate=True, return_sequences=True
+        )
+    )(x)
     x = keras_recur.GRU(5, reset_after=False, recurrent_dropout=0.1)(x)
     rnn = keras.layers.RNN(
         [keras_recur.GRUCell(3), keras_recur.CoupledLSTMCell(2)]
@@ -161,7 +167,7 @@ def test_layer_configs_round_trip():
         for layer in build_model()._flatten_layers(include_self=False)
         if type(layer).__module__.startswith("keras_recur")
     ]
-    assert len(layers) == 24  # 11 layers (Bidirectionals hold 2), 13 cells
+    assert len(layers) == 30  # 14 layers (Bidirectionals hold 2), 16 cells
     for layer in layers:
         config = layer.get_config()
         clone = layer.__class__.from_config(config)
