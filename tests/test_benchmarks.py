@@ -1,10 +1,9 @@
 """The benchmark scripts keep working (smoke runs; no time is asserted)."""
 
 import os
+import runpy
 import subprocess
 import sys
-
-import pytest
 
 from tests.testing import BACKEND
 from tests.testing import ROOT
@@ -78,23 +77,34 @@ def test_decoding_benchmark_smoke_run_writes_its_table(tmp_path):
     assert "| greedy | " in report and "| 1.00x |" in report
 
 
-# The canon suite's equal weight counts are the script's own arithmetic
-# (the timing is run.py's, smoke-run above on every backend): once, on the
-# lane with room.
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="runs on TensorFlow")
-def test_same_weights_gives_each_layer_the_lstm_weight_count(tmp_path):
-    smoke_run(
-        "run.py",
-        tmp_path,
-        *("--backends", BACKEND, "--layers", "keras.LSTM", "ClockworkRNN"),
-        "--same-weights",
-    )
-    report = (tmp_path / "results.md").read_text()
+# The canon suite's equal weight counts and its table are the script's own
+# arithmetic (its timing is run.py's, smoke-run above on every backend):
+# once, in this process.
+@backend_free
+def test_same_weights_gives_each_layer_the_lstm_weight_count():
+    run = runpy.run_path(os.path.join(ROOT, "benchmarks", "run.py"))
+    weight_count, matched_units = run["weight_count"], run["matched_units"]
     # Keras' LSTM, 8 units on 3 features: 4 (8 (3 + 8) + 8) = 384 weights.
-    # The Clockwork RNN closest to it has 17 units, a prime, so one module
-    # of period 1: 17 x 3 input weights, 17 biases, 17^2 recurrent ones.
-    # (16 units make 8 modules of 2: 208 weights; 19 make 437.)
-    assert "| keras.LSTM (8 units, 384 weights) |" in report
-    assert "| ClockworkRNN (17 units, 357 weights) |" in report
-    assert "with Keras' LSTM's weight count" in report
-    assert "floor" not in report
+    assert weight_count("keras.LSTM", 8, 3) == 384
+    # SimpleRNN: u^2 + 4u, closest at 18 units (396; 17 make 357).
+    assert matched_units("keras.SimpleRNN", 384, 3) == 18
+    # The Clockwork RNN closest has 17 units, a prime, so one module of
+    # period 1: 17 x 3 input weights, 17 biases, 17^2 recurrent ones. (16
+    # units make 8 modules of 2: 208 weights; 19 make 437.) Its count is
+    # not monotonic in the units: the bisection's neighbours find it.
+    assert matched_units("ClockworkRNN", 384, 3) == 17
+    assert weight_count("ClockworkRNN", 17, 3) == 357
+    measured = {
+        "keras.LSTM": {"train": [2.0], "infer": [1.0], "memory_mb": 4.0},
+        "ClockworkRNN": {"train": [3.0], "infer": [1.5], "memory_mb": 2.0},
+    }
+    measured["keras.LSTM"].update(units=8, weights=384)
+    measured["ClockworkRNN"].update(units=17, weights=357)
+    text, ratios = run["table"]("jax", measured, 5, same_weights=True)
+    assert "with Keras' LSTM's weight count" in text
+    # Seconds in, milliseconds out.
+    row = "| ClockworkRNN (17 units, 357 weights) | 3000.0 (3000.0-3000.0) |"
+    assert row + " 1.50x" in text
+    # Every ratio is to the LSTM, whatever the layer's family.
+    assert ratios[("ClockworkRNN", "train")] == 1.5
+    assert ratios[("ClockworkRNN", "memory")] == 0.5

@@ -438,9 +438,8 @@ def test_lists_and_steps_are_checked_by_name(
     assert not (tmp_path / "never").exists()
 
 
-# Its networks are tested on every backend in tests/layers; the quick run
-# goes where the lane has room.
-@on_backends("tensorflow")
+# Its networks are tested on every backend in tests/layers.
+@ONCE
 def test_waveform_quick(tmp_path):
     names = ["ClockworkRNN", "SimpleRNN"]
     stdout = run_example(

@@ -15,7 +15,6 @@ from keras_recur.models.vrnn import gaussian_kl
 from tests import reference
 from tests.testing import backend_free
 from tests.testing import gradients
-from tests.testing import numeric_gradient
 from tests.testing import randomize
 from tests.testing import to_numpy
 
@@ -216,11 +215,24 @@ def test_gradients_match_finite_differences():
         return np.sum(kl + nll)
 
     values = [np.asarray(v, np.float64) for v in variables]
+    eps = 1e-6
     for index, got in enumerate(gradients(loss, variables)):
-        want = numeric_gradient(reference_loss, values, index)
-        np.testing.assert_allclose(
-            got, want, atol=2e-4, rtol=1e-3, err_msg=variables[index].path
-        )
+        # Central differences at four entries of every weight (all of them
+        # would repeat the same check a few hundred times).
+        flat = rng.choice(got.size, min(4, got.size), replace=False)
+        for position in zip(*np.unravel_index(flat, got.shape)):
+            shifted = [v.copy() for v in values]
+            shifted[index][position] += eps
+            up = reference_loss(shifted)
+            shifted[index][position] -= 2 * eps
+            want = (up - reference_loss(shifted)) / (2 * eps)
+            np.testing.assert_allclose(
+                got[position],
+                want,
+                atol=2e-4,
+                rtol=1e-3,
+                err_msg=f"{variables[index].path}{position}",
+            )
 
 
 def test_saves_fits_and_generates_with_a_seed(tmp_path):
