@@ -135,30 +135,16 @@ def weight_count(name, units, features):
     inputs."""
     layer = keras_layer(name, units, features)
     layer.build((None, None, features))
-    return sum(int(np.prod(w.shape)) for w in layer.weights)
+    return layer.count_params()
 
 
 def matched_units(name, target, features):
     """The units whose layer `name` has the weight count closest to
-    `target`: a bisection (the count grows with the units, but for the
-    Clockwork RNN, whose default modules depend on the units' divisors,
-    only roughly, hence the search of the neighbours)."""
-    low, high = 1, 2
-    while weight_count(name, high, features) < target:
-        low, high = high, 2 * high
-    while high - low > 1:
-        middle = (low + high) // 2
-        if weight_count(name, middle, features) < target:
-            low = middle
-        else:
-            high = middle
-    candidates = range(max(1, low - 8), high + 9)
-    return min(
-        candidates,
-        key=lambda units: (
-            abs(weight_count(name, units, features) - target),
-            units,
-        ),
+    `target` (`catalogue.units_for_weight_count`)."""
+    from keras_recur import catalogue
+
+    return catalogue.units_for_weight_count(
+        lambda units: weight_count(name, units, features), target
     )
 
 

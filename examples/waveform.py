@@ -96,31 +96,15 @@ def hypermodel(args, cell, units, length):
     )
 
 
-def weight_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
 def matched_units(args, cell, target, length):
-    """The units whose network has the weight count closest to `target`
-    (the count grows with the units: a bisection)."""
-
-    def weights(units):
-        model = hypermodel(args, cell, units, length).build(
-            keras_tuner.HyperParameters()
-        )
-        return weight_count(model)
-
-    low, high = 1, 1
-    while weights(high) < target:
-        low, high = high, 2 * high
-    while high - low > 1:
-        middle = (low + high) // 2
-        if weights(middle) < target:
-            low = middle
-        else:
-            high = middle
-    return min(
-        (low, high), key=lambda units: (abs(weights(units) - target), units)
+    """The units whose network has the weight count closest to `target`."""
+    return catalogue.units_for_weight_count(
+        lambda units: (
+            hypermodel(args, cell, units, length)
+            .build(keras_tuner.HyperParameters())
+            .count_params()
+        ),
+        target,
     )
 
 
@@ -192,7 +176,7 @@ def main():
     targets = np.broadcast_to(target[None, :, None], inputs.shape)
     cells = args.cells.split(",")
     clockwork = hypermodel(args, "ClockworkRNN", args.units, args.length)
-    budget = weight_count(clockwork.build(keras_tuner.HyperParameters()))
+    budget = clockwork.build(keras_tuner.HyperParameters()).count_params()
     units = {
         cell: args.units
         if cell == "ClockworkRNN"
@@ -227,7 +211,7 @@ def main():
         generated[cell] = (output, nmse)
         scores[cell] = {
             "units": units[cell],
-            "weights": weight_count(model),
+            "weights": model.count_params(),
             "learning_rate": best["learning_rate"],
             "nmse": nmse,
             "fit_seconds": float(best["seconds"]),
@@ -236,7 +220,7 @@ def main():
             [
                 cell,
                 str(units[cell]),
-                f"{weight_count(model):,}",
+                f"{model.count_params():,}",
                 f"{best['learning_rate']:g}",
                 f"{nmse:.3g}",
                 f"{float(best['seconds']):.1f}",

@@ -178,6 +178,36 @@ CELLS = {
 }
 
 
+def units_for_weight_count(weight_count, target):
+    """The units whose network has the weight count closest to `target` (the
+    fewer units on a tie), `weight_count(units)` giving a network's count:
+    for comparisons at equal weight counts, as the papers of the Clockwork
+    RNN and the LSTM variants make them. A bisection, as the count grows
+    with the units, then a look at the 8 units either side, for counts that
+    grow only roughly (the Clockwork RNN's default modules depend on the
+    divisors of its units)."""
+    counts = {}
+
+    def count(units):
+        if units not in counts:
+            counts[units] = weight_count(units)
+        return counts[units]
+
+    low, high = 1, 2
+    while count(high) < target:
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if count(middle) < target:
+            low = middle
+        else:
+            high = middle
+    return min(
+        range(max(1, low - 8), high + 9),
+        key=lambda units: (abs(count(units) - target), units),
+    )
+
+
 def hyperparameter_cells():
     """Each cell hyperparameter, and the names of the cells that have it, in
     the catalogue's order: `{"use_peepholes": ("CoupledLSTM",), ...}`."""

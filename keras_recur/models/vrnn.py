@@ -20,12 +20,10 @@ DISTRIBUTIONS = ("gaussian", "bernoulli")
 PRIORS = ("learned", "standard")
 
 
-def _state_list(state_size):
-    return (
-        list(state_size)
-        if isinstance(state_size, (list, tuple))
-        else [state_size]
-    )
+def reparameterised(mean, log_var, noise):
+    """The draw of `N(mean, exp(log_var))` that standard normal `noise`
+    makes: differentiable in `mean` and `log_var`."""
+    return mean + ops.exp(0.5 * log_var) * noise
 
 
 class _MLP(keras.layers.Layer):
@@ -123,7 +121,7 @@ class VRNNCell(RecurrentCell):
         check_positive_int("feature_units", feature_units)
         check_positive_int("hidden_units", hidden_units)
         activation = resolve("activation", activation)
-        states = _state_list(cell.state_size)
+        states = keras.tree.flatten(cell.state_size)
         super().__init__(states[0], **kwargs)
         self.cell = cell
         self.latent_dim = latent_dim
@@ -158,7 +156,7 @@ class VRNNCell(RecurrentCell):
     def latent_sample(self, phi_x, h_prev, noise):
         """`z_t` (reparameterised) and the posterior's moments."""
         mean, log_var = self.posterior(phi_x, h_prev)
-        return mean + ops.exp(0.5 * log_var) * noise, mean, log_var
+        return reparameterised(mean, log_var, noise), mean, log_var
 
     def project_inputs(self, inputs):
         x, noise = (
@@ -175,7 +173,7 @@ class VRNNCell(RecurrentCell):
         output, new_states = self.cell(
             step_inputs, list(states), training=training
         )
-        return output, _state_list(new_states)
+        return output, keras.tree.flatten(new_states)
 
     def get_config(self):
         config = super().get_config()
@@ -453,10 +451,7 @@ class VRNN(keras.Model):
         if seed is not None:
             check_seed(seed)
             generator = keras.random.SeedGenerator(seed)
-        states = [
-            ops.zeros((count, size), self.compute_dtype)
-            for size in self.step_cell.state_size
-        ]
+        states = self.step_cell.get_initial_state(count)
         sequence = []
         for _ in range(steps):
             h_prev = states[0]
@@ -464,7 +459,7 @@ class VRNN(keras.Model):
             noise = keras.random.normal(
                 ops.shape(mean), dtype=mean.dtype, seed=generator
             )
-            z = mean + ops.exp(0.5 * log_var) * noise
+            z = reparameterised(mean, log_var, noise)
             parameters = self.decode(z, h_prev)
             x = self.mean_of(parameters)
             if sample and self.distribution == "bernoulli":
@@ -474,8 +469,12 @@ class VRNN(keras.Model):
                 x = ops.cast(uniform < x, x.dtype)
             elif sample:
                 log_var_x = ops.split(parameters, 2, axis=-1)[1]
-                x = x + ops.exp(0.5 * log_var_x) * keras.random.normal(
-                    ops.shape(x), dtype=x.dtype, seed=generator
+                x = reparameterised(
+                    x,
+                    log_var_x,
+                    keras.random.normal(
+                        ops.shape(x), dtype=x.dtype, seed=generator
+                    ),
                 )
             sequence.append(x)
             step_inputs = ops.concatenate(
@@ -483,7 +482,7 @@ class VRNN(keras.Model):
                 axis=-1,
             )
             _, states = self.cell(step_inputs, states)
-            states = _state_list(states)
+            states = keras.tree.flatten(states)
         return ops.stack(sequence, axis=1)
 
     def get_config(self):

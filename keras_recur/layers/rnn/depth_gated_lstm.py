@@ -1,7 +1,6 @@
 """Depth-Gated LSTM (Yao, Cohn, Vylomova, Duh & Dyer 2015)."""
 
 import keras
-from keras import initializers
 from keras import ops
 
 from keras_recur import backend
@@ -277,25 +276,13 @@ class DepthGatedLSTMCell(PeepholeWeights, LSTMCellBase):
 
     def layer_bias_initializer(self, blocks):
         """The bias initializer of a layer of `blocks` blocks: with
-        `unit_forget_bias`, ones in the forget block (minus ones in the
-        input block when `f = 1 - i`)."""
+        `unit_forget_bias`, ones in the forget block, or with `f = 1 - i`
+        minus ones in the input block (the same initial `f`)."""
         if not self.unit_forget_bias:
             return self.bias_initializer
-        units, base = self.units, self.bias_initializer
-        start = "i" if self.coupled_forget_gate else "f"
-        value = -1.0 if self.coupled_forget_gate else 1.0
-
-        def initializer(shape, dtype=None):
-            return ops.concatenate(
-                [
-                    initializers.Constant(value)((units,), dtype=dtype)
-                    if block < self.gate_count and self.gates[block] == start
-                    else base((units,), dtype=dtype)
-                    for block in range(blocks)
-                ]
-            )
-
-        return initializer
+        if self.coupled_forget_gate:
+            return self.blocks_initializer(blocks, {self.gates.index("i"): -1})
+        return self.blocks_initializer(blocks, {self.gates.index("f"): 1})
 
     def layer_projection(self, layer, inputs):
         """`x^l W + b` of every block of layer `layer`."""

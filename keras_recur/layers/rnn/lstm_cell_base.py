@@ -138,16 +138,24 @@ class LSTMCellBase(DenseGatesCell):
     def bias_weight_initializer(self):
         if not self.unit_forget_bias:
             return self.bias_initializer
+        return self.blocks_initializer(self.gate_count, {self.forget_block: 1})
+
+    def blocks_initializer(self, count, constants):
+        """The initializer of a bias of `count` blocks of `units`: the
+        `bias_initializer`'s values, except in the blocks `constants` names
+        (`{block: value}`), which hold that value (`unit_forget_bias`'s
+        ones)."""
         units, base = self.units, self.bias_initializer
 
         def initializer(shape, dtype=None):
-            blocks = [
-                initializers.Ones()((units,), dtype=dtype)
-                if block == self.forget_block
-                else base((units,), dtype=dtype)
-                for block in range(self.gate_count)
-            ]
-            return ops.concatenate(blocks)
+            return ops.concatenate(
+                [
+                    initializers.Constant(constants[block])((units,), dtype)
+                    if block in constants
+                    else base((units,), dtype=dtype)
+                    for block in range(count)
+                ]
+            )
 
         return initializer
 
