@@ -386,6 +386,16 @@ class VRNN(keras.Model):
                 seed=self.seed_generator,
             )
         noise = ops.convert_to_tensor(noise, inputs.dtype)
+        want = (*tuple(inputs.shape)[:2], self.latent_dim)
+        got = tuple(noise.shape)
+        if len(got) != 3 or any(
+            None not in (g, w) and g != w for g, w in zip(got, want)
+        ):
+            raise ValueError(
+                "`noise` must have the shape (batch, time, latent_dim) of the "
+                f"inputs and the model, {want}. Received: noise with shape "
+                f"{got}"
+            )
         outputs = self.recurrence(
             ops.concatenate([inputs, noise], axis=-1),
             mask=mask,

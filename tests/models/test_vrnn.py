@@ -284,3 +284,12 @@ def test_bad_arguments_are_named(arguments, error, message):
     arguments = {"cell": keras_recur.GRUCell(4), "latent_dim": 2, **arguments}
     with pytest.raises(error, match=message):
         keras_recur.models.VRNN(**arguments)
+
+
+@backend_free
+def test_noise_of_another_shape_is_refused_by_name():
+    model = make_model()
+    x = np.zeros((2, STEPS, FEATURES), "float32")
+    for shape in [(2, STEPS - 1, LATENT), (2, STEPS, LATENT + 1), (2, STEPS)]:
+        with pytest.raises(ValueError, match="`noise` must have the shape"):
+            model.elbo_terms(x, noise=np.zeros(shape, "float32"))
