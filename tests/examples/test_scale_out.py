@@ -19,15 +19,13 @@ from tests.testing import ROOT
 from tests.testing import backend_free
 from tests.testing import environment
 
-FORECASTING = os.path.join(ROOT, "examples", "forecasting.py")
-# Two cells: the chief's work after the search (a one-budget run per cell)
-# is not what these tests check.
-CELLS = "GRU,MinGRU"
+# The examples' shared search driver on a small problem (see its docstring).
+SEARCH = os.path.join(ROOT, "tests", "examples", "scale_out_search.py")
 
 
 def start(arguments, log, **extra):
     return subprocess.Popen(
-        [sys.executable, FORECASTING, "--quick", *arguments],
+        [sys.executable, SEARCH, "--quick", *arguments],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=environment(**extra),
@@ -43,8 +41,8 @@ def stop_all(processes):
 
 
 def trials(folder):
-    """trial id -> trial.json of a forecasting project in `folder`."""
-    project = folder / "tuner" / "co2"
+    """trial id -> trial.json of the search's project in `folder`."""
+    project = folder / "tuner" / "search"
     return {
         path.parent.name: json.loads(path.read_text())
         for path in project.glob("trial_*/trial.json")
@@ -60,7 +58,7 @@ def free_port():
 @backend_free
 def test_chief_and_two_workers(tmp_path):
     port = str(free_port())
-    common = ["--trials", "4", "--cells", CELLS, "--out", str(tmp_path)]
+    common = ["--trials", "4", "--out", str(tmp_path)]
     logs = {
         name: open(tmp_path / f"{name}.log", "w")
         for name in ("chief", "tuner0", "tuner1")
@@ -106,33 +104,26 @@ def test_chief_and_two_workers(tmp_path):
 
 @backend_free
 def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
-    arguments = ["--trials", "4", "--epochs", "3", "--cells", CELLS]
-    arguments += ["--out", str(tmp_path)]
-    with open(tmp_path / "first.log", "w") as log:
-        first = start(arguments, log)
-        try:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and first.poll() is None:
-                if any(
-                    t["status"] == "COMPLETED"
-                    for t in trials(tmp_path).values()
-                ):
-                    break
-                time.sleep(0.2)
-            # Let the oracle save its state after the trial, then kill.
-            time.sleep(1.0)
-            assert first.poll() is None, "the search ended before the kill"
-        finally:
-            stop_all([first])
+    arguments = ["--trials", "4", "--out", str(tmp_path)]
+    # Killed as its third trial starts: two finished, one cut off.
+    first = subprocess.run(
+        [sys.executable, SEARCH, "--quick", "--kill-in-trial", "3", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment(),
+    )
+    assert first.returncode == -signal.SIGKILL, first.stdout[-3000:]
     finished = {
         trial_id: trial
         for trial_id, trial in trials(tmp_path).items()
         if trial["status"] == "COMPLETED"
     }
-    assert 1 <= len(finished) < 4
+    assert len(finished) == 2
+    assert len(trials(tmp_path)) == 3
 
     second = subprocess.run(
-        [sys.executable, FORECASTING, "--quick", "--resume", *arguments],
+        [sys.executable, SEARCH, "--quick", "--resume", *arguments],
         capture_output=True,
         text=True,
         timeout=600,
@@ -141,12 +132,13 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr
     assert "Reloading Tuner" in second.stdout
     # Only the unfinished trials ran again.
-    assert second.stdout.count("Epoch 1/") == 4 - len(finished)
+    assert second.stdout.count("Epoch 1/") == 2
     after = trials(tmp_path)
     assert len(after) == 4
     assert {t["status"] for t in after.values()} == {"COMPLETED"}
     for trial_id, trial in finished.items():
         assert after[trial_id] == trial
+    assert len((tmp_path / "trials.md").read_text().splitlines()) == 2 + 4
 
 
 DATA_PARALLEL = textwrap.dedent(
