@@ -204,16 +204,18 @@ def make_tuner(
     return TUNERS[args.tuner](hypermodel, max_trials=args.trials, **common)
 
 
-def search(tuner, args, *fit_args, **fit_kwargs):
+def search(tuner, args, *fit_args, stop=None, **fit_kwargs):
     """`tuner.search` with Keras' progress output, stopping a trial early
-    when its objective stops improving. Hyperband sets its own epochs."""
+    when its objective stops improving, or when the callback `stop` says
+    so. Hyperband sets its own epochs."""
     if args.tuner != "hyperband":
         fit_kwargs["epochs"] = args.epochs
-    stop = keras.callbacks.EarlyStopping(
-        tuner.oracle.objective.name,
-        patience=max(3, args.epochs // 5),
-        mode=tuner.oracle.objective.direction,
-    )
+    if stop is None:
+        stop = keras.callbacks.EarlyStopping(
+            tuner.oracle.objective.name,
+            patience=max(3, args.epochs // 5),
+            mode=tuner.oracle.objective.direction,
+        )
     # Keras' progress bar redraws itself on a terminal; written to a file
     # it keeps every redraw (334 KB for the flagship run): there, and in
     # quick runs, one line per epoch.

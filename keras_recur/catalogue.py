@@ -172,6 +172,15 @@ CELLS = {
     "DepthGatedLSTM": CellRecord(
         layers.DepthGatedLSTM, layers.DepthGatedLSTMCell
     ),
+    "GridLSTM": CellRecord(
+        layers.GridLSTM,
+        layers.GridLSTMCell,
+        hyperparameters={
+            "tied": Hyperparameter(
+                (False, True), flag, "whether the blocks share their weights"
+            ),
+        },
+    ),
     "LSTM": CellRecord(
         keras.layers.LSTM, keras.layers.LSTMCell, keras_own=True
     ),

@@ -134,6 +134,81 @@ def depth_gated_lstm_step(x, states, layers, recurrent_mask=1.0):
     return tuple(v for pair in reversed(new_pairs) for v in pair)
 
 
+def grid_lstm_transform(H, m, w, hidden_form="paper"):
+    """Kalchbrenner, Danihelka & Graves 2015, section 3.1's LSTM(H, m, W):
+    gates g^u, g^f, g^o (sigmoid) and g^c (tanh) of W^* H (plus a bias),
+    m' = g^f * m + g^u * g^c, h' = tanh(g^o * m') as the paper writes it,
+    or the usual h' = g^o * tanh(m') with hidden_form="lstm"."""
+    g_u = sigmoid(H @ w["W_u"] + w["b_u"])
+    g_f = sigmoid(H @ w["W_f"] + w["b_f"])
+    g_o = sigmoid(H @ w["W_o"] + w["b_o"])
+    g_c = np.tanh(H @ w["W_c"] + w["b_c"])
+    m_new = g_f * m + g_u * g_c
+    if hidden_form == "paper":
+        return np.tanh(g_o * m_new), m_new
+    return g_o * np.tanh(m_new), m_new
+
+
+def grid_lstm_step(
+    x,
+    states,
+    projection,
+    blocks,
+    priority="depth",
+    hidden_form="paper",
+    recurrent_mask=1.0,
+):
+    """Section 3, one step of the 2-D grid over time and depth: a column of
+    blocks, block n taking H = [h^time; h^depth] (the time vectors carried
+    from the previous step, the depth vectors from the block below); each
+    dimension's LSTM (its own W^time / W^depth, per block) on H and its own
+    memory (3.1); the priority dimension computed after the other, on H
+    with the other's new hidden vector in place (3.2). The input enters as
+    h^depth_0 = x I (I: `projection`), with m^depth_0 = 0; the output is
+    the top h^depth.
+    `states` = [output, h^time_L, m^time_L, ..., h^time_1, m^time_1];
+    `blocks` from the bottom up, each {"time": w, "depth": w} of per-gate
+    matrices over H (rows: h^time first). Returns the new states."""
+    depth = len(blocks)
+    h_d = x @ projection
+    m_d = np.zeros_like(h_d)
+    new_pairs = []
+    for n, w in enumerate(blocks):
+        index = 1 + 2 * (depth - 1 - n)
+        h_t, m_t = states[index] * recurrent_mask, states[index + 1]
+        H = np.concatenate([h_t, h_d], axis=-1)
+        if priority == "time":
+            h_d_new, m_d_new = grid_lstm_transform(
+                H, m_d, w["depth"], hidden_form
+            )
+            H_time = np.concatenate([h_t, h_d_new], axis=-1)
+            h_t, m_t = grid_lstm_transform(H_time, m_t, w["time"], hidden_form)
+        else:
+            h_t_new, m_t_new = grid_lstm_transform(
+                H, m_t, w["time"], hidden_form
+            )
+            if priority == "depth":
+                H = np.concatenate([h_t_new, h_d], axis=-1)
+            h_d_new, m_d_new = grid_lstm_transform(
+                H, m_d, w["depth"], hidden_form
+            )
+            h_t, m_t = h_t_new, m_t_new
+        h_d, m_d = h_d_new, m_d_new
+        new_pairs.append((h_t, m_t))
+    return (h_d, *(v for pair in reversed(new_pairs) for v in pair))
+
+
+def grid_lstm_1d(x, projection, blocks, hidden_form="paper"):
+    """Section 3's one-dimensional grid (the parity networks): h_0 = x I,
+    m_0 = 0, then each block's LSTM(h, m, W_n) up the depth; returns the
+    top h."""
+    h = x @ projection
+    m = np.zeros_like(h)
+    for w in blocks:
+        h, m = grid_lstm_transform(h, m, w, hidden_form)
+    return h
+
+
 def dglstm_cc_step(x, h_prev, c_prev, params):
     """The authors' DyNet code, dglstm.cc's `add_input_impl`, line by line
     (column vectors: x is (features,), weights (out, in); h_prev, c_prev

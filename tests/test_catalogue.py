@@ -69,9 +69,10 @@ def test_trained_and_recurrent_kernel_are_the_layers(name):
     layer = record.layer(3)
     layer.build((2, 4, 2))
     assert bool(layer.trainable_weights) == record.trained
-    # (The Clockwork RNN's comes in blocks, recurrent_kernel_0, ...)
+    # (The Clockwork RNN's comes in blocks, recurrent_kernel_0, ...; the
+    # Grid LSTM has one per dimension, time_recurrent_kernel_0, ...)
     has_recurrent_kernel = any(
-        w.name.startswith("recurrent_kernel") for w in layer.weights
+        "recurrent_kernel" in w.name for w in layer.weights
     )
     assert has_recurrent_kernel == record.recurrent_kernel
     assert ("dropout" in inspect.signature(record.layer).parameters) == (

@@ -153,6 +153,10 @@ def build_model():
             3, use_peepholes=True, input_depth_gate=True, return_sequences=True
         )
     )(x)
+    x = keras.layers.Bidirectional(
+        keras_recur.GridLSTM(3, tied=True, return_sequences=True)
+    )(x)
+    x = keras_recur.layers.GridLSTM1D(4, depth=3)(x)
     x = keras_recur.GRU(5, reset_after=False, recurrent_dropout=0.1)(x)
     rnn = keras.layers.RNN(
         [keras_recur.GRUCell(3), keras_recur.CoupledLSTMCell(2)]
@@ -167,7 +171,7 @@ def test_layer_configs_round_trip():
         for layer in build_model()._flatten_layers(include_self=False)
         if type(layer).__module__.startswith("keras_recur")
     ]
-    assert len(layers) == 30  # 14 layers (Bidirectionals hold 2), 16 cells
+    assert len(layers) == 35  # 17 layers (Bidirectionals hold 2), 18 cells
     for layer in layers:
         config = layer.get_config()
         clone = layer.__class__.from_config(config)

@@ -168,6 +168,44 @@ def _depth_gated(values, recurrent_mask=1.0):
     )
 
 
+def grid_gates(kernel, bias, recurrent_kernel=None):
+    """A Grid LSTM dimension's weights in Keras' layout (blocks `[i, f, c,
+    o]`; the recurrent kernel reads h^time, the kernel h^depth) as the
+    paper's per-gate matrices over H = [h^time; h^depth]."""
+    if recurrent_kernel is not None:
+        kernel = np.concatenate([recurrent_kernel, kernel], axis=0)
+    units = bias.shape[0] // 4
+    w = {}
+    for index, gate in enumerate("ufco"):
+        part = slice(index * units, (index + 1) * units)
+        w[f"W_{gate}"], w[f"b_{gate}"] = kernel[:, part], bias[part]
+    return w
+
+
+def _grid(depth=2, tied=False, priority="depth", hidden_form="paper"):
+    def build(values, recurrent_mask=1.0):
+        # input_kernel, then per block and dimension kernel, recurrent
+        # kernel and bias (one block when tied).
+        blocks = []
+        for n in range(1 if tied else depth):
+            weights = values[1 + 6 * n : 7 + 6 * n]
+            blocks.append(
+                {
+                    "time": grid_gates(weights[0], weights[2], weights[1]),
+                    "depth": grid_gates(weights[3], weights[5], weights[4]),
+                }
+            )
+        blocks *= depth if tied else 1
+        return lambda x, *states: reference.grid_lstm_step(
+            x, states, values[0], blocks, priority, hidden_form, recurrent_mask
+        )
+
+    return build
+
+
+GRID_ARGUMENTS = frozenset({"depth", "tied", "priority", "hidden_form"})
+
+
 DENSE = ["kernel", "recurrent_kernel", "bias"]
 VARIANTS = {
     "peephole": Variant(
@@ -264,6 +302,27 @@ VARIANTS = {
         keras.layers.LSTM,
         PEEPHOLE_ARGUMENTS
         | {"depth", "coupled_forget_gate", "use_peepholes", "input_depth_gate"},
+    ),
+    "grid": Variant(
+        keras_recur.GridLSTM, {}, _grid(), keras.layers.LSTM, GRID_ARGUMENTS
+    ),
+    # Tied weights, the time dimension prioritised, the usual LSTM's hidden
+    # vector: the equations differ, the wrapper is the same.
+    "grid_tied_time": Variant(
+        keras_recur.GridLSTM,
+        {"depth": 3, "tied": True, "priority": "time", "hidden_form": "lstm"},
+        _grid(3, True, "time", "lstm"),
+        keras.layers.LSTM,
+        GRID_ARGUMENTS,
+        usage=False,
+    ),
+    "grid_parallel": Variant(
+        keras_recur.GridLSTM,
+        {"priority": None},
+        _grid(2, False, None),
+        keras.layers.LSTM,
+        GRID_ARGUMENTS,
+        usage=False,
     ),
 }
 TRAINED_VARIANTS = sorted(n for n, v in VARIANTS.items() if v.trained)

@@ -21,6 +21,9 @@ from keras_recur.layers.rnn.depth_gated_lstm import DepthGatedLSTM
 from keras_recur.layers.rnn.depth_gated_lstm import DepthGatedLSTMCell
 from keras_recur.layers.rnn.echo_state_network import EchoStateNetwork
 from keras_recur.layers.rnn.echo_state_network import ESNCell
+from keras_recur.layers.rnn.grid_lstm import GridLSTM
+from keras_recur.layers.rnn.grid_lstm import GridLSTMCell
+from keras_recur.layers.rnn.grid_lstm_1d import GridLSTM1D
 from keras_recur.layers.rnn.gru import GRU
 from keras_recur.layers.rnn.gru import GRUCell
 from keras_recur.layers.rnn.layer_norm_lstm import LayerNormLSTM
@@ -56,6 +59,9 @@ __all__ = [
     "EchoStateNetwork",
     "GRU",
     "GRUCell",
+    "GridLSTM",
+    "GridLSTM1D",
+    "GridLSTMCell",
     "LRU",
     "LRUCell",
     "LSTMCellBase",

@@ -5,7 +5,7 @@
   searching the cell among the catalogue's (`keras_recur.catalogue`:
   `PeepholeLSTM`, `CoupledLSTM`, `GRU`, `LayerNormLSTM`,
   `EchoStateNetwork`, `MinGRU`, `MinLSTM`, `LRU`, `ClockworkRNN`,
-  `DepthGatedLSTM`, and
+  `DepthGatedLSTM`, `GridLSTM`, and
   `keras.layers.LSTM` as the baseline) with each cell's own
   hyperparameters (`cell_space`), units, depth, bidirectionality, dropout,
   recurrent dropout, learning rate and gradient clipping; the seq2seq one

@@ -88,8 +88,8 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
     Args:
         cell: Cell names among `"PeepholeLSTM"`, `"CoupledLSTM"`, `"GRU"`,
             `"LayerNormLSTM"`, `"EchoStateNetwork"`, `"MinGRU"`,
-            `"MinLSTM"`, `"LRU"`, `"ClockworkRNN"`, `"DepthGatedLSTM"`
-            and `"LSTM"` (`keras.layers.LSTM`, the baseline): the
+            `"MinLSTM"`, `"LRU"`, `"ClockworkRNN"`, `"DepthGatedLSTM"`,
+            `"GridLSTM"` and `"LSTM"` (`keras.layers.LSTM`, the baseline): the
             catalogue's cells.
         use_peepholes: Deprecated: `cell_space={"CoupledLSTM":
             {"use_peepholes": ...}}`.

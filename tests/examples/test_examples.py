@@ -385,6 +385,7 @@ def test_unknown_names_are_refused(name, option, value, monkeypatch, tmp_path):
         ("mackey_glass.py", "--origins"),
         ("waveform.py", "--updates"),
         ("deep_stacks.py", "--units"),
+        ("parity.py", "--stack-depth"),
         ("vrnn_digits.py", "--samples"),
     ],
 )
@@ -424,6 +425,8 @@ def test_waveform_is_the_four_sines(monkeypatch):
         ("deep_stacks.py", "--depths", "2,0", "integers of at least 1"),
         ("deep_stacks.py", "--depths", "two", "integers of at least 1"),
         ("deep_stacks.py", "--steps", "5", "--steps must divide 64"),
+        ("parity.py", "--solved", "0.5", "--solved=0.5"),
+        ("parity.py", "--max-bits", "10", "--max-bits=10"),
         ("vrnn_digits.py", "--latent-dims", "0", "integers of at least 1"),
     ],
 )
@@ -494,6 +497,37 @@ def test_deep_stacks_quick(tmp_path):
     assert scores["DepthGatedLSTM depth=2"]["weights"] == lstm + 72 + 16
     for row in scores.values():
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["fit_seconds"] > 0
+
+
+@ONCE
+def test_parity_quick(tmp_path):
+    run_example(
+        "parity.py",
+        "--quick",
+        *("--start", "2", "--step", "2", "--trials", "1", "--epochs", "8"),
+        *("--out", str(tmp_path)),
+    )
+    results = check_outputs(
+        tmp_path,
+        ["parity.md", "trials_GridLSTM1D_2.md", "trials_LSTM_stack_2.md"],
+        ["parity.png", "trials_GridLSTM1D_4.png"],
+    )
+    grid, stack = (results["results"][n] for n in ("GridLSTM1D", "LSTM stack"))
+    # XOR (2 bits) within 8 x 512 fresh strings; then each network goes on
+    # until its first failure, and no further.
+    assert grid[0]["solved"] and 0 < grid[0]["strings"] <= 8 * 512
+    for rows in (grid, stack):
+        outcomes = [row["solved"] for row in rows]
+        assert [row["bits"] for row in rows] == [2, 4][: len(rows)]
+        assert False not in outcomes[:-1]
+        assert outcomes[-1] is False or len(rows) == 2
+        for row in rows:
+            assert 0.0 <= row["best_accuracy"] <= 1.0
+    # The grid: I (k x 8), one tied block (8 x 32 and 32), the output (9).
+    assert grid[0]["weights"] == 2 * 8 + 8 * 32 + 32 + 9 == 313
+    # The stack of 3 LSTMs: 3 units bring it closest (244; 4 give 405).
+    assert (stack[0]["units"], stack[0]["weights"]) == (3, 244)
+    assert results["largest_solved"]["GridLSTM1D"] >= 2
 
 
 @ONCE

@@ -91,6 +91,26 @@ CASES = {
         [SEQUENCE],
         False,
     ),
+    "GridLSTM": (
+        lambda: layers.GridLSTM(
+            4, depth=3, return_state=True, recurrent_dropout=0.1
+        ),
+        [SEQUENCE],
+        False,
+    ),
+    "GridLSTMCell": (
+        lambda: keras.layers.RNN(
+            layers.GridLSTMCell(4, tied=True, priority="time"),
+            return_sequences=True,
+        ),
+        [SEQUENCE],
+        False,
+    ),
+    "GridLSTM1D": (
+        lambda: layers.GridLSTM1D(4, depth=4, tied=True),
+        [SEQUENCE],
+        False,
+    ),
     "MinGRUCell": (
         lambda: keras.layers.RNN(layers.MinGRUCell(4, log_space=True)),
         [SEQUENCE],

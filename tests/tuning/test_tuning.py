@@ -65,6 +65,7 @@ def test_default_search_space():
         "LRU",
         "ClockworkRNN",
         "DepthGatedLSTM",
+        "GridLSTM",
         "LSTM",
     ]
     assert list(space["units"].values) == [16, 32, 64, 128]

@@ -16,5 +16,6 @@
 - One file per cell and its layer: `gru.py`, `peephole_lstm.py`,
   `coupled_lstm.py`, `layer_norm_lstm.py`, `echo_state_network.py`,
   `min_gru.py`, `min_lstm.py`, `lru.py`, `clockwork_rnn.py`,
-  `depth_gated_lstm.py`.
+  `depth_gated_lstm.py`, `grid_lstm.py` (and `grid_lstm_1d.py`, the
+  one-dimensional grid, a feed-forward layer).
 """

@@ -12,6 +12,24 @@ from keras_recur.validation import check_bool
 from keras_recur.validation import resolve
 
 
+def blocks_initializer(units, count, base, constants):
+    """The initializer of a bias of `count` blocks of `units`: the `base`
+    initializer's values, except in the blocks `constants` names (`{block:
+    value}`), which hold that value (`unit_forget_bias`'s ones)."""
+
+    def initializer(shape, dtype=None):
+        return ops.concatenate(
+            [
+                initializers.Constant(constants[block])((units,), dtype)
+                if block in constants
+                else base((units,), dtype=dtype)
+                for block in range(count)
+            ]
+        )
+
+    return initializer
+
+
 class LSTMCellBase(DenseGatesCell):
     """Base of the cells with a cell state `c`: states `[h, c]`.
 
@@ -145,19 +163,9 @@ class LSTMCellBase(DenseGatesCell):
         `bias_initializer`'s values, except in the blocks `constants` names
         (`{block: value}`), which hold that value (`unit_forget_bias`'s
         ones)."""
-        units, base = self.units, self.bias_initializer
-
-        def initializer(shape, dtype=None):
-            return ops.concatenate(
-                [
-                    initializers.Constant(constants[block])((units,), dtype)
-                    if block in constants
-                    else base((units,), dtype=dtype)
-                    for block in range(count)
-                ]
-            )
-
-        return initializer
+        return blocks_initializer(
+            self.units, count, self.bias_initializer, constants
+        )
 
     def fused_lstm(
         self, inputs, initial_states, mask, training, return_sequences=True

@@ -289,27 +289,32 @@ def test_regularizers_add_losses_and_constraints_apply(variant):
     )
     x, y = sample(10), np.ones((BATCH, 1), "float32")
     model(x)
-    # (The Clockwork RNN's recurrent kernel comes in blocks, each
-    # regularized.)
-    regularized = [
-        w
-        for w in layer.weights
-        for name in names
-        if re.fullmatch(rf"{name}(_kernel)?(_\d+)?", w.name)
-    ]
-    expected_count = (
-        len(regularized) + 1 + (1 if extra else 0) * len(layer.weights[3:])
-    )
-    assert len(model.losses) == expected_count
+    # Each kernel, recurrent kernel and bias is regularized and constrained,
+    # however many a layer has (the Clockwork RNN's recurrent kernel comes
+    # in blocks; the Depth-Gated and Grid LSTMs have some per layer).
+    governed = [w for w in layer.weights if weight_kind(w.name) in names]
+    peepholes = layer.weights[3:] if extra else []
+    assert len(model.losses) == len(governed) + 1 + len(peepholes)
     for loss in model.losses:
         assert float(to_numpy(loss)) > 0
     model.compile(keras.optimizers.SGD(1.0), "mse")
     model.fit(x, y, epochs=1, verbose=0)
-    constrained = layer.weights[: len(names)] + (
-        layer.weights[3:] if extra else []
-    )
-    for weight in constrained:
+    for weight in governed + peepholes:
         assert np.all(to_numpy(weight) >= 0), weight.name
+
+
+def weight_kind(name):
+    """ "kernel", "recurrent" or "bias": which of the three a weight is by
+    its name (`recurrent_kernel_2`, `time_bias_0`, ...), or None."""
+    name = re.sub(r"_\d+$", "", name)
+    for suffix, kind in (
+        ("recurrent_kernel", "recurrent"),
+        ("kernel", "kernel"),
+        ("bias", "bias"),
+    ):
+        if name.endswith(suffix):
+            return kind
+    return None
 
 
 @pytest.mark.parametrize("variant", ALL)
