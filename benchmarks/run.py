@@ -111,6 +111,7 @@ SUITES = {
             "keras.SimpleRNN",
             "ClockworkRNN",
             "DepthGatedLSTM",
+            "GridLSTM",
         ],
         [100],
     ),

@@ -48,8 +48,8 @@ SAVE_THEN_LOAD = textwrap.dedent(
         model, inputs = make_model(), make_inputs()
         model.save(os.path.join(saved, "model.keras"))
         np.savez(os.path.join(saved, "inputs.npz"), *inputs)
-        feed = inputs[0] if len(inputs) == 1 else inputs
-        np.save(os.path.join(saved, "want.npy"), model.predict(feed, verbose=0))
+        want = test_saving.outputs_of(name, model, inputs)
+        np.save(os.path.join(saved, "want.npy"), want)
     open(os.path.join(folder, this, "done"), "w").close()
 
     deadline = time.monotonic() + 300
@@ -64,9 +64,8 @@ SAVE_THEN_LOAD = textwrap.dedent(
             model = keras.saving.load_model(os.path.join(saved, "model.keras"))
             arrays = np.load(os.path.join(saved, "inputs.npz"))
             inputs = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
-            inputs = inputs[0] if len(inputs) == 1 else inputs
-            predictions = model.predict(inputs, verbose=0)
-            np.save(os.path.join(saved, this + ".npy"), predictions)
+            outputs = test_saving.outputs_of(name, model, inputs)
+            np.save(os.path.join(saved, this + ".npy"), outputs)
     """
 )
 
@@ -231,17 +230,48 @@ def crf_inputs():
     return [tokens.astype("int32")]
 
 
+def vrnn_model():
+    model = keras_recur.models.VRNN(
+        keras_recur.GridLSTMCell(3, tied=True),
+        latent_dim=2,
+        feature_units=3,
+        hidden_units=5,
+        seed=4,
+    )
+    model.build((None, None, 3))
+    return model
+
+
+def vrnn_inputs():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 6, 3)).astype("float32")
+    # The latent draws, fixed: each backend's random numbers differ.
+    return [x, rng.normal(size=(4, 6, 2)).astype("float32")]
+
+
 MODELS = {
     "recurrent_layers": (build_model, recurrent_inputs),
     "attention_decoder": (attention_model, attention_inputs),
     "luong_decoder": (luong_model, attention_inputs),
     # Its output is the Viterbi tags, which must come out the same.
     "crf": (crf_model, crf_inputs),
+    # Its output is its ELBO per sequence, at given latent draws.
+    "vrnn": (vrnn_model, vrnn_inputs),
 }
 # What moves between backends: every recurrent layer, the decoder (Luong's
 # differs from Bahdanau's in its mechanism's weights only, saved and loaded
-# on each backend by test_save_and_load) and the CRF.
-ACROSS_BACKENDS = ("recurrent_layers", "attention_decoder", "crf")
+# on each backend by test_save_and_load), the CRF and the VRNN.
+ACROSS_BACKENDS = ("recurrent_layers", "attention_decoder", "crf", "vrnn")
+
+
+def outputs_of(name, model, inputs):
+    """What a model of MODELS computes on its inputs, as NumPy: its
+    predictions, or the VRNN's ELBO at the inputs' latent draws."""
+    if name == "vrnn":
+        x, noise = inputs
+        return to_numpy(model.elbo(x, noise=noise))
+    feed = inputs[0] if len(inputs) == 1 else inputs
+    return model.predict(feed, verbose=0)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -249,13 +279,14 @@ def test_save_and_load(tmp_path, name):
     make_model, make_inputs = MODELS[name]
     model = make_model()
     inputs = make_inputs()
-    feed = inputs[0] if len(inputs) == 1 else inputs
-    want = model.predict(feed, verbose=0)
+    want = outputs_of(name, model, inputs)
     path = str(tmp_path / "model.keras")
     model.save(path)
 
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(loaded.predict(feed, verbose=0), want, atol=1e-6)
+    np.testing.assert_allclose(
+        outputs_of(name, loaded, inputs), want, atol=1e-6
+    )
     for original, restored in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(to_numpy(original), to_numpy(restored))
 

@@ -182,7 +182,9 @@ def grid_gates(kernel, bias, recurrent_kernel=None):
     return w
 
 
-def _grid(depth=2, tied=False, priority="depth", hidden_form="paper"):
+def grid_reference(depth=2, tied=False, priority="depth", hidden_form="paper"):
+    """`Variant.reference` of a GridLSTM with these options."""
+
     def build(values, recurrent_mask=1.0):
         # input_kernel, then per block and dimension kernel, recurrent
         # kernel and bias (one block when tied).
@@ -304,22 +306,18 @@ VARIANTS = {
         | {"depth", "coupled_forget_gate", "use_peepholes", "input_depth_gate"},
     ),
     "grid": Variant(
-        keras_recur.GridLSTM, {}, _grid(), keras.layers.LSTM, GRID_ARGUMENTS
+        keras_recur.GridLSTM,
+        {},
+        grid_reference(),
+        keras.layers.LSTM,
+        GRID_ARGUMENTS,
     ),
     # Tied weights, the time dimension prioritised, the usual LSTM's hidden
     # vector: the equations differ, the wrapper is the same.
     "grid_tied_time": Variant(
         keras_recur.GridLSTM,
         {"depth": 3, "tied": True, "priority": "time", "hidden_form": "lstm"},
-        _grid(3, True, "time", "lstm"),
-        keras.layers.LSTM,
-        GRID_ARGUMENTS,
-        usage=False,
-    ),
-    "grid_parallel": Variant(
-        keras_recur.GridLSTM,
-        {"priority": None},
-        _grid(2, False, None),
+        grid_reference(3, True, "time", "lstm"),
         keras.layers.LSTM,
         GRID_ARGUMENTS,
         usage=False,

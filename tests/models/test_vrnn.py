@@ -264,6 +264,31 @@ def test_saves_fits_and_generates_with_a_seed(tmp_path):
     assert ((means > 0) & (means < 1)).all()
 
 
+# float16, where Keras scales the loss (bfloat16 differs in the compute
+# dtype alone, which every layer's mixed-precision test covers).
+@pytest.mark.parametrize("policy", ["mixed_float16"])
+def test_mixed_precision_computes_in_half_with_float32_weights(policy):
+    rng = np.random.default_rng(9)
+    model = make_model()
+    x = rng.normal(size=(2, STEPS, FEATURES)).astype("float32")
+    noise = rng.normal(size=(2, STEPS, LATENT)).astype("float32")
+    want = to_numpy(model.elbo_terms(x, noise=noise)["kl"])
+    keras.config.set_dtype_policy(policy)
+    half = make_model()
+    half.set_weights(model.get_weights())
+    terms = half.elbo_terms(x, noise=noise)
+    assert all(w.dtype == "float32" for w in half.weights)
+    compute = policy.removeprefix("mixed_")
+    assert keras.backend.standardize_dtype(terms["parameters"].dtype) == compute
+    # Close to the float32 model's, at half precision's resolution.
+    kl = to_numpy(terms["kl"]).astype("float64")
+    np.testing.assert_allclose(kl, want, rtol=5e-2, atol=5e-2)
+    # And it trains so (Keras scales the float16 loss).
+    half.compile(keras.optimizers.Adam(1e-2))
+    history = half.fit(x, epochs=2, batch_size=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
 @backend_free
 @pytest.mark.parametrize(
     "arguments, error, message",

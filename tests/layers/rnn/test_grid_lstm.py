@@ -5,7 +5,8 @@ grid is one (the first block's time dimension; a 1-D block with the usual
 hidden vector is keras.layers.LSTMCell with no recurrent input), and their
 gradients against central finite differences. The generic equation,
 gradient, usage and saving tests run on the 2-D layer's variants
-(tests/variants.py: "grid", "grid_tied_time", "grid_parallel")."""
+(tests/variants.py: "grid", and "grid_tied_time" for tied weights, the time
+dimension first and the usual hidden vector)."""
 
 import keras
 import numpy as np
@@ -18,6 +19,7 @@ from tests.testing import backend_free
 from tests.testing import randomize
 from tests.testing import to_numpy
 from tests.variants import grid_gates
+from tests.variants import grid_reference
 
 UNITS, FEATURES = 4, 3
 
@@ -122,6 +124,29 @@ def test_first_blocks_time_dimension_is_keras_lstm_on_the_projected_input():
     *_, time_h, time_m = layer(x, mask=mask)
     np.testing.assert_allclose(to_numpy(time_h), to_numpy(h), atol=1e-5)
     np.testing.assert_allclose(to_numpy(time_m), to_numpy(c), atol=1e-5)
+
+
+def test_no_priority_computes_both_dimensions_from_the_incoming_vectors():
+    # Section 3.1 without 3.2: both LSTMs of a block read the same H.
+    rng = np.random.default_rng(6)
+    layer = keras_recur.GridLSTM(
+        UNITS, depth=2, priority=None, return_sequences=True, return_state=True
+    )
+    layer.build((None, None, FEATURES))
+    randomize(layer, rng)
+    x = rng.normal(size=(3, 5, FEATURES)).astype("float32")
+    mask = np.arange(5)[None] < np.array([[5], [3], [1]])
+    states = [
+        rng.normal(0, 0.5, (3, UNITS)).astype("float32") for _ in range(5)
+    ]
+    got = layer(x, initial_state=states, mask=mask)
+    step = grid_reference(priority=None)(
+        [np.asarray(w, np.float64) for w in layer.get_weights()]
+    )
+    outputs, final = reference.run(step, x, states, mask)
+    np.testing.assert_allclose(to_numpy(got[0]), outputs, atol=2e-5)
+    for got_state, want in zip(got[1:], final):
+        np.testing.assert_allclose(to_numpy(got_state), want, atol=2e-5)
 
 
 def test_tied_weights_are_one_block_repeated():
