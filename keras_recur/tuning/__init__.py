@@ -32,6 +32,7 @@ import warnings
 
 from keras_recur.tuning.data import make_windows
 from keras_recur.tuning.hypermodels import CELLS
+from keras_recur.tuning.hypermodels import ElapsedTime
 from keras_recur.tuning.hypermodels import RecurrentHyperModel
 from keras_recur.tuning.hypermodels import Seq2SeqHyperModel
 from keras_recur.tuning.hypermodels import SequenceClassifier
@@ -84,6 +85,7 @@ def is_worker():
 
 __all__ = [
     "CELLS",
+    "ElapsedTime",
     "Range",
     "RecurrentHyperModel",
     "ResultsTable",

@@ -56,10 +56,24 @@ def _check_learning_rate(argument, value):
     return float(value)
 
 
-class _ElapsedTime(keras.callbacks.Callback):
+class ElapsedTime(keras.callbacks.Callback):
     """Adds `fit_seconds`, the wall time since training began, to the
     epoch logs, so that the tuner records each trial's time with its
-    metrics (on a distributed worker too)."""
+    metrics (on a distributed worker too) and `ResultsTable` shows it. The
+    hypermodels here add it to every fit; a hypermodel of your own adds it
+    to its `fit`'s callbacks.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> history = model.fit(
+    ...     np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
+    ...     callbacks=[keras_recur.tuning.ElapsedTime()],
+    ... )
+    >>> len(history.history["fit_seconds"])
+    2
+    """
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
@@ -335,7 +349,7 @@ class RecurrentHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, **kwargs):
         """`model.fit`, recording each epoch's elapsed time as
         `fit_seconds` next to the metrics."""
-        callbacks = [_ElapsedTime(), *(kwargs.pop("callbacks", None) or [])]
+        callbacks = [ElapsedTime(), *(kwargs.pop("callbacks", None) or [])]
         with self._scope():
             return model.fit(*args, callbacks=callbacks, **kwargs)
 

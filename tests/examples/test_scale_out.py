@@ -186,21 +186,32 @@ DATA_PARALLEL = textwrap.dedent(
 @pytest.mark.skipif(
     BACKEND != "jax", reason="keras.distribution.DataParallel is JAX-only"
 )
-def test_data_parallel_trial_matches_one_device(tmp_path):
-    results = {}
-    for mode in ("single", "parallel"):
-        done = subprocess.run(
-            [sys.executable, "-c", DATA_PARALLEL, mode, str(tmp_path / mode)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=environment(
-                XLA_FLAGS="--xla_force_host_platform_device_count=2"
-            ),
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
-    single, parallel = results["single"], results["parallel"]
+def test_data_parallel_trial_matches_one_device(tmp_path, monkeypatch, capsys):
+    # One device: the script in this process (its one CPU device). Two
+    # devices need XLA's flag before JAX starts: a new process, compiling
+    # with this one's XLA flags (tox.ini says why they are set).
+    monkeypatch.setattr(sys, "argv", ["-c", "single", str(tmp_path / "one")])
+    exec(DATA_PARALLEL, {"__name__": "__main__"})
+    single = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    flags = os.environ.get("XLA_FLAGS", "")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DATA_PARALLEL,
+            "parallel",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment(
+            XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count=2"
+        ),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    parallel = json.loads(done.stdout.strip().splitlines()[-1])
+    assert single["devices"] == 1
     assert parallel["devices"] == 2
     assert parallel["batch_shards"] == [8, 8]
     assert parallel["score"] == pytest.approx(single["score"], rel=1e-4)
