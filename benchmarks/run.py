@@ -75,6 +75,9 @@ def _layers():
         "decoder+Bahdanau": ("decoder", 3),
         "decoder+Luong": ("decoder", 3),
     }
+    # The variational RNN (keras_recur.models.VRNN) over a GRU cell: a
+    # model trained on its own loss, timed as a layer is.
+    layers["VRNN"] = ("gru", 3)
     for name, record in _catalogue().CELLS.items():
         if record.keras_own:
             continue
@@ -112,6 +115,7 @@ SUITES = {
             "ClockworkRNN",
             "DepthGatedLSTM",
             "GridLSTM",
+            "VRNN",
         ],
         [100],
     ),
@@ -160,6 +164,17 @@ def keras_layer(name, units, features):
         )
     if name.startswith("decoder+"):
         return attention_decoder(name, units, features)
+    if name == "VRNN":
+        import keras_recur
+
+        # Its feature extractors and encoder as wide as its GRU; 16 latent
+        # dimensions.
+        return keras_recur.models.VRNN(
+            keras_recur.GRUCell(units),
+            latent_dim=16,
+            feature_units=units,
+            hidden_units=units,
+        )
     keras_layers = {
         "keras.LSTM": keras.layers.LSTM,
         "keras.GRU": keras.layers.GRU,
@@ -250,16 +265,22 @@ class KerasRunner:
             return after["peak"] - before["current"]
         return self._jax_gradient_temp_bytes()
 
+    def jax_loss(self, predicted, y, losses):
+        """The training loss from the model's stateless outputs."""
+        import jax
+
+        return jax.numpy.mean((predicted - y) ** 2)
+
     def _jax_gradient_temp_bytes(self):
         import jax
 
         model = self.model
 
         def loss(trainable, non_trainable, x, y):
-            predicted, _ = model.stateless_call(
-                trainable, non_trainable, x, training=True
+            predicted, _, losses = model.stateless_call(
+                trainable, non_trainable, x, training=True, return_losses=True
             )
-            return jax.numpy.mean((predicted - y) ** 2)
+            return self.jax_loss(predicted, y, losses)
 
         compiled = (
             jax.jit(jax.grad(loss))
@@ -272,6 +293,24 @@ class KerasRunner:
             .compile()
         )
         return compiled.memory_analysis().temp_size_in_bytes
+
+
+class VRNNRunner(KerasRunner):
+    """The VRNN: trained on its negative ELBO (through `add_loss`), so no
+    head and no targets; inference draws its latent samples."""
+
+    def __init__(self, name, x, y, units):
+        import keras
+
+        self.model = keras_layer(name, units, x.shape[-1])
+        self.model.compile(keras.optimizers.Adam(1e-3))
+        self.x, self.y = x, y
+
+    def train(self):
+        self.model.train_on_batch(self.x)
+
+    def jax_loss(self, predicted, y, losses):
+        return sum(losses)
 
 
 class TorchRunner:
@@ -362,6 +401,8 @@ def worker(args):
             continue
         raw_torch = name.startswith("torch") and not in_keras
         runner_class = TorchRunner if raw_torch else KerasRunner
+        if name == "VRNN":
+            runner_class = VRNNRunner
         units = args.units
         if args.same_weights:
             units = matched_units(name, target, args.features)
