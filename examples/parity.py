@@ -15,7 +15,8 @@ that bring its weight count closest to the grid's
 --solved, and its training stops there. For each network and k a grid
 search tries each learning rate of --learning-rates (keras-tuner, the same
 seed), scored by validation accuracy; a network that fails a k is not tried
-at larger ones. Writes parity.md (per k and network: solved or not, its best
+at larger ones (so it runs on one machine, not as a distributed search).
+Writes parity.md (per k and network: solved or not, its best
 accuracy, the strings seen until solved), parity.png (best accuracy against
 k), a trial table and plot per search, and results.json to --out.
 
@@ -138,6 +139,15 @@ def parse_arguments():
             f"--solved must be an accuracy in (0.5, 1]. "
             f"Received: --solved={args.solved}"
         )
+    if "KERASTUNER_ORACLE_IP" in os.environ:
+        # Which k comes next depends on the last search's outcome, which a
+        # worker learns only after the chief: one machine.
+        raise ValueError(
+            "examples/parity.py runs its searches one after another on one "
+            "machine (each k follows from the last): unset "
+            "KERASTUNER_ORACLE_IP. Received: KERASTUNER_ORACLE_IP="
+            f"{os.environ['KERASTUNER_ORACLE_IP']}"
+        )
     if args.max_bits < args.start:
         raise ValueError(
             f"--max-bits must be at least --start ({args.start}). "
@@ -238,8 +248,6 @@ def main():
                 validation_data=validation,
                 stop=Solved(args.solved),
             )
-            if tuning.is_worker():
-                continue
             common.report(
                 tuner,
                 args,
@@ -267,8 +275,6 @@ def main():
             if strings is None:
                 failed.add(name)
         bits += args.step
-    if tuning.is_worker():
-        return
 
     rows = []
     for name in NETWORKS:

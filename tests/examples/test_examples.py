@@ -525,6 +525,16 @@ def test_deep_stacks_quick(tmp_path):
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["fit_seconds"] > 0
 
 
+@ARGUMENT_CHECKS
+def test_parity_refuses_a_distributed_search_by_name(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    with pytest.raises(ValueError, match="KERASTUNER_ORACLE_IP=127.0.0.1"):
+        run_in_this_process(
+            monkeypatch, "parity.py", "--out", str(tmp_path / "never")
+        )
+    assert not (tmp_path / "never").exists()
+
+
 @backend_free
 def test_timing_generate_targets_and_reads_the_spike_after_the_second(
     monkeypatch,
