@@ -90,12 +90,18 @@ def numeric_gradient(loss, values, index, eps=1e-6):
     """Central differences of `loss(values)` w.r.t. `values[index]`."""
     grad = np.zeros_like(values[index])
     for position in np.ndindex(grad.shape):
-        shifted = [v.copy() for v in values]
-        shifted[index][position] += eps
-        up = loss(shifted)
-        shifted[index][position] -= 2 * eps
-        grad[position] = (up - loss(shifted)) / (2 * eps)
+        grad[position] = numeric_partial(loss, values, index, position, eps)
     return grad
+
+
+def numeric_partial(loss, values, index, position, eps=1e-6):
+    """The central difference of `loss(values)` w.r.t. one entry,
+    `values[index][position]`."""
+    shifted = [v.copy() for v in values]
+    shifted[index][position] += eps
+    up = loss(shifted)
+    shifted[index][position] -= 2 * eps
+    return (up - loss(shifted)) / (2 * eps)
 
 
 def gradients(loss_fn, variables):

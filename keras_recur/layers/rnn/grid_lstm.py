@@ -272,28 +272,23 @@ class GridLSTMCell(LSTMCellBase):
             time_h, time_m = states[index], states[index + 1]
             if mask is not None:
                 time_h = time_h * mask
-            if self.priority == "depth":
-                new_time = self.transform(
-                    block, "time", time_h, depth_h, time_m
-                )
-                depth_h, depth_m = self.transform(
-                    block, "depth", new_time[0], depth_h, depth_m
-                )
-            elif self.priority == "time":
+            if self.priority == "time":
                 new_depth = self.transform(
                     block, "depth", time_h, depth_h, depth_m
                 )
                 new_time = self.transform(
                     block, "time", time_h, new_depth[0], time_m
                 )
-                depth_h, depth_m = new_depth
             else:
                 new_time = self.transform(
                     block, "time", time_h, depth_h, time_m
                 )
-                depth_h, depth_m = self.transform(
-                    block, "depth", time_h, depth_h, depth_m
+                # Depth's priority: its LSTM reads the new time vector.
+                time_read = new_time[0] if self.priority == "depth" else time_h
+                new_depth = self.transform(
+                    block, "depth", time_read, depth_h, depth_m
                 )
+            depth_h, depth_m = new_depth
             new_states[:0] = list(new_time)
         return depth_h, [depth_h, *new_states]
 

@@ -159,10 +159,8 @@ class LSTMCellBase(DenseGatesCell):
         return self.blocks_initializer(self.gate_count, {self.forget_block: 1})
 
     def blocks_initializer(self, count, constants):
-        """The initializer of a bias of `count` blocks of `units`: the
-        `bias_initializer`'s values, except in the blocks `constants` names
-        (`{block: value}`), which hold that value (`unit_forget_bias`'s
-        ones)."""
+        """The module's `blocks_initializer` with this cell's units and
+        `bias_initializer`."""
         return blocks_initializer(
             self.units, count, self.bias_initializer, constants
         )
