@@ -49,6 +49,18 @@ def check_positive_int(argument, value):
         )
 
 
+def check_token(argument, value, vocabulary_size):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not 0 <= value < vocabulary_size
+    ):
+        raise ValueError(
+            f"`{argument}` must be a token id in [0, {vocabulary_size}). "
+            f"Received: {argument}={value!r}"
+        )
+
+
 def check_rate(argument, value):
     if (
         isinstance(value, bool)

@@ -97,10 +97,12 @@ def scan(step, states, xs, unroll=False, prepare=None):
     """Runs `step(states, xs_t) -> (states, ys_t)` along the leading (time)
     axis of `xs`, a tensor or a nest of them.
 
-    `states` is a list of tensors; `ys_t` a tuple of tensors collected at
-    every step. Returns the final states and the tuple of `ys` stacked
-    time-major. A compiled loop on TensorFlow and JAX; a Python loop on
-    eager PyTorch (the least overhead there) and with `unroll`.
+    `states` is a nest of tensors (a list, or a dict naming what the loop
+    carries), which `step` returns in the same structure; `ys_t` a tuple
+    of tensors collected at every step. Returns the final states and the
+    tuple of `ys` stacked time-major. A compiled loop on TensorFlow and
+    JAX; a Python loop on eager PyTorch (the least overhead there) and with
+    `unroll`.
 
     `prepare`, if given, maps the inputs to what `step` takes, step by step
     (it must also compute every step at once, over the leading time axis):

@@ -18,7 +18,7 @@ def scan(step, states, xs, prepare=None):
     if prepare is not None:
         step = prepared_step(step, prepare)
     states, ys = ops.scan(lambda c, x: tuple(step(c, x)), states, xs)
-    return list(states), tuple(ys)
+    return states, tuple(ys)
 
 
 def prepared_step(step, prepare):

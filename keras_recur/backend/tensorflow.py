@@ -39,14 +39,14 @@ def scan(step, states, xs, prepare=None):
 
     # The first step runs outside the loop: it gives the collected tensors'
     # dtypes and shapes, which XLA needs before the loop.
-    states, first = step(list(states), read(0))
+    states, first = step(states, read(0))
     collected = [
         tf.TensorArray(y.dtype, size=steps, element_shape=y.shape).write(0, y)
         for y in first
     ]
 
     def body(t, states, collected):
-        new_states, ys_t = step(list(states), read(t))
+        new_states, ys_t = step(states, read(t))
         collected = [c.write(t, y) for c, y in zip(collected, ys_t)]
         return t + 1, new_states, collected
 
@@ -56,7 +56,7 @@ def scan(step, states, xs, prepare=None):
         (1, states, collected),
         maximum_iterations=steps - 1,
     )
-    return list(states), tuple(c.stack() for c in collected)
+    return states, tuple(c.stack() for c in collected)
 
 
 # Each object's compiled methods, kept while the object lives.
