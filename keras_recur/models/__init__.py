@@ -19,6 +19,7 @@ from keras_recur.models.decoding import Greedy
 from keras_recur.models.decoding import KerasHubSampler
 from keras_recur.models.decoding import Sampling
 from keras_recur.models.decoding import Strategy
+from keras_recur.models.generation import generate
 from keras_recur.models.reservoir import fit_readout
 from keras_recur.models.seq2seq import Seq2Seq
 from keras_recur.models.tagger import Tagger
@@ -37,4 +38,5 @@ __all__ = [
     "Strategy",
     "Tagger",
     "fit_readout",
+    "generate",
 ]
