@@ -128,10 +128,10 @@ def generate(
             "`prompt` must be int tokens (batch, steps), one step at least. "
             f"Received: prompt.shape={tuple(prompt.shape)}"
         )
-    if "int" not in str(prompt.dtype):
+    dtype = keras.backend.standardize_dtype(prompt.dtype)
+    if "int" not in dtype:
         raise TypeError(
-            f"`prompt` must hold int tokens. Received: prompt.dtype="
-            f"{prompt.dtype}"
+            f"`prompt` must hold int tokens. Received: prompt.dtype={dtype}"
         )
     prompt = ops.cast(prompt, "int32")
     if prompt_mask is None:
@@ -211,14 +211,6 @@ def _stack_of(model):
                     f"Received: model={model.name!r}"
                 )
             inputs = [layer.output]
-    recurrent = [
-        layer for layer in layers if isinstance(layer, keras.layers.RNN)
-    ]
-    if not recurrent:
-        raise ValueError(
-            "`model` must hold a recurrent layer. "
-            f"Received: model={model.name!r}"
-        )
     for layer in layers:
         problem = None
         if isinstance(layer, keras.Model):
@@ -234,6 +226,11 @@ def _stack_of(model):
                 f"`model` cannot be stepped one token at a time: its layer "
                 f"{layer.name!r} {problem}. Received: model={model.name!r}"
             )
+    if not any(isinstance(layer, keras.layers.RNN) for layer in layers):
+        raise ValueError(
+            "`model` must hold a recurrent layer. "
+            f"Received: model={model.name!r}"
+        )
     return layers
 
 
