@@ -1,6 +1,7 @@
 """The benchmark scripts keep working (smoke runs; no time is asserted)."""
 
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -75,6 +76,15 @@ def test_decoding_benchmark_smoke_run_writes_its_table(tmp_path):
     for decoder in ("greedy", "sample", "beam search (width 4)", "4 best"):
         assert decoder in report
     assert "| greedy | " in report and "| 1.00x |" in report
+
+
+@backend_free
+def test_generation_benchmark_smoke_run_writes_its_table(tmp_path):
+    smoke_run("generation.py", tmp_path)
+    report = (tmp_path / "generation.md").read_text()
+    # Stepped and re-run generation agree on the tokens, for each layer.
+    for layer in ("GRU", "keras.LSTM"):
+        assert re.search(rf"\| {re.escape(layer)} \| .* \| yes \|", report)
 
 
 # The canon suite's equal weight counts and its table are the script's own

@@ -18,6 +18,7 @@ pytestmark = backend_free
 
 FUNCTIONS = [
     keras_recur.models.fit_readout,
+    keras_recur.models.generate,
     keras_recur.allowed_transitions,
     keras_recur.tag_schemes.spans,
 ]
@@ -27,6 +28,15 @@ PUBLIC += [
     keras_recur.models.Seq2Seq,
     keras_recur.models.Tagger,
     keras_recur.metrics.SpanF1,
+]
+# The decoding strategies: plain classes (not layers: nothing to call or
+# save), with their arguments documented and their examples run.
+STRATEGIES = [
+    keras_recur.models.Strategy,
+    keras_recur.models.Greedy,
+    keras_recur.models.Sampling,
+    keras_recur.models.BeamSearch,
+    keras_recur.models.KerasHubSampler,
 ]
 try:  # keras-tuner is an extra; tox's keras-oldest runs without it
     from keras_recur import tuning
@@ -60,6 +70,20 @@ def test_docstring_sections_and_example_run(cls):
     for test in tests:
         runner.run(test)
     assert runner.failures == 0
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda c: c.__name__)
+def test_strategy_documents_and_runs_its_example(strategy):
+    assert "Args:" in strategy.__doc__
+    globs = {"keras_recur": keras_recur}
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for test in doctest.DocTestFinder(recurse=False).find(
+        strategy, globs=globs
+    ):
+        runner.run(test)
+    assert runner.failures == 0
+    if strategy not in (keras_recur.models.Strategy,):
+        assert "Example:" in strategy.__doc__
 
 
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
@@ -115,7 +139,7 @@ def documented_arguments(cls):
 
 @pytest.mark.parametrize(
     "cls",
-    [*PUBLIC, *HYPERMODELS],
+    [*PUBLIC, *HYPERMODELS, *STRATEGIES],
     ids=lambda c: c.__name__,
 )
 def test_every_argument_is_documented_and_exists(cls):

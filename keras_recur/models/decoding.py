@@ -236,9 +236,11 @@ class Greedy(Strategy):
     """Greedy decoding: the most likely allowed token at every step.
 
     Args:
-        **rules: The rules every strategy takes (see `Strategy`):
-            `min_length`, `no_repeat_ngram_size`, `repetition_penalty`,
-            `banned_tokens`, `forced_tokens`.
+        min_length: See `Strategy` (the rules of every strategy).
+        no_repeat_ngram_size: See `Strategy`.
+        repetition_penalty: See `Strategy`.
+        banned_tokens: See `Strategy`.
+        forced_tokens: See `Strategy`.
 
     Example:
 
@@ -246,6 +248,23 @@ class Greedy(Strategy):
     >>> strategy.repetition_penalty
     1.2
     """
+
+    def __init__(
+        self,
+        *,
+        min_length=0,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
+        banned_tokens=(),
+        forced_tokens=None,
+    ):
+        super().__init__(
+            min_length=min_length,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
+            banned_tokens=banned_tokens,
+            forced_tokens=forced_tokens,
+        )
 
     def choose(self, log_probs, noise):
         return ops.argmax(log_probs, axis=-1)
@@ -268,7 +287,11 @@ class Sampling(Strategy):
             `keras.random.SeedGenerator` (new tokens at every decoding, in
             a reproducible order). Default: `None`, Keras' global seed
             generator (under jit on JAX, pass an int).
-        **rules: See `Strategy`.
+        min_length: See `Strategy` (the rules of every strategy).
+        no_repeat_ngram_size: See `Strategy`.
+        repetition_penalty: See `Strategy`.
+        banned_tokens: See `Strategy`.
+        forced_tokens: See `Strategy`.
 
     Example:
 
@@ -284,9 +307,25 @@ class Sampling(Strategy):
     """
 
     def __init__(
-        self, temperature=1.0, top_k=None, top_p=1.0, seed=None, **rules
+        self,
+        temperature=1.0,
+        top_k=None,
+        top_p=1.0,
+        seed=None,
+        *,
+        min_length=0,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
+        banned_tokens=(),
+        forced_tokens=None,
     ):
-        super().__init__(**rules)
+        super().__init__(
+            min_length=min_length,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
+            banned_tokens=banned_tokens,
+            forced_tokens=forced_tokens,
+        )
         check_positive_float("temperature", temperature)
         if top_k is not None:
             check_positive_int("top_k", top_k)
@@ -379,7 +418,11 @@ class BeamSearch(Strategy):
             normalisation is bounded by its value at `max_length`; the
             coverage term by 0). The result is the same as without it;
             only the steps after are saved. Default: `True`.
-        **rules: See `Strategy`.
+        min_length: See `Strategy` (the rules of every strategy).
+        no_repeat_ngram_size: See `Strategy`.
+        repetition_penalty: See `Strategy`.
+        banned_tokens: See `Strategy`.
+        forced_tokens: See `Strategy`.
 
     Example:
 
@@ -409,9 +452,20 @@ class BeamSearch(Strategy):
         num_groups=1,
         diversity_strength=0.0,
         early_stopping=True,
-        **rules,
+        *,
+        min_length=0,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
+        banned_tokens=(),
+        forced_tokens=None,
     ):
-        super().__init__(**rules)
+        super().__init__(
+            min_length=min_length,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
+            banned_tokens=banned_tokens,
+            forced_tokens=forced_tokens,
+        )
         check_positive_int("beam_width", beam_width)
         check_non_negative_float("length_penalty", length_penalty)
         check_non_negative_float("coverage_penalty", coverage_penalty)
@@ -480,11 +534,38 @@ class KerasHubSampler(Strategy):
 
     Args:
         sampler: The KerasHub sampler.
-        **rules: See `Strategy`.
+        min_length: See `Strategy` (the rules of every strategy).
+        no_repeat_ngram_size: See `Strategy`.
+        repetition_penalty: See `Strategy`.
+        banned_tokens: See `Strategy`.
+        forced_tokens: See `Strategy`.
+
+    Example:
+
+    ```python
+    strategy = keras_recur.models.KerasHubSampler(
+        keras_hub.samplers.TopKSampler(k=5, seed=1), repetition_penalty=1.2
+    )
+    ```
     """
 
-    def __init__(self, sampler, **rules):
-        super().__init__(**rules)
+    def __init__(
+        self,
+        sampler,
+        *,
+        min_length=0,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
+        banned_tokens=(),
+        forced_tokens=None,
+    ):
+        super().__init__(
+            min_length=min_length,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
+            banned_tokens=banned_tokens,
+            forced_tokens=forced_tokens,
+        )
         self.sampler = sampler
 
     def initial_state(self):

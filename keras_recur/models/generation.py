@@ -112,6 +112,11 @@ def generate(
     ... )
     >>> tuple(sampled.tokens.shape)
     (2, 4)
+
+    Reference:
+
+    - Graves (2013). Generating sequences with recurrent neural networks.
+      <https://arxiv.org/abs/1308.0850>
     """
     layers = _stack_of(model)
     check_bool("from_logits", from_logits)
