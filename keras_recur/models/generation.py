@@ -209,7 +209,15 @@ def _stack_of(model):
         # A functional model: each layer reads the one before.
         inputs = model.inputs
         for layer in layers:
-            if len(inputs) != 1 or layer.input is not inputs[0]:
+            given = keras.tree.flatten(layer.input)
+            # A layer given a mask (a recurrent one after a masking
+            # embedding) lists it among its inputs.
+            masks = [g for g in given[1:] if g.dtype == "bool"]
+            if (
+                len(inputs) != 1
+                or given[0] is not inputs[0]
+                or len(masks) != len(given) - 1
+            ):
                 raise ValueError(
                     "`model` must be a chain of layers, each reading the one "
                     f"before: layer {layer.name!r} is not. "

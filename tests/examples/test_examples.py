@@ -624,6 +624,38 @@ def test_vrnn_digits_quick(tmp_path):
         assert 10 < row["nats_per_image"] < 150 and row["fit_seconds"] > 0
 
 
+@ONCE
+def test_char_lm_quick(tmp_path):
+    stdout = run_example(
+        "char_lm.py",
+        "--quick",
+        *("--cells", "GRU,MinGRU", "--learning-rates", "0.01"),
+        *("--temperatures", "0.5,1.0", "--out", str(tmp_path)),
+    )
+    results = check_outputs(
+        tmp_path, ["char_lm.md", "trials.md"], ["trials.png"]
+    )
+    scores = results["scores"]
+    assert list(scores) == ["GRU", "MinGRU"]
+    # An embedding of 99 x 32, the GRU's 3 (16 (32 + 16) + 2 x 16) weights
+    # (Keras' reset_after biases), and the softmax's 16 x 99 + 99.
+    assert scores["GRU"]["weights"] == 99 * 32 + 3 * (16 * 48 + 32) + 17 * 99
+    # Two epochs on 24,000 characters already beat the uniform guess over
+    # the 99 tokens (6.63 bits) and fall short of the best models'.
+    for row in scores.values():
+        assert 2.0 < row["test_bits_per_character"] < 6.63
+    samples = results["samples"]
+    assert list(samples) == ["greedy", "temperature 0.5", "temperature 1"]
+    prompts = ["def ", "import os\n", "class Parser:\n    def "]
+    for name, texts in samples.items():
+        # Each prompt, then --sample-length (20) characters, none padding.
+        for text, prompt in zip(texts, prompts):
+            assert text.startswith(prompt), name
+            assert len(text) == len(prompt) + 20, name
+    assert "### temperature 0.5" in (tmp_path / "samples.md").read_text()
+    assert "Search: Running Trial #2" in stdout
+
+
 @backend_free
 def test_mackey_glass_series_solves_its_equation(monkeypatch):
     monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))

@@ -1,0 +1,264 @@
+"""A character-level language model of Python source, per cell: bits per
+character on held-out code, and code sampled at several temperatures.
+
+The corpus is one every Python installation carries: the standard
+library's own source (the top-level modules of the running Python, read in
+sorted order; `--characters` of them). Characters are tokens (printable
+ASCII, newline and tab; any other character is one "unknown" token; 0 is
+padding). The text is split 80 / 10 / 10 into training, validation and
+test text, cut into windows of `--window` characters: each position
+predicts the next character.
+
+A grid search per run tries every cell of `--cells` (keras_recur's and
+`keras.layers.LSTM`) with each learning rate of `--learning-rates`, one
+recurrent layer of `--units` units between an embedding and a softmax,
+scored by the validation loss. The best model of each cell is measured on
+the test text in bits per character (its cross-entropy / ln 2). The best
+model overall then writes code: `keras_recur.models.generate` continues
+three prompts of different lengths (padded) one cell step per character,
+greedily and by sampling at each temperature of `--temperatures`.
+
+Writes char_lm.md (per cell: weights, best learning rate, test bits per
+character, training seconds), samples.md, the trial table and its plot
+(trials.png), and results.json to --out.
+"""
+
+import math
+import os
+import sys
+
+import common
+import keras
+import numpy as np
+
+import keras_recur
+from keras_recur import catalogue
+from keras_recur import tuning
+
+# 0: padding, 1: any other character, then printable ASCII, newline, tab.
+ALPHABET = [chr(c) for c in range(32, 127)] + ["\n", "\t"]
+INDEX = {character: i + 2 for i, character in enumerate(ALPHABET)}
+VOCABULARY = len(ALPHABET) + 2
+PROMPTS = ["def ", "import os\n", "class Parser:\n    def "]
+
+
+def stdlib_text(characters):
+    """The first `characters` characters of the standard library's
+    top-level modules, in sorted order."""
+    folder = os.path.dirname(os.__file__)
+    text, total = [], 0
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(folder, name), encoding="utf-8") as file:
+            source = file.read()
+        text.append(source)
+        total += len(source)
+        if total >= characters:
+            break
+    return "".join(text)[:characters]
+
+
+def encode(text):
+    return np.array([INDEX.get(c, 1) for c in text], "int32")
+
+
+def decode(tokens):
+    return "".join(
+        ALPHABET[t - 2] if t >= 2 else ("?" if t == 1 else "") for t in tokens
+    )
+
+
+def windows(tokens, window):
+    """Non-overlapping (inputs, next characters) windows."""
+    count = (len(tokens) - 1) // window
+    inputs = tokens[: count * window].reshape(count, window)
+    targets = tokens[1 : count * window + 1].reshape(count, window)
+    return inputs, targets
+
+
+class CharacterModel(tuning.RecurrentHyperModel):
+    """An embedding, the searched recurrent stack returning sequences, and
+    a softmax over the characters: a chain `generate` can step."""
+
+    loss = "sparse_categorical_crossentropy"
+    metrics = ()
+
+    def __init__(self, embedding, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding
+
+    def build_model(self, hp):
+        inputs = keras.Input((None,), dtype="int32")
+        embedded = keras.layers.Embedding(
+            VOCABULARY, self.embedding, mask_zero=True
+        )(inputs)
+        states = self.recurrent_stack(hp, embedded, return_sequences=True)
+        outputs = keras.layers.Dense(VOCABULARY, activation="softmax")(states)
+        return keras.Model(inputs, outputs)
+
+
+def parse_arguments():
+    args = common.parser(__doc__, trials=28, epochs=12, out="out/char_lm")
+    args.set_defaults(tuner="grid")
+    args.add_argument(
+        "--cells",
+        default="LSTM,PeepholeLSTM,CoupledLSTM,GRU,MinGRU,MinLSTM,LRU",
+    )
+    args.add_argument("--units", type=common.at_least_one, default=128)
+    args.add_argument("--embedding", type=common.at_least_one, default=32)
+    args.add_argument("--characters", type=common.at_least_one, default=400_000)
+    args.add_argument("--window", type=common.at_least_one, default=100)
+    args.add_argument("--learning-rates", default="0.003,0.01")
+    args.add_argument("--temperatures", default="0.5,0.8,1.0")
+    args.add_argument("--sample-length", type=common.at_least_one, default=160)
+    args = args.parse_args()
+    args.cells = common.names_among("--cells", args.cells, catalogue.CELLS)
+    args.learning_rates = common.rates("--learning-rates", args.learning_rates)
+    try:
+        args.temperatures = [float(t) for t in args.temperatures.split(",")]
+    except ValueError:
+        args.temperatures = []
+    if not args.temperatures or min(args.temperatures) <= 0:
+        raise ValueError(
+            "--temperatures must be comma-separated positive numbers. "
+            f"Received: --temperatures={args.temperatures}"
+        )
+    return args
+
+
+def main():
+    args = parse_arguments()
+    if args.quick:
+        args.characters = min(args.characters, 30_000)
+        args.units, args.window = min(args.units, 16), min(args.window, 50)
+        args.sample_length = min(args.sample_length, 20)
+    common.setup(args)
+    text = stdlib_text(args.characters)
+    tokens = encode(text)
+    cut = [int(len(tokens) * 0.8), int(len(tokens) * 0.9)]
+    train, validation, test = (
+        windows(part, args.window) for part in np.split(tokens, cut)
+    )
+    print(
+        f"{len(text):,} characters of the standard library's source "
+        f"({sys.version.split()[0]}), {VOCABULARY} tokens; windows of "
+        f"{args.window}: {len(train[0])} training, {len(validation[0])} "
+        "validation"
+    )
+    hypermodel = CharacterModel(
+        args.embedding,
+        cell=args.cells,
+        units=args.units,
+        depth=1,
+        bidirectional=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        learning_rate=args.learning_rates,
+        clipnorm=1.0,
+        seed=args.seed,
+        distribution=args.distribution,
+    )
+    if not args.quick:
+        args.trials = max(
+            args.trials, len(args.cells) * len(args.learning_rates)
+        )
+    tuner = common.make_tuner(args, hypermodel, "val_loss", "char_lm")
+    common.search(
+        tuner,
+        args,
+        *train,
+        validation_data=validation,
+        batch_size=32,
+    )
+    if tuning.is_worker():
+        return
+    table = common.report(tuner, args, "Character language model: trials")
+    rows, scores = [], {}
+    best_overall, best_loss = None, math.inf
+    for cell in args.cells:
+        trials = [t for t in table.rows if t["cell"] == cell]
+        if not trials:
+            continue
+        best = min(trials, key=lambda t: t["score"])
+        model = tuner.load_model(tuner.oracle.get_trial(best["trial_id"]))
+        loss = float(model.evaluate(*test, batch_size=64, verbose=0))
+        bits = loss / math.log(2)
+        if loss < best_loss:
+            best_overall, best_loss = (cell, model), loss
+        scores[cell] = {
+            "weights": int(model.count_params()),
+            "learning_rate": best["learning_rate"],
+            "test_bits_per_character": bits,
+            "fit_seconds": float(best["seconds"]),
+        }
+        rows.append(
+            [
+                cell,
+                f"{int(model.count_params()):,}",
+                f"{best['learning_rate']:g}",
+                f"{bits:.3f}",
+                f"{float(best['seconds']):.1f}",
+            ]
+        )
+    common.write_table(
+        args,
+        "char_lm",
+        [
+            "cell",
+            "weights",
+            "learning rate",
+            "test bits per character (lower is better)",
+            "training seconds",
+        ],
+        rows,
+    )
+    cell, model = best_overall
+    samples = write_samples(args, cell, model)
+    common.finish(
+        args,
+        {
+            "characters": len(text),
+            "window": args.window,
+            "units": args.units,
+            "epochs": args.epochs,
+            "uniform_bits_per_character": math.log2(VOCABULARY),
+            "scores": scores,
+            "samples": samples,
+        },
+    )
+
+
+def write_samples(args, cell, model):
+    """The prompts continued greedily and at each temperature, written to
+    samples.md; returns them."""
+    encoded = [encode(p) for p in PROMPTS]
+    prompts = np.zeros((len(encoded), max(map(len, encoded))), "int32")
+    for row, tokens in enumerate(encoded):
+        prompts[row, : len(tokens)] = tokens
+    strategies = {"greedy": keras_recur.models.Greedy(banned_tokens=[0])}
+    for temperature in args.temperatures:
+        strategies[f"temperature {temperature:g}"] = (
+            keras_recur.models.Sampling(
+                temperature, seed=args.seed, banned_tokens=[0]
+            )
+        )
+    samples = {}
+    lines = [f"Samples from the best model ({cell}):", ""]
+    for name, strategy in strategies.items():
+        generated = keras_recur.models.generate(
+            model, prompts, args.sample_length, strategy
+        )
+        tokens = keras.ops.convert_to_numpy(generated.tokens)
+        samples[name] = [p + decode(t) for p, t in zip(PROMPTS, tokens)]
+        lines += [f"### {name}", ""]
+        for sample in samples[name]:
+            lines += ["```text", sample, "```", ""]
+    with open(os.path.join(args.out, "samples.md"), "w") as file:
+        file.write("\n".join(lines))
+    print("\n".join(lines))
+    return samples
+
+
+if __name__ == "__main__":
+    main()
