@@ -77,27 +77,6 @@ def windows(tokens, window):
     return inputs, targets
 
 
-class CharacterModel(tuning.RecurrentHyperModel):
-    """An embedding, the searched recurrent stack returning sequences, and
-    a softmax over the characters: a chain `generate` can step."""
-
-    loss = "sparse_categorical_crossentropy"
-    metrics = ()
-
-    def __init__(self, embedding, **kwargs):
-        super().__init__(**kwargs)
-        self.embedding = embedding
-
-    def build_model(self, hp):
-        inputs = keras.Input((None,), dtype="int32")
-        embedded = keras.layers.Embedding(
-            VOCABULARY, self.embedding, mask_zero=True
-        )(inputs)
-        states = self.recurrent_stack(hp, embedded, return_sequences=True)
-        outputs = keras.layers.Dense(VOCABULARY, activation="softmax")(states)
-        return keras.Model(inputs, outputs)
-
-
 def parse_arguments():
     args = common.parser(__doc__, trials=28, epochs=12, out="out/char_lm")
     args.set_defaults(tuner="grid")
@@ -115,14 +94,15 @@ def parse_arguments():
     args = args.parse_args()
     args.cells = common.names_among("--cells", args.cells, catalogue.CELLS)
     args.learning_rates = common.rates("--learning-rates", args.learning_rates)
+    text = args.temperatures
     try:
-        args.temperatures = [float(t) for t in args.temperatures.split(",")]
+        args.temperatures = [float(t) for t in text.split(",")]
     except ValueError:
         args.temperatures = []
-    if not args.temperatures or min(args.temperatures) <= 0:
+    if not args.temperatures or not min(args.temperatures) > 0:
         raise ValueError(
             "--temperatures must be comma-separated positive numbers. "
-            f"Received: --temperatures={args.temperatures}"
+            f"Received: --temperatures={text}"
         )
     return args
 
@@ -146,7 +126,8 @@ def main():
         f"{args.window}: {len(train[0])} training, {len(validation[0])} "
         "validation"
     )
-    hypermodel = CharacterModel(
+    hypermodel = common.TokenLanguageModel(
+        VOCABULARY,
         args.embedding,
         cell=args.cells,
         units=args.units,
@@ -176,13 +157,10 @@ def main():
     table = common.report(tuner, args, "Character language model: trials")
     rows, scores = [], {}
     best_overall, best_loss = None, math.inf
-    for cell in args.cells:
-        trials = [t for t in table.rows if t["cell"] == cell]
-        if not trials:
-            continue
-        best = min(trials, key=lambda t: t["score"])
-        model = tuner.load_model(tuner.oracle.get_trial(best["trial_id"]))
-        loss = float(model.evaluate(*test, batch_size=64, verbose=0))
+    per_cell = common.best_model_per(tuner, table, "cell")
+    for cell in [c for c in args.cells if c in per_cell]:
+        best, model = per_cell[cell]
+        loss = common.negative_log_likelihood(model, *test)
         bits = loss / math.log(2)
         if loss < best_loss:
             best_overall, best_loss = (cell, model), loss

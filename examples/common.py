@@ -53,6 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 with repeated_stderr_lines_dropped():
     import keras
     import keras_tuner
+    import numpy as np
 
     from keras_recur import tuning
 
@@ -281,3 +282,60 @@ def finish(args, results):
     for name in sorted(os.listdir(args.out)):
         if name != "tuner":
             print(f"  {os.path.join(args.out, name)}")
+
+
+class TokenLanguageModel(tuning.RecurrentHyperModel):
+    """A next-token model of `vocabulary_size` tokens (0 is padding): an
+    embedding of `embedding_dim`, the searched recurrent stack returning
+    sequences, and a softmax; a chain `keras_recur.models.generate`
+    steps. Trained on (tokens, next tokens)."""
+
+    loss = "sparse_categorical_crossentropy"
+    metrics = ()
+
+    def __init__(self, vocabulary_size, embedding_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+
+    def build_model(self, hp):
+        inputs = keras.Input((None,), dtype="int32")
+        embedded = keras.layers.Embedding(
+            self.vocabulary_size, self.embedding_dim, mask_zero=True
+        )(inputs)
+        states = self.recurrent_stack(hp, embedded, return_sequences=True)
+        outputs = keras.layers.Dense(
+            self.vocabulary_size, activation="softmax"
+        )(states)
+        return keras.Model(inputs, outputs)
+
+
+def negative_log_likelihood(model, inputs, targets, batch_size=64):
+    """The model's mean negative log-likelihood (nats) of the `targets`
+    (0: padding, not counted) given the `inputs`."""
+    total, count = 0.0, 0
+    for start in range(0, len(inputs), batch_size):
+        probabilities = keras.ops.convert_to_numpy(
+            model(inputs[start : start + batch_size])
+        ).astype("float64")
+        chosen = targets[start : start + batch_size]
+        picked = np.take_along_axis(probabilities, chosen[..., None], -1)
+        real = chosen > 0
+        total -= np.log(np.maximum(picked[..., 0][real], 1e-300)).sum()
+        count += real.sum()
+    return total / count
+
+
+def best_model_per(tuner, table, column):
+    """{value of `column`: (its best trial's row, that trial's model)}."""
+    best = {}
+    for row in table.rows:
+        if row.get("score") is None:
+            continue
+        value = row[column]
+        if value not in best or row["score"] < best[value][0]["score"]:
+            best[value] = (row, None)
+    return {
+        value: (row, tuner.load_model(tuner.oracle.get_trial(row["trial_id"])))
+        for value, (row, _) in best.items()
+    }

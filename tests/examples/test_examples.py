@@ -6,6 +6,7 @@ each of them the seconds of importing the libraries anew."""
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import runpy
@@ -413,6 +414,9 @@ def test_unknown_names_are_refused(name, option, value, monkeypatch, tmp_path):
         ("deep_stacks.py", "--units"),
         ("parity.py", "--stack-depth"),
         ("vrnn_digits.py", "--samples"),
+        ("char_lm.py", "--characters"),
+        ("char_lm.py", "--sample-length"),
+        ("chorales.py", "--chorales"),
     ],
 )
 def test_sizes_below_one_are_refused_by_name(
@@ -454,6 +458,8 @@ def test_waveform_is_the_four_sines(monkeypatch):
         ("parity.py", "--solved", "0.5", "--solved=0.5"),
         ("parity.py", "--max-bits", "10", "--max-bits=10"),
         ("vrnn_digits.py", "--latent-dims", "0", "integers of at least 1"),
+        ("char_lm.py", "--temperatures", "0.5,0", "positive numbers"),
+        ("chorales.py", "--temperature", "0", "positive number"),
     ],
 )
 def test_lists_and_steps_are_checked_by_name(
@@ -654,6 +660,34 @@ def test_char_lm_quick(tmp_path):
             assert len(text) == len(prompt) + 20, name
     assert "### temperature 0.5" in (tmp_path / "samples.md").read_text()
     assert "Search: Running Trial #2" in stdout
+
+
+@ONCE
+def test_chorales_quick(tmp_path):
+    run_example(
+        "chorales.py",
+        "--quick",
+        *("--cells", "GRU,MinGRU", "--learning-rates", "0.01"),
+        *("--out", str(tmp_path)),
+    )
+    results = check_outputs(
+        tmp_path, ["chorales.md", "trials.md"], ["sampled.png", "trials.png"]
+    )
+    assert (tmp_path / "sampled.mid").read_bytes()[:4] == b"MThd"
+    scores, tokens = results["scores"], results["tokens"]
+    assert list(scores) == ["GRU", "MinGRU"] and results["chorales"] == 30
+    # The embedding (tokens x 32), the GRU's 3 (16 (32 + 16) + 2 x 16)
+    # weights, the softmax's 17 x tokens.
+    assert scores["GRU"]["weights"] == 32 * tokens + 2400 + 17 * tokens
+    # Two epochs on 24 chorales: near the uniform guess, not far above.
+    for row in scores.values():
+        assert 1.0 < row["test_nats_per_note"] < 1.1 * math.log(tokens)
+    # The sampled melody: (pitch or rest, duration) pairs of the corpus's
+    # range, at most 128 notes.
+    sampled = results["sampled"]
+    assert 0 < len(sampled) <= 128
+    assert all(p == -1 or 40 <= p <= 90 for p, _ in sampled)
+    assert all(0 < duration <= 16 for _, duration in sampled)
 
 
 @backend_free
