@@ -417,6 +417,7 @@ def test_unknown_names_are_refused(name, option, value, monkeypatch, tmp_path):
         ("char_lm.py", "--characters"),
         ("char_lm.py", "--sample-length"),
         ("chorales.py", "--chorales"),
+        ("captioning.py", "--images"),
     ],
 )
 def test_sizes_below_one_are_refused_by_name(
@@ -460,6 +461,7 @@ def test_waveform_is_the_four_sines(monkeypatch):
         ("vrnn_digits.py", "--latent-dims", "0", "integers of at least 1"),
         ("char_lm.py", "--temperatures", "0.5,0", "positive numbers"),
         ("chorales.py", "--temperature", "0", "positive number"),
+        ("captioning.py", "--penalties", "0,-1", "numbers of at least 0"),
     ],
 )
 def test_lists_and_steps_are_checked_by_name(
@@ -688,6 +690,33 @@ def test_chorales_quick(tmp_path):
     assert 0 < len(sampled) <= 128
     assert all(p == -1 or 40 <= p <= 90 for p, _ in sampled)
     assert all(0 < duration <= 16 for _, duration in sampled)
+
+
+@ONCE
+def test_captioning_quick(tmp_path):
+    run_example(
+        "captioning.py",
+        "--quick",
+        *("--cells", "GRU", "--penalties", "0,0.5", "--out", str(tmp_path)),
+    )
+    results = check_outputs(
+        tmp_path,
+        ["captioning.md", "trials.md"],
+        ["attention.png", "trials.png"],
+    )
+    trials = results["trials"]
+    assert sorted(t["doubly_stochastic"] for t in trials) == [0.0, 0.5]
+    for trial in trials:
+        assert trial["cell"] == "GRU"
+        for name in ("exact greedy", "exact beam 4", "BLEU-4 greedy"):
+            assert 0.0 <= trial[name] <= 1.0, name
+        # 3-5 digits: an even spread puts between 1/5 and 1/3 on each.
+        assert 0.2 <= trial["even attention"] <= 1 / 3
+    # The doubly stochastic penalty is part of the trained loss: with the
+    # same seed and data, the penalised trial's validation loss (which
+    # adds it) differs.
+    losses = {t["doubly_stochastic"]: t["validation_loss"] for t in trials}
+    assert losses[0.0] != losses[0.5]
 
 
 @backend_free
