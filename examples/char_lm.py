@@ -78,7 +78,7 @@ def windows(tokens, window):
 
 
 def parse_arguments():
-    args = common.parser(__doc__, trials=28, epochs=12, out="out/char_lm")
+    args = common.parser(__doc__, trials=14, epochs=8, out="out/char_lm")
     args.set_defaults(tuner="grid")
     args.add_argument(
         "--cells",
@@ -86,7 +86,7 @@ def parse_arguments():
     )
     args.add_argument("--units", type=common.at_least_one, default=128)
     args.add_argument("--embedding", type=common.at_least_one, default=32)
-    args.add_argument("--characters", type=common.at_least_one, default=400_000)
+    args.add_argument("--characters", type=common.at_least_one, default=200_000)
     args.add_argument("--window", type=common.at_least_one, default=100)
     args.add_argument("--learning-rates", default="0.003,0.01")
     args.add_argument("--temperatures", default="0.5,0.8,1.0")

@@ -102,7 +102,7 @@ def encoded(lines, vocabulary):
 
 
 def parse_arguments():
-    args = common.parser(__doc__, trials=14, epochs=60, out="out/chorales")
+    args = common.parser(__doc__, trials=14, epochs=30, out="out/chorales")
     args.set_defaults(tuner="grid")
     args.add_argument(
         "--cells",
