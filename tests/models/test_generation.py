@@ -16,6 +16,8 @@ from keras_recur.models import BeamSearch
 from keras_recur.models import Greedy
 from keras_recur.models import Sampling
 from keras_recur.models import generate
+from tests.testing import BACKEND
+from tests.testing import jit_compiled
 from tests.testing import randomize
 from tests.testing import to_numpy
 
@@ -180,6 +182,29 @@ def test_sampling_reproduces_its_tokens_from_a_seed():
     draws = [sample(generator) for _ in "ab"]
     np.testing.assert_array_equal([sample(replay) for _ in "ab"], draws)
     assert not np.array_equal(draws[0], draws[1])
+
+
+def test_generation_compiles_under_jit_and_records_no_gradient():
+    model = language_model(
+        [
+            keras_recur.LRU(5, return_sequences=True),
+            keras_recur.CoupledLSTM(5, return_sequences=True),
+        ],
+        seed=5,
+    )
+    strategy = BeamSearch(3, repetition_penalty=1.5, banned_tokens=[0])
+
+    def beam(prompts):
+        generated = generate(model, prompts, STEPS, strategy, end_token=1)
+        return generated.tokens, generated.scores
+
+    eager = beam(PROMPTS)
+    if BACKEND == "torch":
+        for value in eager:
+            assert not value.requires_grad and value.grad_fn is None
+        return
+    for got, want in zip(jit_compiled(beam)(PROMPTS), eager):
+        np.testing.assert_allclose(to_numpy(got), to_numpy(want), atol=1e-5)
 
 
 def test_generate_refuses_what_it_cannot_step():
