@@ -14,7 +14,7 @@ A grid search per run tries every cell of `--cells` (keras_recur's and
 recurrent layer of `--units` units between an embedding and a softmax,
 scored by the validation loss. The best model of each cell is measured on
 the test text in bits per character (its cross-entropy / ln 2). The best
-model overall then writes code: `keras_recur.models.generate` continues
+model on validation then writes code: `keras_recur.models.generate` continues
 three prompts of different lengths (padded) one cell step per character,
 greedily and by sampling at each temperature of `--temperatures`.
 
@@ -126,72 +126,29 @@ def main():
         f"{args.window}: {len(train[0])} training, {len(validation[0])} "
         "validation"
     )
-    hypermodel = common.TokenLanguageModel(
-        VOCABULARY,
-        args.embedding,
-        cell=args.cells,
-        units=args.units,
-        depth=1,
-        bidirectional=False,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        learning_rate=args.learning_rates,
-        clipnorm=1.0,
-        seed=args.seed,
-        distribution=args.distribution,
-    )
-    if not args.quick:
-        args.trials = max(
-            args.trials, len(args.cells) * len(args.learning_rates)
-        )
-    tuner = common.make_tuner(args, hypermodel, "val_loss", "char_lm")
-    common.search(
-        tuner,
+    best = common.search_language_models(
         args,
-        *train,
-        validation_data=validation,
+        VOCABULARY,
+        train,
+        validation,
+        "char_lm",
+        "Character language model: trials",
         batch_size=32,
     )
     if tuning.is_worker():
         return
-    table = common.report(tuner, args, "Character language model: trials")
-    rows, scores = [], {}
-    best_overall, best_loss = None, math.inf
-    per_cell = common.best_model_per(tuner, table, "cell")
-    for cell in [c for c in args.cells if c in per_cell]:
-        best, model = per_cell[cell]
-        loss = common.negative_log_likelihood(model, *test)
-        bits = loss / math.log(2)
-        if loss < best_loss:
-            best_overall, best_loss = (cell, model), loss
-        scores[cell] = {
-            "weights": int(model.count_params()),
-            "learning_rate": best["learning_rate"],
-            "test_bits_per_character": bits,
-            "fit_seconds": float(best["seconds"]),
-        }
-        rows.append(
-            [
-                cell,
-                f"{int(model.count_params()):,}",
-                f"{best['learning_rate']:g}",
-                f"{bits:.3f}",
-                f"{float(best['seconds']):.1f}",
-            ]
-        )
-    common.write_table(
+    scores = common.held_out_table(
         args,
         "char_lm",
-        [
-            "cell",
-            "weights",
-            "learning rate",
-            "test bits per character (lower is better)",
-            "training seconds",
-        ],
-        rows,
+        best,
+        test,
+        "test_bits_per_character",
+        "test bits per character (lower is better)",
+        unit=math.log(2),
     )
-    cell, model = best_overall
+    # The sampler: the best model on validation (the test text only scores).
+    cell = min(best, key=lambda c: best[c][0]["score"])
+    model = best[cell][1]
     samples = write_samples(args, cell, model)
     common.finish(
         args,

@@ -17,7 +17,7 @@ their state) with each learning rate of `--learning-rates`, one recurrent
 layer of `--units` units between an embedding and a softmax, scored by the
 validation loss. The best model of each cell is scored on the test
 chorales: nats per note (the start token's successor to the end token).
-The best model overall samples a melody (`keras_recur.models.generate`,
+The best model on validation samples a melody (`keras_recur.models.generate`,
 temperature `--temperature`, from the start token to the end token),
 written with music21 to sampled.mid and drawn as a piano roll
 (sampled.png, beside a test chorale's).
@@ -146,70 +146,28 @@ def main():
         f"{len(lines)} chorales ({len(train_lines)} training), "
         f"{sum(map(len, lines)):,} notes; {size} tokens"
     )
-    hypermodel = common.TokenLanguageModel(
+    best = common.search_language_models(
+        args,
         size,
-        args.embedding,
-        cell=args.cells,
-        units=args.units,
-        depth=1,
-        bidirectional=False,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        learning_rate=args.learning_rates,
-        clipnorm=1.0,
-        seed=args.seed,
-        distribution=args.distribution,
-    )
-    if not args.quick:
-        args.trials = max(
-            args.trials, len(args.cells) * len(args.learning_rates)
-        )
-    tuner = common.make_tuner(args, hypermodel, "val_loss", "chorales")
-    common.search(
-        tuner, args, *train, validation_data=validation, batch_size=16
+        train,
+        validation,
+        "chorales",
+        "Chorale melodies: trials",
+        batch_size=16,
     )
     if tuning.is_worker():
         return
-    table = common.report(tuner, args, "Chorale melodies: trials")
-    per_cell = common.best_model_per(tuner, table, "cell")
-    rows, scores = [], {}
-    best_cell = min(
-        per_cell,
-        key=lambda cell: common.negative_log_likelihood(
-            per_cell[cell][1], *validation
-        ),
-    )
-    for cell in [c for c in args.cells if c in per_cell]:
-        best, model = per_cell[cell]
-        nats = common.negative_log_likelihood(model, *test)
-        scores[cell] = {
-            "weights": int(model.count_params()),
-            "learning_rate": best["learning_rate"],
-            "test_nats_per_note": nats,
-            "fit_seconds": float(best["seconds"]),
-        }
-        rows.append(
-            [
-                cell,
-                f"{int(model.count_params()):,}",
-                f"{best['learning_rate']:g}",
-                f"{nats:.3f}",
-                f"{float(best['seconds']):.1f}",
-            ]
-        )
-    common.write_table(
+    scores = common.held_out_table(
         args,
         "chorales",
-        [
-            "cell",
-            "weights",
-            "learning rate",
-            "test nats per note (lower is better)",
-            "training seconds",
-        ],
-        rows,
+        best,
+        test,
+        "test_nats_per_note",
+        "test nats per note (lower is better)",
     )
-    notes = sample_melody(args, per_cell[best_cell][1], vocabulary)
+    # The sampler: the best model on validation (the test set only scores).
+    best_cell = min(best, key=lambda cell: best[cell][0]["score"])
+    notes = sample_melody(args, best[best_cell][1], vocabulary)
     write_midi(notes, os.path.join(args.out, "sampled.mid"))
     plot_piano_rolls(
         {

@@ -326,6 +326,76 @@ def negative_log_likelihood(model, inputs, targets, batch_size=64):
     return total / count
 
 
+def search_language_models(
+    args, vocabulary_size, train, validation, project, title, batch_size
+):
+    """A grid search of `TokenLanguageModel`s (one recurrent layer of
+    --units, an embedding of --embedding) over --cells and
+    --learning-rates, on (tokens, next tokens) pairs, reported as
+    trials.md/png; returns each cell's best (trial row, model), in the
+    order of --cells ({} on a distributed search's worker)."""
+    hypermodel = TokenLanguageModel(
+        vocabulary_size,
+        args.embedding,
+        cell=args.cells,
+        units=args.units,
+        depth=1,
+        bidirectional=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        learning_rate=args.learning_rates,
+        clipnorm=1.0,
+        seed=args.seed,
+        distribution=args.distribution,
+    )
+    if not args.quick:
+        # The grid: every cell with every learning rate.
+        args.trials = max(
+            args.trials, len(args.cells) * len(args.learning_rates)
+        )
+    tuner = make_tuner(args, hypermodel, "val_loss", project)
+    search(
+        tuner, args, *train, validation_data=validation, batch_size=batch_size
+    )
+    if tuning.is_worker():
+        return {}
+    table = report(tuner, args, title)
+    best = best_model_per(tuner, table, "cell")
+    return {cell: best[cell] for cell in args.cells if cell in best}
+
+
+def held_out_table(args, name, best, test, key, column, unit=1.0):
+    """Scores each cell's best model on `test`, its negative
+    log-likelihood in nats divided by `unit` (ln 2 for bits), and writes
+    NAME.md: cell, weights, learning rate, the score under `column`,
+    training seconds. Returns {cell: scores}, `key` naming the score."""
+    rows, scores = [], {}
+    for cell, (trial, model) in best.items():
+        score = negative_log_likelihood(model, *test) / unit
+        scores[cell] = {
+            "weights": int(model.count_params()),
+            "learning_rate": trial["learning_rate"],
+            key: score,
+            "fit_seconds": float(trial["seconds"]),
+        }
+        rows.append(
+            [
+                cell,
+                f"{int(model.count_params()):,}",
+                f"{trial['learning_rate']:g}",
+                f"{score:.3f}",
+                f"{float(trial['seconds']):.1f}",
+            ]
+        )
+    write_table(
+        args,
+        name,
+        ["cell", "weights", "learning rate", column, "training seconds"],
+        rows,
+    )
+    return scores
+
+
 def best_model_per(tuner, table, column):
     """{value of `column`: (its best trial's row, that trial's model)}."""
     best = {}
