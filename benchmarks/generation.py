@@ -27,6 +27,8 @@ from decoding import compiled
 
 import keras_recur
 
+# The run's sizes, as options.
+SIZES = ("batch", "prompt_length", "max_length", "vocabulary", "units")
 LAYERS = {
     "keras.LSTM": lambda units: keras.layers.LSTM(units, return_sequences=True),
     "keras.GRU": lambda units: keras.layers.GRU(units, return_sequences=True),
@@ -90,14 +92,7 @@ def main():
         args.vocabulary, args.units, args.repeats = 12, 8, 1
         args.layers = args.layers or ["GRU", "keras.LSTM"]
     args.layers = args.layers or list(LAYERS)
-    for name in (
-        "batch",
-        "prompt_length",
-        "max_length",
-        "vocabulary",
-        "units",
-        "repeats",
-    ):
+    for name in (*SIZES, "repeats"):
         if getattr(args, name) < 1:
             raise ValueError(
                 f"--{name.replace('_', '-')} must be at least 1. "
@@ -156,16 +151,7 @@ def main():
     ]
     results = {
         "backend": backend,
-        **{
-            name: getattr(args, name)
-            for name in (
-                "batch",
-                "prompt_length",
-                "max_length",
-                "vocabulary",
-                "units",
-            )
-        },
+        **{name: getattr(args, name) for name in SIZES},
         "seconds": {f"{n} {k}": s for (n, k), s in times.items()},
         "same_tokens": agree,
     }
