@@ -55,6 +55,7 @@ with repeated_stderr_lines_dropped():
     import keras_tuner
     import numpy as np
 
+    from keras_recur import catalogue
     from keras_recur import tuning
 
 TUNERS = {
@@ -338,6 +339,7 @@ def search_language_models(
         vocabulary_size,
         args.embedding,
         cell=args.cells,
+        cell_space=default_cell_space(args.cells),
         units=args.units,
         depth=1,
         bidirectional=False,
@@ -362,6 +364,22 @@ def search_language_models(
     table = report(tuner, args, title)
     best = best_model_per(tuner, table, "cell")
     return {cell: best[cell] for cell in args.cells if cell in best}
+
+
+def default_cell_space(cells):
+    """Each cell's own hyperparameters fixed at their catalogue defaults:
+    a grid over cells and learning rates then has one trial per pair."""
+    return {
+        cell: {
+            name: hyperparameter.space[0]
+            if isinstance(hyperparameter.space, tuple)
+            else hyperparameter.space
+            for name, hyperparameter in catalogue.CELLS[
+                cell
+            ].hyperparameters.items()
+        }
+        for cell in cells
+    }
 
 
 def held_out_table(args, name, best, test, key, column, unit=1.0):
