@@ -4,7 +4,8 @@ Times, on the running backend (KERAS_BACKEND), one batch of each decoder of
 the same randomly initialised model: greedy decoding, sampling (top-k and
 top-p), beam search (width 4), and beam search with everything on (the 4
 best, GNMT's length and coverage penalties, `min_length` and
-`no_repeat_ngram_size`). Compiled with XLA on TensorFlow and JAX (as
+`no_repeat_ngram_size`), the beam without its early stop, and diverse beam
+search with a repetition penalty. Compiled with XLA on TensorFlow and JAX (as
 `predict` compiles), eager on PyTorch. Each time is the median over
 --repeats rounds that run every decoder in turn, and the table gives each
 as a ratio to greedy decoding: what a search or a sampler costs over the
@@ -127,6 +128,29 @@ def main():
                 num_return_sequences=4,
                 min_length=min(2, steps - 1),
                 no_repeat_ngram_size=3,
+            ).tokens
+        ),
+        "beam search (width 4, no early stop)": lambda s: (
+            model.decode(
+                s,
+                start,
+                end,
+                steps,
+                keras_recur.models.BeamSearch(4, early_stopping=False),
+            ).tokens
+        ),
+        "diverse beam search (2 groups of 2, repetition penalty)": lambda s: (
+            model.decode(
+                s,
+                start,
+                end,
+                steps,
+                keras_recur.models.BeamSearch(
+                    4,
+                    num_groups=2,
+                    diversity_strength=0.5,
+                    repetition_penalty=1.2,
+                ),
             ).tokens
         ),
     }
