@@ -579,11 +579,10 @@ class KerasHubSampler(Strategy):
             tokens = self.sampler.get_next_token(
                 self.sampler.compute_probabilities(log_probs)
             )
+        # A variable the draw did not touch keeps its carried value.
+        advanced = [scope.get_current_value(v) for v in variables]
         state = [
-            old
-            if scope.get_current_value(v) is None
-            else scope.get_current_value(v)
-            for v, old in zip(variables, state)
+            old if new is None else new for new, old in zip(advanced, state)
         ]
         return ops.cast(tokens, "int32"), state
 
