@@ -932,12 +932,9 @@ class _Loop:
             )
             tokens = ops.reshape(ops.cast(tokens, "int32"), (batch, 1))
             origin = None
-            ranks = (
-                carry["ranks"]
-                + ops.take_along_axis(allowed, tokens[..., None], axis=2)[
-                    ..., 0
-                ]
-            )
+            # One hypothesis a row: nothing ranks it (the result reports
+            # the model's scores).
+            ranks = carry["ranks"]
 
         def moved(x):
             # Each slot's value from the hypothesis it continues.
@@ -1078,11 +1075,11 @@ class _Loop:
         )
         history = carry["history"]
         attention = carry.get("record")
-        normalized = self.ranking(carry)
         if not self.beam:
             normalized = scores
             picked = 0
         else:
+            normalized = self.ranking(carry)
             # A slot that only a forbidden continuation could fill (fewer
             # distinct hypotheses than the beam) scores about NEVER, which
             # no sequence of real log-probabilities reaches: it returns as
