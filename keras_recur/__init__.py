@@ -6,6 +6,8 @@ needs no `custom_objects`. The layers are importable from here and from
 
 - `layers/`: the cells, their layers, attention and the CRF.
 - `models/`: `Seq2Seq` and `Tagger`.
+- `training/`: training methods beyond first-order optimisers
+  (`HessianFree`).
 - `metrics.py`: `SpanF1`.
 - `tag_schemes.py`: the tagging schemes (their tags, transitions and
   spans), read by the CRF's constraints, `SpanF1` and the tagger search.
@@ -23,6 +25,7 @@ from keras_recur import layers
 from keras_recur import metrics
 from keras_recur import models
 from keras_recur import tag_schemes
+from keras_recur import training
 from keras_recur.layers import *  # noqa: F403 (the public layers)
 from keras_recur.models import Seq2Seq
 
@@ -33,6 +36,7 @@ __all__ = [
     "metrics",
     "models",
     "tag_schemes",
+    "training",
     "Seq2Seq",
     *layers.__all__,
 ]

@@ -28,6 +28,7 @@ PUBLIC += [
     keras_recur.models.Seq2Seq,
     keras_recur.models.Tagger,
     keras_recur.metrics.SpanF1,
+    keras_recur.training.HessianFree,
 ]
 # The decoding strategies: plain classes (not layers: nothing to call or
 # save), with their arguments documented and their examples run.

@@ -27,6 +27,12 @@ reason, as Keras' own `backend.lstm` does:
   decoders' per-step reductions and lookups.
 - `custom_gradient(fn)`: `fn(*tensors) -> (output, grad(upstream))` with
   its gradient, whatever the backend's calling convention.
+- `jvp(function, primals, tangents)` and `vjp(function, primals)`: a
+  function's forward-mode and reverse-mode derivatives (Jacobian-vector
+  and vector-Jacobian products), nestable in each other (a Hessian-vector
+  product is a `jvp` of a `vjp`): what second-order training builds on.
+- `compiled_function(function)`: a function of tensors compiled as one
+  program where the backend compiles whole programs.
 - `sequential_linear_recurrence(a, b, initial, return_sequences)`: `h_t =
   a_t * h_{t-1} + b_t` as a step loop with its gradient (`linear.py` holds
   the loop and its backward pass once; the backend wires them).
@@ -61,6 +67,9 @@ INTERFACE = (
     "max_and_argmax",
     "take_along_axis",
     "custom_gradient",
+    "jvp",
+    "vjp",
+    "compiled_function",
     "sequential_linear_recurrence",
     "logcumsumexp",
     "on_accelerator",
@@ -175,6 +184,38 @@ def custom_gradient(fn):
     one calling convention on every backend (Keras' PyTorch version passes
     the inputs and `upstream=`, the others the upstream gradient alone)."""
     return _current().custom_gradient(fn)
+
+
+def jvp(function, primals, tangents):
+    """The Jacobian-vector product of `function` at `primals`.
+
+    `function(primals)` takes a list of tensors and returns a tensor or a
+    tuple of them; `tangents` is a list shaped as `primals`. Returns
+    `(function(primals), J @ tangents)`, the second shaped as the first.
+    (JAX's `jax.jvp`, PyTorch's `torch.func.jvp`, TensorFlow's
+    `ForwardAccumulator`.)
+    """
+    return _current().jvp(function, primals, tangents)
+
+
+def vjp(function, primals):
+    """The vector-Jacobian product of `function` at `primals`.
+
+    Returns `(function(primals), pullback)`, where `pullback(cotangents)`,
+    the cotangents shaped as the outputs, returns the list `cotangents @ J`
+    shaped as `primals`; it may be called several times. (JAX's `jax.vjp`,
+    PyTorch's `torch.func.vjp`, TensorFlow's `GradientTape`.)
+    """
+    return _current().vjp(function, primals)
+
+
+def compiled_function(function):
+    """`function`, a function of tensors, compiled as one program where the
+    backend compiles whole programs (`jax.jit`; `tf.function`, retraced for
+    new shapes); on PyTorch `function` itself, run eagerly. For loops that
+    run eagerly in Python around a costly function of tensors (a
+    second-order optimiser's products)."""
+    return _current().compiled_function(function)
 
 
 def sequential_linear_recurrence(a, b, initial, return_sequences=True):

@@ -76,6 +76,26 @@ def custom_gradient(fn):
     return ops.custom_gradient(fn)
 
 
+def jvp(function, primals, tangents):
+    raise NotImplementedError(
+        f"keras_recur's jvp needs automatic differentiation, which the "
+        f"{keras.backend.backend()} backend does not have: use TensorFlow, "
+        "JAX or PyTorch."
+    )
+
+
+def vjp(function, primals):
+    raise NotImplementedError(
+        f"keras_recur's vjp needs automatic differentiation, which the "
+        f"{keras.backend.backend()} backend does not have: use TensorFlow, "
+        "JAX or PyTorch."
+    )
+
+
+def compiled_function(function):
+    return function
+
+
 def sequential_linear_recurrence(a, b, initial, return_sequences=True):
     return linear.autodiff_recurrence(a, b, initial, return_sequences)
 

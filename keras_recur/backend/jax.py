@@ -27,6 +27,19 @@ gru = common.gru
 lstm = common.lstm
 
 
+def jvp(function, primals, tangents):
+    return jax.jvp(function, (list(primals),), (list(tangents),))
+
+
+def vjp(function, primals):
+    outputs, pullback = jax.vjp(function, list(primals))
+    return outputs, lambda cotangents: pullback(cotangents)[0]
+
+
+def compiled_function(function):
+    return jax.jit(function)
+
+
 def widest_float():
     # JAX computes a float64 request in float32 (with a warning) unless
     # jax_enable_x64 is set.

@@ -63,6 +63,55 @@ def scan(step, states, xs, prepare=None):
 _KERNELS = weakref.WeakKeyDictionary()
 
 
+def jvp(function, primals, tangents):
+    # The transpose of a vector-Jacobian product: `J v` is the gradient of
+    # `(u J) . v` with respect to `u`. (`ForwardAccumulator` would be
+    # forward mode proper, but inside a `tf.function` it cannot go through
+    # a `tf.while_loop`, which every Keras RNN runs.)
+    primals = [tf.convert_to_tensor(p) for p in primals]
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            inner.watch(primals)
+            outputs = function(primals)
+        flat = tf.nest.flatten(outputs)
+        dummies = [tf.zeros_like(y) for y in flat]
+        outer.watch(dummies)
+        transposed = inner.gradient(
+            flat,
+            primals,
+            output_gradients=dummies,
+            unconnected_gradients="zero",
+        )
+        inner_product = tf.add_n(
+            [tf.reduce_sum(g * t) for g, t in zip(transposed, tangents)]
+        )
+    products = outer.gradient(
+        inner_product, dummies, unconnected_gradients="zero"
+    )
+    return outputs, tf.nest.pack_sequence_as(outputs, products)
+
+
+def vjp(function, primals):
+    primals = [tf.convert_to_tensor(p) for p in primals]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(primals)
+        outputs = function(primals)
+
+    def pullback(cotangents):
+        return tape.gradient(
+            outputs,
+            primals,
+            output_gradients=cotangents,
+            unconnected_gradients="zero",
+        )
+
+    return outputs, pullback
+
+
+def compiled_function(function):
+    return tf.function(function, reduce_retracing=True)
+
+
 def compiled(method):
     """`method` (bound) as one XLA kernel, traced for relaxed shapes (new
     lengths do not retrace), made once per object: the kernel reaches its

@@ -22,6 +22,25 @@ cpu_scan = common.cpu_scan
 no_gradient = torch.no_grad
 
 
+def jvp(function, primals, tangents):
+    return torch.func.jvp(
+        function,
+        ([_tensor(p) for p in primals],),
+        ([_tensor(t) for t in tangents],),
+    )
+
+
+def vjp(function, primals):
+    outputs, pullback = torch.func.vjp(function, [_tensor(p) for p in primals])
+    return outputs, lambda cotangents: list(pullback(cotangents)[0])
+
+
+def compiled_function(function):
+    # Eager: torch.compile would recompile for every new batch shape and
+    # does not trace torch.func's transforms of Keras' loops reliably.
+    return function
+
+
 def scan(step, states, xs, prepare=None):
     """A Python loop; `prepare` runs on the whole sequence before it
     (eager PyTorch pays per operation, so one large one beats many small)."""

@@ -99,3 +99,45 @@ def test_custom_gradient_has_one_calling_convention():
 
     (got,) = testing.gradients(loss, [x])
     np.testing.assert_allclose(got, [2.0, 2.0])
+
+
+def test_jvp_and_vjp_against_explicit_jacobians():
+    # f(W, b) = tanh(x W + b): J v = (1 - t^2) * (x V_W + v_b), and the
+    # transposed product of a cotangent c is (x^T ((1 - t^2) c), sum(...)).
+    rng = np.random.default_rng(0)
+    x, w, b, v_w, v_b, c = (
+        rng.normal(size=s).astype("float32")
+        for s in [(4, 3), (3, 2), (2,), (3, 2), (2,), (4, 2)]
+    )
+    slope = 1.0 - np.tanh(x @ w + b) ** 2
+
+    def f(weights):
+        return keras.ops.tanh(keras.ops.matmul(x, weights[0]) + weights[1])
+
+    value, product = backend.jvp(f, [w, b], [v_w, v_b])
+    np.testing.assert_allclose(value, np.tanh(x @ w + b), rtol=1e-5)
+    np.testing.assert_allclose(
+        product, slope * (x @ v_w + v_b), rtol=1e-4, atol=1e-6
+    )
+    value, pullback = backend.vjp(f, [w, b])
+    for _ in range(2):  # a pullback may be called again
+        got_w, got_b = pullback(keras.ops.convert_to_tensor(c))
+        np.testing.assert_allclose(
+            got_w, x.T @ (slope * c), rtol=1e-4, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            got_b, (slope * c).sum(0), rtol=1e-4, atol=1e-6
+        )
+
+    # Nested: a Hessian-vector product as the jvp of a vjp. For
+    # g(theta) = sum(theta^4) / 4, H v = 3 theta^2 v.
+    def gradient(theta):
+        value, pullback = backend.vjp(
+            lambda t: keras.ops.sum(t[0] ** 4) / 4.0, theta
+        )
+        return pullback(keras.ops.ones_like(value))[0]
+
+    _, hessian_product = backend.compiled_function(
+        lambda theta, vector: backend.jvp(gradient, theta, vector)
+    )([b], [v_b])
+    np.testing.assert_allclose(hessian_product, 3 * b**2 * v_b, rtol=1e-5)
