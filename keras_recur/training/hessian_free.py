@@ -9,7 +9,6 @@ the model itself: a Keras optimizer receives gradients only, and
 Hessian-free needs curvature-vector products of the model's function.
 """
 
-import copy
 import math
 import numbers
 
@@ -18,6 +17,7 @@ from keras import ops
 
 from keras_recur import backend
 from keras_recur import validation
+from keras_recur.training.trainer import ModelTrainer
 
 # Martens (2010), section 4.6: the CG iterates kept for backtracking are
 # those at iterations ceil(gamma ** j).
@@ -114,7 +114,7 @@ def adjusted_damping(damping, reduction_ratio):
 
 
 @keras.saving.register_keras_serializable(package="keras_recur")
-class HessianFree(keras.Model):
+class HessianFree(ModelTrainer):
     """Trains a Keras model by Hessian-free optimisation.
 
     Each step (one batch) minimises the local quadratic model of the loss,
@@ -209,15 +209,7 @@ class HessianFree(keras.Model):
         curvature_batch_size=None,
         **kwargs,
     ):
-        if not isinstance(model, keras.Model):
-            raise ValueError(
-                f"`model` must be a keras.Model. Received: model={model!r}"
-            )
-        if not model.built:
-            raise ValueError(
-                "`model` must be built (give it an `Input`, or call it "
-                f"once). Received: model={model.name!r}, not built"
-            )
+        super().__init__(model, **kwargs)
         validation.check_positive_float("damping", damping)
         validation.check_non_negative_float(
             "structural_damping", structural_damping, zero_means="off"
@@ -237,12 +229,6 @@ class HessianFree(keras.Model):
             validation.check_positive_int(
                 "curvature_batch_size", curvature_batch_size
             )
-        if model.losses:
-            raise ValueError(
-                "HessianFree minimises the compiled loss alone: `model` has "
-                f"{len(model.losses)} losses of its own (regularisers or "
-                f"`add_loss`). Received: model={model.name!r}"
-            )
         if hidden_layers is not None and structural_damping == 0.0:
             raise ValueError(
                 "`hidden_layers` are read by structural damping alone, which "
@@ -255,8 +241,6 @@ class HessianFree(keras.Model):
             if structural_damping > 0.0
             else []
         )
-        super().__init__(**kwargs)
-        self.model = model
         self.damping = float(damping)
         self._structural_damping = float(structural_damping)
         self._hidden_layer_names = [layer.name for layer in hidden]
@@ -344,9 +328,6 @@ class HessianFree(keras.Model):
     def curvature_batch_size(self):
         return self._curvature_batch_size
 
-    def call(self, inputs, training=None):
-        return self.model(inputs, training=training)
-
     def compile(self, loss, metrics=None, weighted_metrics=None):
         """Configures the loss and metrics. The step is Hessian-free's: an
         SGD optimizer with rate 1 applies it (and counts `iterations`)."""
@@ -393,39 +374,16 @@ class HessianFree(keras.Model):
     # the trainer's order), compiled once each.
 
     def _outputs(self, trainable, non_trainable, x):
-        positions = {id(v): i for i, v in enumerate(self.trainable_variables)}
-        others = {id(v): i for i, v in enumerate(self.non_trainable_variables)}
-        outputs, _ = self._network.stateless_call(
-            [
-                trainable[positions[id(v)]]
-                for v in self._network.trainable_variables
-            ],
-            [
-                non_trainable[others[id(v)]]
-                for v in self._network.non_trainable_variables
-            ],
-            x,
-            training=False,
-        )
+        """The output, then the hidden states structural damping keeps."""
+        with keras.StatelessScope(
+            state_mapping=self._mapping(trainable, non_trainable)
+        ):
+            outputs = self._network(x, training=False)
         return tuple(keras.tree.flatten(outputs))
-
-    def _loss(self, x, y, y_pred, sample_weight):
-        return self.compute_loss(
-            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
-        )
 
     def _loss_at(self, trainable, non_trainable, x, y, sample_weight):
         y_pred = self._outputs(trainable, non_trainable, x)[0]
         return self._loss(x, y, y_pred, sample_weight)
-
-    def _loss_and_gradient(self, trainable, non_trainable, x, y, sample_weight):
-        def loss_and_prediction(theta):
-            y_pred = self._outputs(theta, non_trainable, x)[0]
-            return self._loss(x, y, y_pred, sample_weight), y_pred
-
-        (loss, y_pred), pullback = backend.vjp(loss_and_prediction, trainable)
-        gradient = pullback((ops.ones_like(loss), ops.zeros_like(y_pred)))
-        return loss, gradient, y_pred
 
     def _curvature_product(
         self, trainable, non_trainable, x, y, sample_weight, vector, damping
@@ -455,9 +413,9 @@ class HessianFree(keras.Model):
         products = pullback((loss_curvature, *hidden))
         return [p + damping * v for p, v in zip(products, vector)]
 
-    def _hessian_free_step(self, trainable, non_trainable, x, y, sample_weight):
-        """One step's change of `trainable`, the loss before it and the
-        predictions it was computed from."""
+    def _step(self, trainable, non_trainable, x, y, sample_weight):
+        # The step's change of `trainable`, as the gradient that an SGD of
+        # rate 1 applies.
         loss, gradient, y_pred = self._loss_and_gradient_program(
             trainable, non_trainable, x, y, sample_weight
         )
@@ -519,60 +477,12 @@ class HessianFree(keras.Model):
             new_loss = loss_at([rate * d for d in change])
         else:
             rate = 0.0
-        return [rate * d for d in change], loss, y_pred
-
-    def _update_metrics(self, loss, x, y, y_pred, sample_weight):
-        batch_size = keras.tree.flatten(x)[0].shape[0]
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss, sample_weight=batch_size)
-            else:
-                metric.update_state(y, y_pred, sample_weight=sample_weight)
-        return self.get_metrics_result()
-
-    def _stateful_train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with backend.no_gradient():
-            change, loss, y_pred = self._hessian_free_step(
-                [v.value for v in self.trainable_variables],
-                [v.value for v in self.non_trainable_variables],
-                x,
-                y,
-                sample_weight,
-            )
-            self.optimizer.apply([-d for d in change], self.trainable_variables)
-        return self._update_metrics(loss, x, y, y_pred, sample_weight)
-
-    def _stateless_train_step(self, state, data):
-        trainable, non_trainable, optimizer_values, metric_values = state
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        change, loss, y_pred = self._hessian_free_step(
-            trainable, non_trainable, x, y, sample_weight
-        )
-        trainable, optimizer_values = self.optimizer.stateless_apply(
-            optimizer_values, [-d for d in change], trainable
-        )
-        mapping = list(zip(self.metrics_variables, metric_values))
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            logs = self._update_metrics(loss, x, y, y_pred, sample_weight)
-        metric_values = [
-            scope.get_current_value(v) for v in self.metrics_variables
-        ]
-        return logs, (trainable, non_trainable, optimizer_values, metric_values)
-
-    # Keras' JAX trainer is stateless: it passes the variables' values in
-    # and takes them back; the others read and assign the variables.
-    train_step = (
-        _stateless_train_step
-        if keras.backend.backend() == "jax"
-        else _stateful_train_step
-    )
+        return [-rate * d for d in change], loss, y_pred, {}
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "model": keras.saving.serialize_keras_object(self.model),
                 "damping": self.damping,
                 "structural_damping": self._structural_damping,
                 "hidden_layers": (
@@ -585,10 +495,3 @@ class HessianFree(keras.Model):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        # (Deserialising consumes the dict it reads.)
-        config = copy.deepcopy(config)
-        config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        return cls(**config)
