@@ -29,6 +29,7 @@ PUBLIC += [
     keras_recur.models.Tagger,
     keras_recur.metrics.SpanF1,
     keras_recur.training.HessianFree,
+    keras_recur.training.VanishingGradientRegularization,
 ]
 # The decoding strategies: plain classes (not layers: nothing to call or
 # save), with their arguments documented and their examples run.

@@ -4,6 +4,7 @@ gradient written out (`linear.py`'s loop and backward pass)."""
 
 import weakref
 
+import keras
 import tensorflow as tf
 
 from keras_recur.backend import common
@@ -63,12 +64,25 @@ def scan(step, states, xs, prepare=None):
 _KERNELS = weakref.WeakKeyDictionary()
 
 
+# True while `jvp` traces a function: the gradients taken in it are
+# differentiated again, which the XLA-compiled loops' gradients cannot be.
+_DIFFERENTIATED_TWICE = [False]
+
+
 def jvp(function, primals, tangents):
     # The transpose of a vector-Jacobian product: `J v` is the gradient of
     # `(u J) . v` with respect to `u`. (`ForwardAccumulator` would be
     # forward mode proper, but inside a `tf.function` it cannot go through
     # a `tf.while_loop`, which every Keras RNN runs.)
     primals = [tf.convert_to_tensor(p) for p in primals]
+    previous, _DIFFERENTIATED_TWICE[0] = _DIFFERENTIATED_TWICE[0], True
+    try:
+        return _transposed_vjp(function, primals, tangents)
+    finally:
+        _DIFFERENTIATED_TWICE[0] = previous
+
+
+def _transposed_vjp(function, primals, tangents):
     with tf.GradientTape() as outer:
         with tf.GradientTape() as inner:
             inner.watch(primals)
@@ -115,7 +129,12 @@ def compiled_function(function):
 def compiled(method):
     """`method` (bound) as one XLA kernel, traced for relaxed shapes (new
     lengths do not retrace), made once per object: the kernel reaches its
-    object through a weak reference, so that the cache keeps none alive."""
+    object through a weak reference, so that the cache keeps none alive.
+
+    The object's variables enter as arguments, read at each call: a value
+    that a `keras.StatelessScope` gives a variable (a second-order
+    trainer's weights) would otherwise be captured into the trace, a
+    constant that later calls reuse."""
     owner, function = method.__self__, method.__func__
     kernels = _KERNELS.setdefault(owner, {})
     if function not in kernels:
@@ -123,13 +142,18 @@ def compiled(method):
 
         # (A def, not a lambda: AutoGraph converts a lambda through the
         # source of the function that holds it.)
-        def kernel(*args):
-            return function(owner_ref(), *args)
+        def kernel(values, *args):
+            owner = owner_ref()
+            with keras.StatelessScope(
+                state_mapping=list(zip(owner.variables, values))
+            ):
+                return function(owner, *args)
 
         kernels[function] = tf.function(
             kernel, jit_compile=True, reduce_retracing=True
         )
-    return kernels[function]
+    traced = kernels[function]
+    return lambda *args: traced([v.value for v in owner.variables], *args)
 
 
 def _fori_loop(lower, upper, body, carry):
@@ -191,6 +215,12 @@ def sequential_linear_recurrence(a, b, initial, return_sequences=True):
     gradient of a while loop stores and replays every step, several times
     slower. Without `return_sequences` only the last `h_t` is kept, and
     the backward pass computes the others again."""
+    if _DIFFERENTIATED_TWICE[0]:
+        # Inside `jvp`: TensorFlow's own loop, which it can differentiate
+        # twice.
+        return common.sequential_linear_recurrence(
+            a, b, initial, return_sequences
+        )
     a, b, initial = (
         map_parts(tf.convert_to_tensor, x) for x in (a, b, initial)
     )

@@ -57,7 +57,16 @@ def custom_gradient(fn):
         output, grad = fn(*args)
         return output, lambda *inputs, upstream: grad(upstream)
 
-    return ops.custom_gradient(forward)
+    custom = ops.custom_gradient(forward)
+
+    def function(*args):
+        if _under_function_transforms():
+            # torch.func differentiates the forward operations themselves
+            # (Keras' autograd function defines no forward-mode rule).
+            return fn(*args)[0]
+        return custom(*args)
+
+    return function
 
 
 def _tensor(value):
@@ -117,6 +126,13 @@ def _check_dtypes(inputs, kernel, allowed):
         )
 
 
+def _under_function_transforms():
+    # torch.func's transforms (jvp, vjp: second-order training) go through
+    # ordinary operations and autograd functions that define a forward-mode
+    # rule; the fused kernels here define none. (torch has no public test.)
+    return torch._C._are_functorch_transforms_active()
+
+
 def gru(
     inputs,
     initial_h,
@@ -131,6 +147,11 @@ def gru(
     recurrent_activation,
 ):
     """ATen's fused CPU/GPU GRU: the Keras GRU with reset_after=True."""
+    if _under_function_transforms():
+        raise NotImplementedError(
+            "under torch.func's transforms the general loop runs: ATen's "
+            "GRU has no forward-mode derivative"
+        )
     _check_activations(activation, recurrent_activation)
     if not reset_after:
         raise NotImplementedError("ATen's GRU computes reset_after=True")
@@ -187,6 +208,11 @@ def lstm(
 ):
     """The LSTM family as one autograd function with a hand-written
     backward pass (torch_lstm.py): masks and recurrent dropout included."""
+    if _under_function_transforms():
+        raise NotImplementedError(
+            "under torch.func's transforms the general loop runs: the fused "
+            "LSTM's autograd function has no forward-mode rule"
+        )
     if torch.compiler.is_compiling():
         raise NotImplementedError(
             "under torch.compile the general loop runs: the fused LSTM's "
@@ -317,6 +343,12 @@ def sequential_linear_recurrence(a, b, initial, return_sequences=True):
     loop over `unbind`-ed steps: indexing `x[:, t]` under autograd is
     quadratic in T). Complex pairs run as torch's complex dtype. The last
     `h_t` alone, where no gradient is recorded, keeps none of the others."""
+    if _under_function_transforms():
+        # Differentiated by torch.func: the loop through autograd, which
+        # its transforms follow.
+        return common.sequential_linear_recurrence(
+            a, b, initial, return_sequences
+        )
     pair = isinstance(b, (tuple, list))
     a, b, initial = _complex(a), _complex(b), _complex(initial)
     recorded = torch.is_grad_enabled() and any(

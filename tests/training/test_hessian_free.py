@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_recur
 from keras_recur.training import HessianFree
 from keras_recur.training import adjusted_damping
 from keras_recur.training import conjugate_gradient
@@ -370,3 +371,37 @@ def test_config_round_trip():
     ):
         assert getattr(rebuilt, name) == getattr(trainer, name), name
     assert rebuilt.hidden_layers == [trainer.model.layers[1].name]
+
+
+# One cell per path a backend takes that first-order training does not
+# (PyTorch's fused GRU and LSTM, the linear recurrences' hand-written
+# gradients, the custom gradient of MinLSTM's gate, complex pairs): each
+# must let the Gauss-Newton product through.
+@pytest.mark.parametrize("cell", ["GRU", "PeepholeLSTM", "MinLSTM", "LRU"])
+def test_curvature_of_keras_recur_cells_against_finite_differences(cell):
+    # For squared error, v.G.v = 2 / (batch * outputs) * |J v|^2, and J v is
+    # the directional derivative of the predictions.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+    y = rng.normal(size=(BATCH, 2)).astype("float32")
+    inputs = keras.Input((STEPS, FEATURES))
+    layer = getattr(keras_recur.layers, cell)(UNITS, return_sequences=True)
+    outputs = keras.layers.Dense(2)(layer(inputs)[:, -1])
+    model = keras.Model(inputs, outputs)
+    trainer = HessianFree(model, structural_damping=0.1)
+    trainer.compile(loss="mse")
+    weights = model.get_weights()
+    vector = [rng.normal(size=w.shape).astype("float32") for w in weights]
+    got = trainer.curvature_product(x, y, vector, damping=0.0)
+    quadratic = sum(
+        float(np.sum(np.asarray(g) * v)) for g, v in zip(got, vector)
+    )
+
+    def predictions(scale):
+        model.set_weights([w + scale * v for w, v in zip(weights, vector)])
+        return np.asarray(model.predict(x, verbose=0), np.float64)
+
+    epsilon = 1e-2
+    directional = (predictions(epsilon) - predictions(-epsilon)) / (2 * epsilon)
+    want = 2 / y.size * np.sum(directional**2)
+    np.testing.assert_allclose(quadratic, want, rtol=1e-2)
