@@ -118,3 +118,14 @@ def test_same_weights_gives_each_layer_the_lstm_weight_count():
     # Every ratio is to the LSTM, whatever the layer's family.
     assert ratios[("ClockworkRNN", "train")] == 1.5
     assert ratios[("ClockworkRNN", "memory")] == 0.5
+
+
+# The training methods' steps are tested on every backend in
+# tests/training; their timing script once.
+@backend_free
+def test_training_benchmark_smoke_run_writes_its_table(tmp_path):
+    smoke_run("training.py", tmp_path)
+    report = (tmp_path / "training.md").read_text()
+    for method in ("Adam", "+ regulariser", "Hessian-free"):
+        assert f"| {method} | " in report
+    assert "| Adam | " in report and " 1.0x |" in report

@@ -789,3 +789,32 @@ def test_classification_quick(tmp_path):
     assert accuracy["JapaneseVowels"]["EchoStateNetwork"] > 0.9
     assert accuracy["BasicMotions"]["EchoStateNetwork"] > 0.4  # chance 0.25
     assert results["published"]["JapaneseVowels"]
+
+
+@ONCE
+def test_pathological_quick(tmp_path):
+    run_example(
+        "pathological.py",
+        "--quick",
+        *("--tasks", "addition,temporal_order", "--lengths", "10"),
+        *("--seeds", "1", "--out", str(tmp_path)),
+    )
+    results = check_outputs(
+        tmp_path,
+        ["pathological.md", "trials_addition_10.md"],
+        ["solved.png", "trials_temporal_order_10.png"],
+    )
+    shares = results["solved_share"]
+    assert list(shares) == ["addition", "temporal_order"]
+    for task in shares.values():
+        # One seed a method, each scored by its share of 500 fresh
+        # sequences solved: a fraction, above nothing for the addition
+        # (answering 0.5 is within 0.2 of many means).
+        assert sorted(task["10"]) == sorted(
+            ["adam", "sgd_clipping", "sgd_clipping_regularizer", "hessian_free"]
+        )
+        for share in task["10"].values():
+            assert len(share) == 1 and 0.0 <= share[0] <= 1.0
+    assert min(s[0] for s in shares["addition"]["10"].values()) > 0.2
+    table = (tmp_path / "pathological.md").read_text()
+    assert "| addition | 10 | " in table
