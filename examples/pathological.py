@@ -63,6 +63,7 @@ import matplotlib
 import numpy as np
 
 from keras_recur import training
+from keras_recur import tuning
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -263,16 +264,13 @@ class PathologicalProblem(keras_tuner.HyperModel):
 
     def fit(self, hp, model, x, y, seconds, callbacks=(), **kwargs):
         batch_size = 500 if hp.get("method") == "hessian_free" else 20
-        start = time.perf_counter()
-        history = model.fit(
+        return model.fit(
             x,
             y,
             batch_size=batch_size,
-            callbacks=[*callbacks, TimeBudget(seconds)],
+            callbacks=[*callbacks, TimeBudget(seconds), tuning.ElapsedTime()],
             **kwargs,
         )
-        history.history["fit_seconds"] = [time.perf_counter() - start]
-        return history
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -379,7 +377,7 @@ def write_results(args, tasks, lengths, methods, results):
             for method in methods:
                 seeds = shares[method]
                 solved_seeds = sum(share >= 0.99 for share in seeds)
-                row.append(f"{solved_seeds}/{len(seeds)} ({max(seeds):.0%})")
+                row.append(f"{solved_seeds}/{len(seeds)} ({max(seeds):.1%})")
             row.append(PUBLISHED.get((task, length), ""))
             rows.append(row)
     common.write_table(

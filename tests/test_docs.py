@@ -96,6 +96,9 @@ def public_names():
     names |= {
         f"keras_recur.metrics.{name}" for name in keras_recur.metrics.__all__
     }
+    names |= {
+        f"keras_recur.training.{name}" for name in keras_recur.training.__all__
+    }
     return names
 
 
@@ -109,6 +112,7 @@ def test_api_reference_covers_every_public_name():
         "metrics",
         "models",
         "tag_schemes",
+        "training",
         "Seq2Seq",
         *keras_recur.layers.__all__,
     ]

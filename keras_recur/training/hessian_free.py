@@ -355,20 +355,14 @@ class HessianFree(ModelTrainer):
         """
         damping = self.damping if damping is None else damping
         validation.check_non_negative_float("damping", damping)
-        x, y, sample_weight = keras.tree.map_structure(
-            lambda t: None if t is None else ops.convert_to_tensor(t),
-            (x, y, sample_weight),
+        return self._at_current_weights(
+            self._curvature_program,
+            x,
+            y,
+            sample_weight,
+            [ops.convert_to_tensor(v) for v in vector],
+            ops.convert_to_tensor(damping, dtype=self.compute_dtype),
         )
-        with backend.no_gradient():
-            return self._curvature_program(
-                [v.value for v in self.trainable_variables],
-                [v.value for v in self.non_trainable_variables],
-                x,
-                y,
-                sample_weight,
-                [ops.convert_to_tensor(v) for v in vector],
-                ops.convert_to_tensor(damping, dtype=self.compute_dtype),
-            )
 
     # The functions of a step, on the values of the variables (`theta`, in
     # the trainer's order), compiled once each.

@@ -56,6 +56,24 @@ class ModelTrainer(keras.Model):
             *zip(self.non_trainable_variables, non_trainable),
         ]
 
+    def _at_current_weights(self, function, x, y, sample_weight, *more):
+        """`function(trainable, non_trainable, x, y, sample_weight, *more)`
+        on the variables' current values and the batch as tensors, with no
+        autograd graph recorded."""
+        x, y, sample_weight = keras.tree.map_structure(
+            lambda t: None if t is None else keras.ops.convert_to_tensor(t),
+            (x, y, sample_weight),
+        )
+        with backend.no_gradient():
+            return function(
+                [v.value for v in self.trainable_variables],
+                [v.value for v in self.non_trainable_variables],
+                x,
+                y,
+                sample_weight,
+                *more,
+            )
+
     def _loss(self, x, y, y_pred, sample_weight):
         return self.compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False

@@ -213,18 +213,9 @@ class VanishingGradientRegularization(ModelTrainer):
         """Omega at the current weights on a batch, and its gradient with
         respect to each regularised layer's recurrent kernel (a list, in
         `recurrent_layers`' order)."""
-        x, y, sample_weight = keras.tree.map_structure(
-            lambda t: None if t is None else ops.convert_to_tensor(t),
-            (x, y, sample_weight),
+        omega, gradients = self._at_current_weights(
+            self._omega_and_gradients, x, y, sample_weight
         )
-        with backend.no_gradient():
-            omega, gradients = self._omega_and_gradients(
-                [v.value for v in self.trainable_variables],
-                [v.value for v in self.non_trainable_variables],
-                x,
-                y,
-                sample_weight,
-            )
         return omega, [
             gradients[id(layer.cell.recurrent_kernel)]
             for layer, *_ in self._parts
