@@ -101,6 +101,16 @@ FEATURES = {
     "permutation": 100,
     "memorization": 4,
 }
+# Output units: 1 for the regression tasks, else the classes.
+CLASSES = {
+    "addition": 1,
+    "multiplication": 1,
+    "xor": 2,
+    "temporal_order": 4,
+    "temporal_order3": 8,
+    "permutation": 100,
+    "memorization": 3,
+}
 MEMORIZED = 5  # symbols to remember in the memorisation task
 # A squared error above this is a wrong answer (Pascanu et al.'s code).
 TOLERANCE = 0.04
@@ -162,19 +172,6 @@ def generate(task, rng, count, length):
     return one_hot(symbols, 4), targets
 
 
-def classes(task):
-    """Output units: 1 for the regression tasks, else the classes."""
-    return {
-        "addition": 1,
-        "multiplication": 1,
-        "xor": 2,
-        "temporal_order": 4,
-        "temporal_order3": 8,
-        "permutation": 100,
-        "memorization": 3,
-    }[task]
-
-
 def solved(task):
     """The per-sequence success metric, named `solved`."""
 
@@ -190,7 +187,7 @@ def solved(task):
             right = keras.ops.all(right, axis=-1)
         return keras.ops.cast(right, "float32")
 
-    metric = regression if classes(task) == 1 else classification
+    metric = regression if CLASSES[task] == 1 else classification
     return keras.metrics.MeanMetricWrapper(metric, name="solved")
 
 
@@ -221,7 +218,7 @@ class PathologicalProblem(keras_tuner.HyperModel):
         method = hp.Choice("method", self.methods)
         seed = hp.Choice("seed", self.seeds)
         keras.utils.set_random_seed(seed)
-        outputs = classes(self.task)
+        outputs = CLASSES[self.task]
         every_step = self.task == "memorization"
         inputs = keras.Input((None, FEATURES[self.task]))
         states = keras.layers.SimpleRNN(

@@ -2,8 +2,6 @@
 gradients: it asks each step of a recurrent layer to preserve the norm of
 the error signal it passes back."""
 
-import numbers
-
 import keras
 from keras import ops
 
@@ -118,15 +116,7 @@ class VanishingGradientRegularization(ModelTrainer):
     ):
         super().__init__(model, **kwargs)
         validation.check_non_negative_float("strength", strength)
-        if (
-            isinstance(gradient_floor, bool)
-            or not isinstance(gradient_floor, numbers.Real)
-            or not 0.0 <= gradient_floor < float("inf")
-        ):
-            raise ValueError(
-                "`gradient_floor` must be a finite number >= 0. "
-                f"Received: gradient_floor={gradient_floor!r}"
-            )
+        validation.check_non_negative_float("gradient_floor", gradient_floor)
         layers = self._recurrent_layers(model, recurrent_layers)
         self._strength = float(strength)
         self._recurrent_layer_names = [layer.name for layer in layers]
